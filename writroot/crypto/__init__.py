@@ -1,0 +1,1 @@
+"""Algorithms, key encodings, keyids and signing engines."""

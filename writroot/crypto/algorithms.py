@@ -1,0 +1,37 @@
+"""The algorithm registry: names, OIDs (RFC 9909 / RFC 9881) and sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from writroot.errors import BadInput
+
+_NIST_SIG = "2.16.840.1.101.3.4.3"
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    family: str  # "slh-dsa" or "ml-dsa"
+    oid: str
+    public_key_size: int
+    signature_size: int
+    private_key_size: int  # SLH-DSA: SK.seed||SK.prf||PK.seed||PK.root; ML-DSA: the 32-byte seed
+    pkcs11_parameter_set: int  # CKP_* value of PKCS#11 3.2
+
+
+SLH_DSA_SHA2_256S = Algorithm("SLH-DSA-SHA2-256s", "slh-dsa", f"{_NIST_SIG}.24", 64, 29792, 128, 0x09)
+SLH_DSA_SHA2_256F = Algorithm("SLH-DSA-SHA2-256f", "slh-dsa", f"{_NIST_SIG}.25", 64, 49856, 128, 0x0B)
+ML_DSA_65 = Algorithm("ML-DSA-65", "ml-dsa", f"{_NIST_SIG}.18", 1952, 3309, 32, 0x02)
+ML_DSA_87 = Algorithm("ML-DSA-87", "ml-dsa", f"{_NIST_SIG}.19", 2592, 4627, 32, 0x03)
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87)
+}
+BY_OID: dict[str, Algorithm] = {a.oid: a for a in ALGORITHMS.values()}
+
+
+def by_name(name: object, where: str = "algorithm") -> Algorithm:
+    if not isinstance(name, str) or name not in ALGORITHMS:
+        raise BadInput(f"unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})", where)
+    return ALGORITHMS[name]

@@ -1,0 +1,49 @@
+"""`cryptography` (OpenSSL 3.5 in its wheels): ML-DSA-65 and ML-DSA-87 (FIPS 204)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from writroot.crypto.algorithms import Algorithm
+from writroot.crypto.engines.base import Engine
+
+
+def _classes(alg: Algorithm) -> tuple[Any, Any]:
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    if alg.name == "ML-DSA-65":
+        return mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey
+    return mldsa.MLDSA87PrivateKey, mldsa.MLDSA87PublicKey
+
+
+class CryptographyEngine(Engine):
+    name = "cryptography"
+
+    def can_sign(self, alg: Algorithm) -> bool:
+        return alg.family == "ml-dsa"
+
+    def can_verify(self, alg: Algorithm) -> bool:
+        return alg.family == "ml-dsa"
+
+    def keygen(self, alg: Algorithm) -> tuple[bytes, bytearray]:
+        priv_cls, _ = _classes(alg)
+        key = priv_cls.generate()
+        return bytes(key.public_key().public_bytes_raw()), bytearray(key.private_bytes_raw())
+
+    def public_from_private(self, alg: Algorithm, private_key: bytes | bytearray) -> bytes:
+        priv_cls, _ = _classes(alg)
+        return bytes(priv_cls.from_seed_bytes(bytes(private_key)).public_key().public_bytes_raw())
+
+    def sign(self, alg: Algorithm, private_key: bytes | bytearray, message: bytes) -> bytes:
+        priv_cls, _ = _classes(alg)
+        return bytes(priv_cls.from_seed_bytes(bytes(private_key)).sign(message))
+
+    def verify(self, alg: Algorithm, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
+        _, pub_cls = _classes(alg)
+        try:
+            pub_cls.from_public_bytes(public_key).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True

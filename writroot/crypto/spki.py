@@ -1,0 +1,90 @@
+"""SubjectPublicKeyInfo DER/PEM for SLH-DSA and ML-DSA (RFC 9909, RFC 9881).
+
+AlgorithmIdentifier parameters are absent and the raw public key sits in the BIT STRING.
+Decoding is strict: the input must re-encode to exactly the same DER bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from asn1crypto import core
+
+from writroot.crypto.algorithms import BY_OID, Algorithm
+from writroot.errors import BadInput
+
+
+class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]
+    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
+
+
+class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [("algorithm", _AlgorithmIdentifier), ("public_key", core.OctetBitString)]
+
+
+_PEM_RE = re.compile(
+    rb"^-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PUBLIC KEY-----\r?\n?$"
+)
+
+
+def encode_der(alg: Algorithm, public_key: bytes) -> bytes:
+    if len(public_key) != alg.public_key_size:
+        raise BadInput(f"{alg.name} public key must be {alg.public_key_size} bytes, "
+                       f"got {len(public_key)}")
+    spki = _SubjectPublicKeyInfo(
+        {
+            "algorithm": _AlgorithmIdentifier({"algorithm": alg.oid}),
+            "public_key": core.OctetBitString(public_key),
+        }
+    )
+    return bytes(spki.dump(force=True))
+
+
+def decode_der(der: bytes, where: str = "public key") -> tuple[Algorithm, bytes]:
+    """Return (algorithm, raw public key); refuse unknown OIDs, parameters and non-DER."""
+    try:
+        spki = _SubjectPublicKeyInfo.load(der, strict=True)
+        oid = spki["algorithm"]["algorithm"].dotted
+        params = spki["algorithm"]["parameters"]
+        bits = spki["public_key"]
+        unused = bits.contents[0] if bits.contents else 1
+        raw = bytes(bits.contents[1:])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadInput(f"not a DER SubjectPublicKeyInfo: {exc}", where) from None
+    alg = BY_OID.get(oid)
+    if alg is None:
+        raise BadInput(f"unsupported algorithm OID {oid}", where)
+    if params.native is not None or params.contents:
+        raise BadInput(f"{alg.name} AlgorithmIdentifier must have absent parameters", where)
+    if unused != 0:
+        raise BadInput("BIT STRING has unused bits", where)
+    if len(raw) != alg.public_key_size:
+        raise BadInput(f"{alg.name} public key must be {alg.public_key_size} bytes, "
+                       f"got {len(raw)}", where)
+    if encode_der(alg, raw) != der:
+        raise BadInput("not canonical DER", where)
+    return alg, raw
+
+
+def encode_pem(alg: Algorithm, public_key: bytes) -> str:
+    body = base64.b64encode(encode_der(alg, public_key)).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+
+
+def decode_pem(pem: bytes, where: str = "public key") -> tuple[Algorithm, bytes]:
+    match = _PEM_RE.match(pem.strip() + b"\n")
+    if not match:
+        raise BadInput("not a PEM PUBLIC KEY block", where)
+    try:
+        der = base64.b64decode(re.sub(rb"\s+", b"", match.group(1)), validate=True)
+    except ValueError:
+        raise BadInput("PEM body is not valid base64", where) from None
+    return decode_der(der, where)
+
+
+def keyid(alg: Algorithm, public_key: bytes) -> str:
+    """Lowercase hex SHA-256 of the SPKI DER (DESIGN §3)."""
+    return hashlib.sha256(encode_der(alg, public_key)).hexdigest()

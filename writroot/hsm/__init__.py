@@ -1,0 +1,1 @@
+"""PKCS#11 tokens and key custody (wrapped or native)."""
