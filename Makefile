@@ -1,0 +1,45 @@
+# writroot: `make demo` and `make test` set up what is missing (softhsm2, a venv, the package),
+# then run. Both are idempotent and quiet on success.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.writroot-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PIP_QUIET := --quiet --disable-pip-version-check --no-input
+
+.PHONY: demo test setup lint bench clean
+
+demo: setup
+	@$(VENV)/bin/writroot demo
+
+test: setup
+	@$(PY) -m pytest
+
+setup: $(STAMP)
+	@:
+
+$(STAMP): pyproject.toml
+	@command -v softhsm2-util >/dev/null 2>&1 || { \
+	  echo "installing softhsm2 (apt)"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 >/dev/null; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "installing python3-venv (apt)"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[test]' >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -c 'import writroot, pkcs11, pqcrypto, slhdsa' || { echo "package install failed"; exit 1; }
+	@touch $@
+
+lint: setup
+	@$(VENV)/bin/ruff check writroot tests bench
+	@$(VENV)/bin/mypy --strict writroot
+
+bench: setup
+	@$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""Options and output helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object on stdout instead of text.")(f)
+
+
+def token_options(f: F) -> F:
+    from writroot.hsm.pin import PIN_SOURCE_HELP
+
+    f = click.option("--pin", "pin_source", default="prompt", show_default=True,
+                     metavar="SOURCE", help=f"Where the user PIN comes from: {PIN_SOURCE_HELP}."
+                     )(f)
+    f = click.option("--token-serial", help="Token serial number.")(f)
+    f = click.option("--token-label", help="Token label.")(f)
+    f = click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH",
+                     help="PKCS#11 module (default: SoftHSM2; env WRITROOT_PKCS11_MODULE).")(f)
+    return f
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)

@@ -1,0 +1,146 @@
+"""`writroot hsm`: token facts, PQC mechanisms, custody mode and the writroot keys on a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from writroot.cli.common import console, json_option, print_json, token_options
+
+
+@click.group()
+def hsm() -> None:
+    """Inspect tokens and manage keys in custody."""
+
+
+def _spec(module: str | None, token_label: str | None, token_serial: str | None,
+          pin_source: str) -> object:
+    from writroot.hsm.token import TokenSpec, default_module
+
+    return TokenSpec(module or default_module(), token_label, token_serial, pin_source)
+
+
+@hsm.command()
+@token_options
+@click.option("--login", is_flag=True, help="Log in to also check the key-encryption key.")
+@json_option
+def info(module: str | None, token_label: str | None, token_serial: str | None,
+         pin_source: str, login: bool, as_json: bool) -> None:
+    """Show the token, its PQC mechanisms, the custody mode and writroot keys on it."""
+    from writroot.crypto.algorithms import ML_DSA_87, SLH_DSA_SHA2_256S
+    from writroot.hsm.custody import Custody
+    from writroot.hsm.p11raw import CKM_ML_DSA, CKM_ML_DSA_KEY_PAIR_GEN, CKM_SLH_DSA, \
+        CKM_SLH_DSA_KEY_PAIR_GEN
+    from writroot.hsm.token import TokenSpec, open_session, token_facts
+
+    spec = _spec(module, token_label, token_serial, pin_source)
+    assert isinstance(spec, TokenSpec)
+    with open_session(spec, rw=False, login=login) as session:
+        custody = Custody(session, spec.module)
+        mechs = custody.mechanisms()
+        names = {CKM_SLH_DSA_KEY_PAIR_GEN: "CKM_SLH_DSA_KEY_PAIR_GEN", CKM_SLH_DSA: "CKM_SLH_DSA",
+                 CKM_ML_DSA_KEY_PAIR_GEN: "CKM_ML_DSA_KEY_PAIR_GEN", CKM_ML_DSA: "CKM_ML_DSA"}
+        report = {
+            "token": token_facts(session.token),
+            "module": spec.module,
+            "pqc_mechanisms": sorted(n for m, n in names.items() if m in mechs),
+            "custody": {a.name: custody.mode_for(a) for a in (SLH_DSA_SHA2_256S, ML_DSA_87)},
+            "keys": [{"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
+                      "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at}
+                     for r in custody.keys()],
+        }
+        if login:
+            try:
+                report["kek"] = custody.kek_attributes()
+            except Exception as exc:  # no KEK yet is a fact to show, not a failure
+                report["kek"] = {"error": str(exc)}
+    if as_json:
+        print_json(report)
+        return
+    _print_info(report)
+
+
+def _print_info(report: dict[str, object]) -> None:
+    from rich.table import Table
+
+    from writroot.crypto.fingerprint import hex_groups
+
+    out = console()
+    token = report["token"]
+    assert isinstance(token, dict)
+    out.print(f"token    {token['label']}  serial {token['serial']}  "
+              f"{token['manufacturer']} {token['model']} fw {token['firmware']}")
+    out.print(f"module   {report['module']}")
+    pqc = report["pqc_mechanisms"]
+    out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}")
+    custody = report["custody"]
+    assert isinstance(custody, dict)
+    out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()))
+    table = Table("label", "role", "algorithm", "keyid", "custody", "created")
+    keys = report["keys"]
+    assert isinstance(keys, list)
+    for k in keys:
+        table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
+                      k["custody"], k["created_at"])
+    out.print(table if keys else "no writroot keys on this token")
+    if "kek" in report:
+        out.print(f"KEK      {report['kek']}")
+
+
+@hsm.command()
+@token_options
+@click.option("--algorithm", default="SLH-DSA-SHA2-256s", show_default=True)
+@click.option("--role", type=click.Choice(["fleet-root", "regional-root"]), required=True)
+@click.option("--label", required=True, help="Label of the new key (must not exist).")
+@click.option("--custody", "custody_mode", type=click.Choice(["auto", "native", "wrapped"]),
+              default="auto", show_default=True)
+@click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write the sealed key (it opens only on this token) here.")
+@json_option
+def keygen(module: str | None, token_label: str | None, token_serial: str | None,
+           pin_source: str, algorithm: str, role: str, label: str, custody_mode: str,
+           backup_dir: Path | None, as_json: bool) -> None:
+    """Generate a key in custody on the token and print its keyid."""
+    from writroot.crypto.algorithms import by_name
+    from writroot.crypto.fingerprint import hex_groups, pgp_words
+    from writroot.hsm.custody import Custody
+    from writroot.hsm.token import TokenSpec, open_session
+
+    alg = by_name(algorithm, "--algorithm")
+    spec = _spec(module, token_label, token_serial, pin_source)
+    assert isinstance(spec, TokenSpec)
+    with open_session(spec, rw=True) as session:
+        record = Custody(session, spec.module).generate(alg, role, label, custody_mode,
+                                                        backup_dir)
+    if as_json:
+        print_json(record.public_json())
+        return
+    out = console()
+    out.print(f"generated {alg.name} {role} key {label!r} ({record.custody} custody)")
+    out.print(f"  keyid      {hex_groups(record.keyid)}")
+    out.print(f"  PGP words  {pgp_words(bytes.fromhex(record.keyid))}")
+
+
+@hsm.command("export-public")
+@token_options
+@click.option("--keyid", required=True)
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def export_public(module: str | None, token_label: str | None, token_serial: str | None,
+                  pin_source: str, keyid: str, out_path: Path) -> None:
+    """Write a key's PEM public key (SPKI) to a new file."""
+    from writroot.crypto.fingerprint import normalise
+    from writroot.hsm.custody import Custody
+    from writroot.hsm.token import TokenSpec, open_session
+    from writroot.outputs import Staging
+
+    spec = _spec(module, token_label, token_serial, pin_source)
+    assert isinstance(spec, TokenSpec)
+    with open_session(spec, rw=False, login=False) as session:
+        matches = [r for r in Custody(session, spec.module).keys() if r.keyid == normalise(keyid)]
+    if not matches:
+        from writroot.errors import HSMError
+
+        raise HSMError(f"no writroot key with keyid {keyid} on this token")
+    with Staging(out_path.parent.resolve()) as stage:
+        stage.write(out_path.name, matches[0].key.pem.encode())

@@ -1,0 +1,55 @@
+"""`writroot verify`: thin shell over writroot.verify.core."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from writroot.cli.common import console, json_option, print_json
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
+              help="The pinned fleet root: its keyid fingerprint or its PEM public key file.")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Reference time, UTC YYYY-MM-DDTHH:MM:SSZ (default: now).")
+@click.option("--independent", is_flag=True,
+              help="Re-check every signature with a second, independent implementation.")
+@json_option
+def verify(paths: tuple[str, ...], anchor: str, at_text: str | None, independent: bool,
+           as_json: bool) -> None:
+    """Verify envelopes (files, or directories of *.dsse.json) offline.
+
+    Exits 0 only when every artifact holds; 1 when a check fails; 2 when input is malformed.
+    """
+    from writroot.crypto.fingerprint import hex_groups
+    from writroot.errors import EXIT_OK, EXIT_USAGE, EXIT_VERIFY
+    from writroot.jsonio import format_time, parse_time
+    from writroot.verify.core import verify as verify_core
+    from writroot.verify.files import gather, resolve_anchor
+
+    at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
+    pinned = resolve_anchor(anchor)
+    report = verify_core(gather(list(paths)), pinned, at, independent=independent)
+    code = EXIT_OK if report.ok else (EXIT_USAGE if report.malformed else EXIT_VERIFY)
+    if as_json:
+        print_json(report.to_json())
+        sys.exit(code)
+    out = console()
+    out.print(f"reference time  {format_time(at)}")
+    out.print(f"anchor          {hex_groups(pinned.keyid)}")
+    for result in report.results:
+        mark = "[green]OK  [/green]" if result.ok else "[red]FAIL[/red]"
+        engines = f" (checked by {', '.join(sorted(result.checked_by))})" \
+            if result.checked_by else ""
+        out.print(f"{mark} {result.name}  {result.type or '?'}{engines}")
+        for finding in result.findings:
+            out.print(f"     - {finding.check}: {finding.message}", markup=False)
+    total = len(report.results)
+    bad = sum(1 for r in report.results if not r.ok)
+    out.print(f"{total - bad} of {total} artifacts verified"
+              + ("" if report.ok else f"; {bad} failed"))
+    sys.exit(code)

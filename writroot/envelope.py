@@ -1,0 +1,85 @@
+"""DSSE v1 envelopes: PAE, strict parsing, canonical serialisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from writroot.errors import BadInput
+from writroot.jsonio import b64decode, b64encode, canonical, is_hex_digest, loads_strict
+
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+MAX_SIGNATURES = 16
+MAX_SIGNATURE_BYTES = 64 * 1024
+WRITROOT_PREFIX = "application/vnd.writroot."
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+def payload_type_for(statement_type: str) -> str:
+    return f"{WRITROOT_PREFIX}{statement_type}+json"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding: "DSSEv1" SP len(type) SP type SP len(body) SP body."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+@dataclass(frozen=True)
+class Signature:
+    keyid: str
+    sig: bytes
+
+
+@dataclass(frozen=True)
+class Envelope:
+    payload_type: str
+    payload: bytes
+    signatures: tuple[Signature, ...]
+
+    def pae(self) -> bytes:
+        return pae(self.payload_type, self.payload)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"payloadType": self.payload_type, "payload": b64encode(self.payload),
+                "signatures": [{"keyid": s.keyid, "sig": b64encode(s.sig)}
+                               for s in self.signatures]}
+
+    def dumps(self) -> bytes:
+        return canonical(self.to_json()) + b"\n"
+
+    @classmethod
+    def parse(cls, data: bytes, where: str) -> Envelope:
+        obj = loads_strict(data, where, MAX_ENVELOPE_BYTES)
+        return cls.from_json(obj, where)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> Envelope:
+        if not isinstance(obj, dict):
+            raise BadInput("an envelope must be a JSON object", where)
+        for name in ("payloadType", "payload", "signatures"):
+            if name not in obj:
+                raise BadInput(f"missing field {name!r}", where)
+        extra = set(obj) - {"payloadType", "payload", "signatures"}
+        if extra:
+            raise BadInput(f"unknown field {sorted(extra)[0]!r}", where)
+        ptype = obj["payloadType"]
+        if not isinstance(ptype, str) or not ptype or len(ptype) > 200:
+            raise BadInput("expected a non-empty string", f"{where}: payloadType")
+        payload = b64decode(obj["payload"], f"{where}: payload", MAX_PAYLOAD_BYTES)
+        sigs = obj["signatures"]
+        if not isinstance(sigs, list) or not sigs:
+            raise BadInput("expected a non-empty list", f"{where}: signatures")
+        if len(sigs) > MAX_SIGNATURES:
+            raise BadInput(f"more than {MAX_SIGNATURES} signatures", f"{where}: signatures")
+        parsed = []
+        for i, s in enumerate(sigs):
+            at = f"{where}: signatures[{i}]"
+            if not isinstance(s, dict) or set(s) != {"keyid", "sig"}:
+                raise BadInput("expected exactly {keyid, sig}", at)
+            if not is_hex_digest(s["keyid"]):
+                raise BadInput("keyid must be 64 lowercase hex digits", f"{at}.keyid")
+            parsed.append(Signature(s["keyid"], b64decode(s["sig"], f"{at}.sig",
+                                                          MAX_SIGNATURE_BYTES)))
+        return cls(ptype, payload, tuple(parsed))

@@ -1,0 +1,166 @@
+"""Statements: the shared header of DESIGN §5 and a strict parser per type."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from writroot.errors import BadInput
+from writroot.jsonio import canonical, format_time, loads_strict
+from writroot.statements import schema as s
+
+MAX_STATEMENT_BYTES = 2 * 1024 * 1024
+_SERIAL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REGION_RE = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+
+ROLES = ("fleet-root", "regional-root")
+
+#: Which issuer role may sign which statement type (DESIGN §1).
+RIGHTS: dict[str, tuple[str, ...]] = {
+    "fleet-root": ("fleet-root",),
+    "fleet-rotation": ("fleet-root",),
+    "roster": ("fleet-root",),
+    "regional-root": ("fleet-root",),
+    "revocation-list": ("fleet-root",),
+    "enclave-bundle": ("regional-root",),
+    "federation-key": ("regional-root",),
+    "ceremony-record": ("fleet-root", "regional-root"),
+}
+REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "ceremony-record")
+
+
+def serial_check(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _SERIAL_RE.match(value):
+        raise BadInput("expected a serial of [A-Za-z0-9._-], 1-64 characters", where)
+    return value
+
+
+def region_check(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _REGION_RE.match(value):
+        raise BadInput("expected a region code like CONUS or CONUS-NSS", where)
+    return value
+
+
+def new_serial() -> str:
+    return secrets.token_hex(16)
+
+
+def _algorithm(value: Any, where: str) -> str:
+    from writroot.crypto.algorithms import by_name
+
+    return by_name(value, where).name
+
+
+POLICY_FIELDS: dict[str, s.Check] = {
+    "fleet_root_algorithm": _algorithm,
+    "regional_root_algorithms": s.list_of(_algorithm, 1, 8),
+    "fleet_root_rotation_days": s.integer(1, 3650),
+    "regional_root_rotation_days": s.integer(1, 3650),
+    "regional_overlap_days": s.integer(0, 365),
+    "approval_expiry_hours": s.integer(1, 24 * 90),
+    "max_rotation_chain": s.integer(1, 1000),
+}
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "fleet_root_algorithm": "SLH-DSA-SHA2-256s",
+    "regional_root_algorithms": ["SLH-DSA-SHA2-256s", "ML-DSA-87"],
+    "fleet_root_rotation_days": 548,
+    "regional_root_rotation_days": 90,
+    "regional_overlap_days": 14,
+    "approval_expiry_hours": 72,
+    "max_rotation_chain": 16,
+}
+
+
+def _policy(value: Any, where: str) -> dict[str, Any]:
+    return s.record(value, where, POLICY_FIELDS)
+
+
+def _fleet_root(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"key": s.key, "version": s.integer(1), "policy": _policy})
+
+
+def _regional_root(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {
+        "region": region_check, "key": s.key, "version": s.integer(1),
+        "may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1, len(REGIONAL_MAY_SIGN)),
+    })
+
+
+SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
+    "fleet-root": _fleet_root,
+    "regional-root": _regional_root,
+}
+
+
+def _ceremony(value: Any, where: str) -> dict[str, Any]:
+    return s.record(value, where, {"id": s.name, "plan_sha256": s.digest,
+                                   "approvals": s.list_of(s.anything, 0, 64, unique=False)})
+
+
+def _issuer(value: Any, where: str) -> dict[str, Any]:
+    return s.record(value, where, {"role": s.one_of(*ROLES), "keyid": s.digest})
+
+
+@dataclass(frozen=True)
+class Statement:
+    type: str
+    fleet: str
+    serial: str
+    issued_at: datetime
+    not_before: datetime
+    not_after: datetime
+    issuer_role: str
+    issuer_keyid: str
+    ceremony: dict[str, Any]
+    subject: dict[str, Any]
+    document: dict[str, Any]
+
+    def valid_at(self, when: datetime) -> bool:
+        return self.not_before <= when <= self.not_after
+
+
+def parse_statement(document: Any, where: str) -> Statement:
+    """Check a statement document: header, then the subject of its type."""
+    header = s.record(document, where, {
+        "type": s.one_of(*SUBJECTS), "fleet": s.name, "serial": serial_check,
+        "issued_at": s.time, "not_before": s.time, "not_after": s.time,
+        "issuer": _issuer, "ceremony": _ceremony, "subject": s.anything,
+    })
+    if header["not_before"] > header["not_after"]:
+        raise BadInput("not_before is after not_after", f"{where}.not_before")
+    if header["issued_at"] > header["not_after"]:
+        raise BadInput("issued_at is after not_after", f"{where}.issued_at")
+    subject = SUBJECTS[header["type"]](document["subject"], f"{where}.subject")
+    return Statement(header["type"], header["fleet"], header["serial"], header["issued_at"],
+                     header["not_before"], header["not_after"], header["issuer"]["role"],
+                     header["issuer"]["keyid"], header["ceremony"], subject, document)
+
+
+def parse_payload(payload: bytes, where: str) -> Statement:
+    """Parse an envelope payload; it must be exactly the RFC 8785 form of itself."""
+    document = loads_strict(payload, where, MAX_STATEMENT_BYTES)
+    statement = parse_statement(document, where)
+    if canonical(document) != payload:
+        raise BadInput("payload is not RFC 8785 canonical JSON", where)
+    return statement
+
+
+def build(type_: str, *, fleet: str, issuer_role: str, issuer_keyid: str,
+          ceremony: dict[str, Any], subject: dict[str, Any], issued_at: datetime,
+          not_before: datetime, not_after: datetime, serial: str | None = None) -> bytes:
+    """Assemble a statement and return its canonical payload (checked by the parser)."""
+    document = {
+        "type": type_, "fleet": fleet, "serial": serial or new_serial(),
+        "issued_at": format_time(issued_at), "not_before": format_time(not_before),
+        "not_after": format_time(not_after),
+        "issuer": {"role": issuer_role, "keyid": issuer_keyid},
+        "ceremony": ceremony, "subject": subject,
+    }
+    payload = canonical(document)
+    parse_payload(payload, f"new {type_} statement")
+    return payload

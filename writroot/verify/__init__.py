@@ -1,0 +1,1 @@
+"""Offline verification: a pure core (`core`) and the file-gathering shell (`files`)."""
