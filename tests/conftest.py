@@ -1,0 +1,165 @@
+"""Test fixtures on real SoftHSM2 tokens: one token directory per test session.
+
+SOFTHSM2_CONF is set here, at import, before anything loads the PKCS#11 module.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from writroot.hsm import softhsm
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="writroot-tests-"))
+os.environ["SOFTHSM2_CONF"] = str(softhsm.write_config(_SESSION_DIR / "softhsm"))
+
+from writroot.crypto import engines  # noqa: E402
+from writroot.crypto.algorithms import SLH_DSA_SHA2_256F, SLH_DSA_SHA2_256S, Algorithm  # noqa: E402
+from writroot.crypto.keys import PublicKey  # noqa: E402
+from writroot.envelope import Envelope, Signature, payload_type_for  # noqa: E402
+from writroot.hsm.custody import Custody  # noqa: E402
+from writroot.hsm.token import TokenSpec, default_module, open_session  # noqa: E402
+from writroot.statements import DEFAULT_POLICY, build  # noqa: E402
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@dataclass
+class Token:
+    spec: TokenSpec
+    pin: bytes
+    env_var: str
+
+    def session(self, rw: bool = True) -> Any:
+        return open_session(self.spec, rw=rw, pin_bytes=bytearray(self.pin))
+
+    def cli_args(self) -> list[str]:
+        return ["--module", self.spec.module, "--token-label", str(self.spec.label),
+                "--pin", f"env:{self.env_var}"]
+
+
+@pytest.fixture(scope="session")
+def module() -> str:
+    return default_module()
+
+
+@pytest.fixture(scope="session")
+def make_token(module: str) -> Callable[[str], Token]:
+    """Initialise a fresh token with a random PIN; the PIN is exported for CLI subprocesses."""
+    made: list[str] = []
+
+    def make(prefix: str) -> Token:
+        label = f"{prefix}-{len(made)}-{secrets.token_hex(3)}"
+        pin = secrets.token_urlsafe(12).encode()
+        softhsm.init_token(module, label, secrets.token_urlsafe(12).encode(), pin)
+        env_var = f"WRITROOT_TEST_PIN_{len(made)}"
+        os.environ[env_var] = pin.decode()
+        made.append(label)
+        return Token(TokenSpec(module, label), pin, env_var)
+
+    return make
+
+
+@dataclass
+class FleetKey:
+    token: Token
+    keyid: str
+    key: PublicKey
+
+
+@pytest.fixture(scope="session")
+def fleet_256s(make_token: Callable[[str], Token], module: str) -> FleetKey:
+    """A real SLH-DSA-SHA2-256s fleet root in wrapped custody (generated once per session)."""
+    token = make_token("fleet256s")
+    with token.session() as session:
+        record = Custody(session, module).generate(SLH_DSA_SHA2_256S, "fleet-root", "fleet-root-1")
+    return FleetKey(token, record.keyid, record.key)
+
+
+@dataclass
+class RawKey:
+    """A key held in test memory, for logic tests that are not about custody."""
+
+    key: PublicKey
+    private: bytearray
+
+    @property
+    def keyid(self) -> str:
+        return self.key.keyid
+
+
+def raw_key(alg: Algorithm = SLH_DSA_SHA2_256F) -> RawKey:
+    pk, sk = engines.signer_for(alg).keygen(alg)
+    return RawKey(PublicKey(alg, pk), sk)
+
+
+def sign_raw(signer: RawKey, payload: bytes, payload_type: str | None = None,
+             keyid: str | None = None) -> Envelope:
+    from writroot.statements import parse_payload
+
+    ptype = payload_type or payload_type_for(parse_payload(payload, "test").type)
+    env = Envelope(ptype, payload, ())
+    sig = engines.signer_for(signer.key.algorithm).sign(signer.key.algorithm, signer.private,
+                                                        env.pae())
+    return Envelope(ptype, payload, (Signature(keyid or signer.keyid, sig),))
+
+
+def fast_policy() -> dict[str, Any]:
+    """A test fleet's policy: SLH-DSA-SHA2-256f keeps logic tests fast."""
+    policy = dict(DEFAULT_POLICY)
+    policy["fleet_root_algorithm"] = "SLH-DSA-SHA2-256f"
+    policy["regional_root_algorithms"] = ["SLH-DSA-SHA2-256f", "ML-DSA-87"]
+    return policy
+
+
+CEREMONY = {"id": "test-genesis", "plan_sha256": "ab" * 32, "approvals": []}
+
+
+def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
+                       not_before: datetime = NOW - timedelta(days=1),
+                       not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
+    return build("fleet-root", fleet="testfleet", issuer_role="fleet-root",
+                 issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=CEREMONY,
+                 subject={"key": fleet.key.to_json(), "version": 1,
+                          "policy": policy or fast_policy()},
+                 issued_at=not_before, not_before=not_before, not_after=not_after, **over)
+
+
+def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
+                     not_before: datetime = NOW - timedelta(days=1),
+                     not_after: datetime = NOW + timedelta(days=89), **over: Any) -> bytes:
+    return build("regional-root", fleet=over.pop("fleet_id", "testfleet"),
+                 issuer_role=over.pop("issuer_role", "fleet-root"),
+                 issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=CEREMONY,
+                 subject={"region": region, "key": regional.to_json(), "version": 1,
+                          "may_sign": ["enclave-bundle", "federation-key"]},
+                 issued_at=not_before, not_before=not_before, not_after=not_after, **over)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `writroot` entry point in a subprocess."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "writroot", *args], capture_output=True,
+                          text=True, env=full_env, cwd=cwd, timeout=600, check=False)
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path

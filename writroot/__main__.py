@@ -1,0 +1,5 @@
+"""`python -m writroot` runs the CLI."""
+
+from writroot.cli import main
+
+main()
