@@ -14,8 +14,8 @@ HEAVY = ("pkcs11", "pqcrypto", "slhdsa", "cryptography", "rich", "yaml", "rfc878
 
 def _modules_after(args: list[str]) -> set[str]:
     code = ("import sys\nfrom writroot.cli import main\n"
-            "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))" % args)
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     return set(proc.stdout.strip().splitlines()[-1].split())

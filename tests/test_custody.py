@@ -52,7 +52,7 @@ def test_softhsm2_is_detected_as_wrapped_only(token_a: Token, module: str) -> No
 def test_native_call_reaches_the_token_and_is_refused(token_b: Token, module: str) -> None:
     """The PKCS#11 3.2 ctypes path runs for real; SoftHSM2 answers CKR_MECHANISM_INVALID."""
     with token_b.session() as session:
-        with pytest.raises(HSMError, match="does not support this PKCS#11 3.2 mechanism"):
+        with pytest.raises(HSMError, match=r"does not support this PKCS#11 3\.2 mechanism"):
             RawPQC(module, session.handle).generate("slh-dsa", 0x09, "native-probe", b"\x01")
 
 
@@ -99,7 +99,7 @@ def test_sealed_key_does_not_open_under_another_binding(fast_key, token_a: Token
             other = dataclasses.replace(sealed, role="fleet-root")
         else:
             alg = SLH_DSA_SHA2_256F if change == "keyid" else ML_DSA_87
-            pk, sk = engines.signer_for(alg).keygen(alg)
+            pk, _ = engines.signer_for(alg).keygen(alg)
             from writroot.crypto.keys import PublicKey
 
             other = dataclasses.replace(sealed, key=PublicKey(alg, pk))
@@ -135,7 +135,7 @@ def test_sealed_backup_does_not_open_on_another_token(fast_key, token_b: Token,
 
 
 def test_backup_restores_on_its_own_token(fast_key, token_a: Token, module: str) -> None:
-    record, backup = fast_key
+    _, backup = fast_key
     with token_a.session() as session:
         custody = Custody(session, module)
         with pytest.raises(HSMError, match="already exists"):

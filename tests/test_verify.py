@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOW, RawKey, fleet_root_payload, raw_key, regional_payload, run_cli, \
-    sign_raw
+from tests.conftest import (
+    NOW,
+    RawKey,
+    fleet_root_payload,
+    raw_key,
+    regional_payload,
+    run_cli,
+    sign_raw,
+)
 from writroot.crypto.algorithms import ML_DSA_87
 from writroot.envelope import Envelope
 from writroot.jsonio import canonical

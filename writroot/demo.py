@@ -1,4 +1,4 @@
-"""`writroot demo`: the ceremony story on throwaway SoftHSM2 tokens, verified as an auditor would."""
+"""`writroot demo`: the ceremony story on throwaway SoftHSM2 tokens, verified as auditors do."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from writroot.statements import DEFAULT_POLICY, build
 from writroot.verify.core import Anchor, Report, verify
 
 FLEET = "writsov"
-FLEET_TOKEN = "writroot-fleet"
-REGION_TOKEN = "writroot-conus"
+FLEET_TOKEN = "writroot-fleet"  # noqa: S105 (token labels, not secrets)
+REGION_TOKEN = "writroot-conus"  # noqa: S105
 
 Progress = Callable[[str], None]
 
@@ -117,8 +117,9 @@ def _story(workdir: Path, module: str, user_pin: bytearray, so_pin: bytearray,
             {"op": "regional-root", "region": "CONUS", "keyid": conus.keyid}]})
         ceremony = {"id": "demo-genesis", "plan_sha256": hashlib.sha256(plan).hexdigest(),
                     "approvals": []}
-        common = {"fleet": FLEET, "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
-                  "ceremony": ceremony, "issued_at": now, "not_before": now}
+        common: dict[str, Any] = {
+            "fleet": FLEET, "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
+            "ceremony": ceremony, "issued_at": now, "not_before": now}
         say("signing the fleet-root statement (self-signed genesis)")
         genesis = sign_statement(custody, fleet.keyid, build(
             "fleet-root", **common, not_after=now + timedelta(days=policy[

@@ -24,11 +24,15 @@ def demo(workdir: Path | None, as_json: bool) -> None:
         print_json(result.to_json())
         return
     with out.status("starting") as status:
-        result = run_demo(workdir, progress=lambda msg: (status.update(msg),
-                                                          out.print(f"- {msg}")))
+        def progress(message: str) -> None:
+            status.update(message)
+            out.print(f"- {message}")
+
+        result = run_demo(workdir, progress=progress)
     summary = result.to_json()
     out.print()
-    out.print(f"[bold]fleet root[/bold] {summary['anchor_algorithm']}, {summary['custody']} custody")
+    out.print(f"[bold]fleet root[/bold] {summary['anchor_algorithm']}, "
+              f"{summary['custody']} custody")
     out.print(f"  fingerprint  {hex_groups(result.anchor.keyid)}")
     out.print(f"  PGP words    {pgp_words(bytes.fromhex(result.anchor.keyid))}")
     out.print(f"  anchor PEM   {result.anchor_pem}")

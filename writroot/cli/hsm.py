@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,8 +31,12 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
     """Show the token, its PQC mechanisms, the custody mode and writroot keys on it."""
     from writroot.crypto.algorithms import ML_DSA_87, SLH_DSA_SHA2_256S
     from writroot.hsm.custody import Custody
-    from writroot.hsm.p11raw import CKM_ML_DSA, CKM_ML_DSA_KEY_PAIR_GEN, CKM_SLH_DSA, \
-        CKM_SLH_DSA_KEY_PAIR_GEN
+    from writroot.hsm.p11raw import (
+        CKM_ML_DSA,
+        CKM_ML_DSA_KEY_PAIR_GEN,
+        CKM_SLH_DSA,
+        CKM_SLH_DSA_KEY_PAIR_GEN,
+    )
     from writroot.hsm.token import TokenSpec, open_session, token_facts
 
     spec = _spec(module, token_label, token_serial, pin_source)
@@ -41,7 +46,7 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
         mechs = custody.mechanisms()
         names = {CKM_SLH_DSA_KEY_PAIR_GEN: "CKM_SLH_DSA_KEY_PAIR_GEN", CKM_SLH_DSA: "CKM_SLH_DSA",
                  CKM_ML_DSA_KEY_PAIR_GEN: "CKM_ML_DSA_KEY_PAIR_GEN", CKM_ML_DSA: "CKM_ML_DSA"}
-        report = {
+        report: dict[str, Any] = {
             "token": token_facts(session.token),
             "module": spec.module,
             "pqc_mechanisms": sorted(n for m, n in names.items() if m in mechs),
@@ -61,7 +66,7 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
     _print_info(report)
 
 
-def _print_info(report: dict[str, object]) -> None:
+def _print_info(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     from writroot.crypto.fingerprint import hex_groups

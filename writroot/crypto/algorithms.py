@@ -20,8 +20,10 @@ class Algorithm:
     pkcs11_parameter_set: int  # CKP_* value of PKCS#11 3.2
 
 
-SLH_DSA_SHA2_256S = Algorithm("SLH-DSA-SHA2-256s", "slh-dsa", f"{_NIST_SIG}.24", 64, 29792, 128, 0x09)
-SLH_DSA_SHA2_256F = Algorithm("SLH-DSA-SHA2-256f", "slh-dsa", f"{_NIST_SIG}.25", 64, 49856, 128, 0x0B)
+SLH_DSA_SHA2_256S = Algorithm("SLH-DSA-SHA2-256s", "slh-dsa", f"{_NIST_SIG}.24", 64, 29792, 128,
+                              0x09)
+SLH_DSA_SHA2_256F = Algorithm("SLH-DSA-SHA2-256f", "slh-dsa", f"{_NIST_SIG}.25", 64, 49856, 128,
+                              0x0B)
 ML_DSA_65 = Algorithm("ML-DSA-65", "ml-dsa", f"{_NIST_SIG}.18", 1952, 3309, 32, 0x02)
 ML_DSA_87 = Algorithm("ML-DSA-87", "ml-dsa", f"{_NIST_SIG}.19", 2592, 4627, 32, 0x03)
 

@@ -17,11 +17,17 @@ from writroot.errors import BadInput
 
 
 class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]
-    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
+    _fields = [  # noqa: RUF012 (asn1crypto's class-level schema)
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
 
 
 class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]
-    _fields = [("algorithm", _AlgorithmIdentifier), ("public_key", core.OctetBitString)]
+    _fields = [  # noqa: RUF012 (asn1crypto's class-level schema)
+        ("algorithm", _AlgorithmIdentifier),
+        ("public_key", core.OctetBitString),
+    ]
 
 
 _PEM_RE = re.compile(

@@ -19,8 +19,13 @@ from writroot.crypto import engines
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, HSMError, VerificationFailed
-from writroot.hsm.p11raw import CKM_ML_DSA, CKM_ML_DSA_KEY_PAIR_GEN, CKM_SLH_DSA, \
-    CKM_SLH_DSA_KEY_PAIR_GEN, RawPQC
+from writroot.hsm.p11raw import (
+    CKM_ML_DSA,
+    CKM_ML_DSA_KEY_PAIR_GEN,
+    CKM_SLH_DSA,
+    CKM_SLH_DSA_KEY_PAIR_GEN,
+    RawPQC,
+)
 from writroot.jsonio import b64decode, b64encode, canonical, format_time, loads_strict
 
 FORMAT = "writroot-key/1"

@@ -100,9 +100,10 @@ class RawPQC:
                           (CKA_PRIVATE, True), (CKA_SENSITIVE, True), (CKA_EXTRACTABLE, False),
                           (CKA_SIGN, True), (CKA_LABEL, label.encode()), (CKA_ID, key_id)])
         h_pub, h_priv = CK_ULONG(), CK_ULONG()
-        _check(self._lib.C_GenerateKeyPair(self._h, ctypes.byref(mech), pub.array, CK_ULONG(len(pub)),
-                                           priv.array, CK_ULONG(len(priv)), ctypes.byref(h_pub),
-                                           ctypes.byref(h_priv)), "C_GenerateKeyPair")
+        _check(self._lib.C_GenerateKeyPair(self._h, ctypes.byref(mech), pub.array,
+                                           CK_ULONG(len(pub)), priv.array, CK_ULONG(len(priv)),
+                                           ctypes.byref(h_pub), ctypes.byref(h_priv)),
+               "C_GenerateKeyPair")
         return self._value(h_pub)
 
     def _value(self, handle: CK_ULONG) -> bytes:

@@ -89,7 +89,8 @@ def init_token(module: str, label: str, so_pin: bytes, user_pin: bytes) -> str:
             lib.C_CloseSession(session)
         info = _TokenInfo()
         _ok(lib.C_GetTokenInfo(ctypes.c_ulong(free), ctypes.byref(info)), "C_GetTokenInfo")
-        return info.serialNumber.decode().strip()
+        serial: str = info.serialNumber.decode().strip()
+        return serial
     finally:
         if owned:
             lib.C_Finalize(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,10 +114,8 @@ def open_session(spec: TokenSpec, rw: bool = False, login: bool = True,
     try:
         yield session
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a failed close must not hide the first error
             session.close()
-        except Exception:  # closing a broken session must not hide the first error
-            pass
 
 
 def token_facts(token: Any) -> dict[str, Any]:

@@ -161,8 +161,8 @@ class _Verifier:
                 continue
             key: PublicKey = st.subject["key"]
             if key.keyid != self.anchor.keyid:
-                self.fail(item, "anchor-pinned",
-                          f"fleet-root key {key.keyid} is not the pinned anchor {self.anchor.keyid}")
+                self.fail(item, "anchor-pinned", f"fleet-root key {key.keyid} is not the "
+                          f"pinned anchor {self.anchor.keyid}")
                 continue
             if self.anchor.key is not None and key != self.anchor.key:
                 self.fail(item, "anchor-pinned", "fleet-root key differs from the pinned PEM")

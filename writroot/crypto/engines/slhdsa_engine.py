@@ -13,9 +13,10 @@ from writroot.crypto.engines.base import Engine
 
 
 def _params(alg: Algorithm) -> Any:
-    import slhdsa
+    from slhdsa.lowlevel import parameters
 
-    return {"SLH-DSA-SHA2-256s": slhdsa.sha2_256s, "SLH-DSA-SHA2-256f": slhdsa.sha2_256f}[alg.name]
+    return {"SLH-DSA-SHA2-256s": parameters.sha2_256s,
+            "SLH-DSA-SHA2-256f": parameters.sha2_256f}[alg.name]
 
 
 class SlhDsaPyEngine(Engine):
