@@ -27,8 +27,11 @@ SLH_DSA_SHA2_256F = Algorithm("SLH-DSA-SHA2-256f", "slh-dsa", f"{_NIST_SIG}.25",
 ML_DSA_65 = Algorithm("ML-DSA-65", "ml-dsa", f"{_NIST_SIG}.18", 1952, 3309, 32, 0x02)
 ML_DSA_87 = Algorithm("ML-DSA-87", "ml-dsa", f"{_NIST_SIG}.19", 2592, 4627, 32, 0x03)
 
+# Custodian smartcards: the raw key is the uncompressed SEC1 point; signatures are DER.
+ECDSA_P384 = Algorithm("ECDSA-P384-SHA384", "ecdsa", "1.2.840.10045.2.1", 97, 104, 0, 0)
+
 ALGORITHMS: dict[str, Algorithm] = {
-    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87)
+    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87, ECDSA_P384)
 }
 BY_OID: dict[str, Algorithm] = {a.oid: a for a in ALGORITHMS.values()}
 

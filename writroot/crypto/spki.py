@@ -35,7 +35,40 @@ _PEM_RE = re.compile(
 )
 
 
+def _ecdsa_der(public_key: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_key)
+    except ValueError:
+        raise BadInput("not a P-384 point") from None
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _decode_ecdsa(der: bytes, where: str) -> tuple[Algorithm, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from writroot.crypto.algorithms import ECDSA_P384
+
+    try:
+        key = serialization.load_der_public_key(der)
+    except ValueError:
+        raise BadInput("not a DER SubjectPublicKeyInfo", where) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
+        raise BadInput("only ECDSA keys on P-384 are supported", where)
+    raw = key.public_bytes(serialization.Encoding.X962,
+                           serialization.PublicFormat.UncompressedPoint)
+    if _ecdsa_der(raw) != der:
+        raise BadInput("not canonical DER", where)
+    return ECDSA_P384, raw
+
+
 def encode_der(alg: Algorithm, public_key: bytes) -> bytes:
+    if alg.family == "ecdsa" and len(public_key) == alg.public_key_size:
+        return _ecdsa_der(public_key)
     if len(public_key) != alg.public_key_size:
         raise BadInput(f"{alg.name} public key must be {alg.public_key_size} bytes, "
                        f"got {len(public_key)}")
@@ -60,6 +93,8 @@ def decode_der(der: bytes, where: str = "public key") -> tuple[Algorithm, bytes]
     except (ValueError, TypeError, KeyError) as exc:
         raise BadInput(f"not a DER SubjectPublicKeyInfo: {exc}", where) from None
     alg = BY_OID.get(oid)
+    if alg is not None and alg.family == "ecdsa":
+        return _decode_ecdsa(der, where)
     if alg is None:
         raise BadInput(f"unsupported algorithm OID {oid}", where)
     if params.native is not None or params.contents:
@@ -80,7 +115,9 @@ def encode_pem(alg: Algorithm, public_key: bytes) -> str:
     return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
 
-def decode_pem(pem: bytes, where: str = "public key") -> tuple[Algorithm, bytes]:
+def decode_pem(pem: bytes | str, where: str = "public key") -> tuple[Algorithm, bytes]:
+    if isinstance(pem, str):
+        pem = pem.encode("utf-8", "replace")
     match = _PEM_RE.match(pem.strip() + b"\n")
     if not match:
         raise BadInput("not a PEM PUBLIC KEY block", where)

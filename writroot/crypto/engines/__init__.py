@@ -27,6 +27,10 @@ def load(name: str) -> Engine:
         from writroot.crypto.engines.cryptography_engine import CryptographyEngine
 
         return CryptographyEngine()
+    if name == "cryptography-ecdsa":
+        from writroot.crypto.engines.cryptography_engine import EcdsaEngine
+
+        return EcdsaEngine()
     if name == "slh-dsa-py":
         from writroot.crypto.engines.slhdsa_engine import SlhDsaPyEngine
 
@@ -70,7 +74,8 @@ def _preferred(alg: Algorithm) -> list[Engine]:
         except EngineUnavailable:
             if mode == "force":
                 raise
-    order += [load("pqcrypto") if alg.family == "slh-dsa" else load("cryptography")]
+    order += [load({"slh-dsa": "pqcrypto", "ml-dsa": "cryptography",
+                    "ecdsa": "cryptography-ecdsa"}[alg.family])]
     return order
 
 
@@ -90,6 +95,8 @@ def verifier_for(alg: Algorithm) -> Engine:
 
 def independent_for(alg: Algorithm, other: Engine) -> Engine:
     """A verifier that shares no code with `other`: slh-dsa-py for SLH-DSA, pqcrypto for ML-DSA."""
+    if alg.family == "ecdsa":
+        return load("cryptography-ecdsa")  # classical custodian keys: one implementation
     name = "slh-dsa-py" if alg.family == "slh-dsa" else "pqcrypto"
     if name == other.name:
         name = "pqcrypto" if alg.family == "slh-dsa" else "cryptography"

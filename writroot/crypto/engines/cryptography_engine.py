@@ -47,3 +47,33 @@ class CryptographyEngine(Engine):
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+class EcdsaEngine(Engine):
+    """ECDSA P-384 with SHA-384 (custodian smartcards); verification only on the host."""
+
+    name = "cryptography-ecdsa"
+
+    def can_sign(self, alg: Algorithm) -> bool:
+        return False
+
+    def can_verify(self, alg: Algorithm) -> bool:
+        return alg.family == "ecdsa"
+
+    def keygen(self, alg: Algorithm) -> tuple[bytes, bytearray]:
+        raise NotImplementedError("ECDSA custodian keys are generated on the smartcard")
+
+    def sign(self, alg: Algorithm, private_key: bytes | bytearray, message: bytes) -> bytes:
+        raise NotImplementedError("ECDSA custodian keys sign on the smartcard")
+
+    def verify(self, alg: Algorithm, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        try:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_key)
+            key.verify(signature, message, ec.ECDSA(hashes.SHA384()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
