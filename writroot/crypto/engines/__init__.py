@@ -17,8 +17,23 @@ from writroot.errors import BadInput, EngineUnavailable
 ENGINE_NAMES = ("liboqs", "pqcrypto", "cryptography", "slh-dsa-py")
 
 
-@cache
 def load(name: str) -> Engine:
+    """The engine called `name`; a failure to load is remembered too (probing costs ms)."""
+    result = _load(name)
+    if isinstance(result, EngineUnavailable):
+        raise result
+    return result
+
+
+@cache
+def _load(name: str) -> Engine | EngineUnavailable:
+    try:
+        return _construct(name)
+    except EngineUnavailable as exc:
+        return exc
+
+
+def _construct(name: str) -> Engine:
     if name == "pqcrypto":
         from writroot.crypto.engines.pqcrypto_engine import PqcryptoEngine
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ _OQS_NAMES = {
 }
 
 
+@cache
 def library_path() -> str | None:
     """Where liboqs is, without triggering liboqs-python's auto-install."""
     base = os.environ.get("OQS_INSTALL_PATH")

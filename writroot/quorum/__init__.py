@@ -1,0 +1,1 @@
+"""Custodians, rosters, approvals and the quorum count."""
