@@ -5,6 +5,7 @@ SOFTHSM2_CONF is set here, at import, before anything loads the PKCS#11 module.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -130,13 +131,27 @@ def fast_policy() -> dict[str, Any]:
 CEREMONY = {"id": "test-genesis", "plan_sha256": "ab" * 32, "approvals": []}
 
 
+@functools.cache
+def custodians(n: int = 3) -> tuple[RawKey, ...]:
+    """ML-DSA-65 custodian keys held in test memory."""
+    from writroot.crypto.algorithms import ML_DSA_65
+
+    return tuple(raw_key(ML_DSA_65) for _ in range(n))
+
+
+def roster_json(threshold: int = 2, n: int = 3, version: int = 1) -> dict[str, Any]:
+    return {"version": version, "threshold": threshold,
+            "custodians": [{"id": f"c{i}", "name": f"Custodian {i}", "key": k.key.to_json()}
+                           for i, k in enumerate(custodians(n))]}
+
+
 def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                        not_before: datetime = NOW - timedelta(days=1),
                        not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
     return build("fleet-root", fleet="testfleet", issuer_role="fleet-root",
                  issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=CEREMONY,
                  subject={"key": fleet.key.to_json(), "version": 1,
-                          "policy": policy or fast_policy()},
+                          "policy": policy or fast_policy(), "roster": roster_json()},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
 
 

@@ -70,6 +70,25 @@ def _prepare_workdir(workdir: Path | None) -> Path:
     return workdir
 
 
+CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Chen Cao"),
+              ("dana", "Dana Dahl"), ("emeka", "Emeka Eze"))
+
+
+def _custodians(directory: Path) -> dict[str, Any]:
+    """Five custodian key files; the demo's passphrases are random and never kept."""
+    from writroot.quorum.custodian import create_file_key
+
+    members = []
+    for cid, name in CUSTODIANS:
+        passphrase = bytearray(secrets.token_urlsafe(18).encode())
+        try:
+            key = create_file_key(directory / f"{cid}.key.pem", passphrase)
+        finally:
+            wipe(passphrase)
+        members.append({"id": cid, "name": name, "key": key.to_json()})
+    return {"version": 1, "threshold": 3, "custodians": members}
+
+
 def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
              progress: Progress | None = None) -> DemoResult:
     """Genesis of a fleet root and one regional root on fresh SoftHSM2 tokens, then verify.
@@ -107,6 +126,9 @@ def _story(workdir: Path, module: str, user_pin: bytearray, so_pin: bytearray,
         conus = Custody(session, module).generate(SLH_DSA_SHA2_256S, "regional-root",
                                                   "region-conus-1", backup_dir=keys_dir)
 
+    say("enrolling five custodians (ML-DSA-65 keys in passphrase-encrypted files), 3 of 5")
+    roster = _custodians(workdir / "custodians")
+
     with open_session(fleet_spec, rw=True, pin_bytes=user_pin) as session:
         custody = Custody(session, module)
         say("generating the fleet root (SLH-DSA-SHA2-256s) in the fleet HSM")
@@ -124,7 +146,8 @@ def _story(workdir: Path, module: str, user_pin: bytearray, so_pin: bytearray,
         genesis = sign_statement(custody, fleet.keyid, build(
             "fleet-root", **common, not_after=now + timedelta(days=policy[
                 "fleet_root_rotation_days"]),
-            subject={"key": fleet.key.to_json(), "version": 1, "policy": policy}))
+            subject={"key": fleet.key.to_json(), "version": 1, "policy": policy,
+                     "roster": roster}))
         say("signing the CONUS regional-root statement")
         regional = sign_statement(custody, fleet.keyid, build(
             "regional-root", **common, not_after=now + timedelta(days=policy[

@@ -152,7 +152,9 @@ def create_card_key(session: Any, custodian_id: str) -> CardKey:
     from pkcs11.util.ec import encode_named_curve_parameters
 
     label = CARD_LABEL_PREFIX + custodian_id
-    if list(session.get_objects({Attribute.LABEL: label, Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
+    existing = session.get_objects({Attribute.LABEL: label,
+                                    Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+    if list(existing):
         raise HSMError(f"the card already holds a key labelled {label!r}")
     try:
         params = session.create_domain_parameters(

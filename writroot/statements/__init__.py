@@ -17,7 +17,7 @@ MAX_STATEMENT_BYTES = 2 * 1024 * 1024
 _SERIAL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REGION_RE = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
 
-ROLES = ("fleet-root", "regional-root")
+ROLES = ("fleet-root", "regional-root", "custodian")
 
 #: Which issuer role may sign which statement type (DESIGN §1).
 RIGHTS: dict[str, tuple[str, ...]] = {
@@ -29,6 +29,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "enclave-bundle": ("regional-root",),
     "federation-key": ("regional-root",),
     "ceremony-record": ("fleet-root", "regional-root"),
+    "enrolment": ("custodian",),
+    "approval": ("custodian",),
 }
 REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "ceremony-record")
 
@@ -80,8 +82,41 @@ def _policy(value: Any, where: str) -> dict[str, Any]:
     return s.record(value, where, POLICY_FIELDS)
 
 
+def _custodian(value: Any, where: str) -> dict[str, Any]:
+    return s.record(value, where, {"id": s.name, "name": s.string, "key": s.key})
+
+
+def roster_check(value: Any, where: str) -> dict[str, Any]:
+    """A custodian roster: distinct ids and keys, threshold M with 1 <= M < N."""
+    roster = s.record(value, where, {"version": s.integer(1), "threshold": s.integer(1, 64),
+                                     "custodians": s.list_of(_custodian, 2, 64)})
+    members = roster["custodians"]
+    if len({c["id"] for c in members}) != len(members):
+        raise BadInput("custodian ids must be distinct", f"{where}.custodians")
+    if len({c["key"].keyid for c in members}) != len(members):
+        raise BadInput("custodian keys must be distinct", f"{where}.custodians")
+    if not 1 <= roster["threshold"] < len(members):
+        raise BadInput(f"threshold must satisfy 1 <= M < N (N = {len(members)})",
+                       f"{where}.threshold")
+    return roster
+
+
 def _fleet_root(subject: Any, where: str) -> dict[str, Any]:
-    return s.record(subject, where, {"key": s.key, "version": s.integer(1), "policy": _policy})
+    return s.record(subject, where, {"key": s.key, "version": s.integer(1), "policy": _policy,
+                                     "roster": roster_check})
+
+
+def _roster(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"roster": roster_check})
+
+
+def _enrolment(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"custodian": _custodian})
+
+
+def _approval(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"custodian": s.name, "ceremony": s.name,
+                                     "plan_sha256": s.digest})
 
 
 def _regional_root(subject: Any, where: str) -> dict[str, Any]:
@@ -94,6 +129,9 @@ def _regional_root(subject: Any, where: str) -> dict[str, Any]:
 SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "fleet-root": _fleet_root,
     "regional-root": _regional_root,
+    "roster": _roster,
+    "enrolment": _enrolment,
+    "approval": _approval,
 }
 
 
