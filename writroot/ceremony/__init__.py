@@ -1,0 +1,1 @@
+"""Ceremonies: strict plans, approvals, the quorum-gated runner and its transcript."""
