@@ -138,8 +138,14 @@ def test_backup_restores_on_its_own_token(fast_key, token_a: Token, module: str)
     _, backup = fast_key
     with token_a.session() as session:
         custody = Custody(session, module)
-        with pytest.raises(HSMError, match="already exists"):
+        with pytest.raises(HSMError, match="on this token already"):
             custody.restore_backup(backup)
+        relabelled = backup.parent / "relabelled.sealed.json"
+        doc = json.loads(backup.read_text())
+        doc["label"] = "fast-1-copy"
+        relabelled.write_text(json.dumps(doc))
+        with pytest.raises(HSMError, match="on this token already"):
+            custody.restore_backup(relabelled)
 
 
 def test_backup_file_holds_no_private_key(fast_key, token_a: Token, module: str) -> None:

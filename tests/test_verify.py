@@ -325,3 +325,20 @@ def test_envelope_roundtrip_is_canonical(good) -> None:
     for data in good.values():
         env = Envelope.parse(data, "x")
         assert env.dumps() == data
+
+
+@pytest.mark.parametrize("field_value", [("plan_sha256", "ab" * 32 + "\n"),
+                                         ("not_before", "٢٠٢٦-11-21T12:00:00Z")])
+def test_lookalike_values_are_malformed(fleet: RawKey, field_value) -> None:
+    from tests.conftest import CEREMONY
+    from writroot.errors import BadInput
+    from writroot.statements import parse_payload
+
+    name, value = field_value
+    doc = json.loads(fleet_root_payload(fleet))
+    if name == "plan_sha256":
+        doc["ceremony"] = {**CEREMONY, "plan_sha256": value}
+    else:
+        doc[name] = value
+    with pytest.raises(BadInput):
+        parse_payload(canonical(doc), "x")

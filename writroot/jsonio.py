@@ -17,9 +17,9 @@ from writroot.errors import BadInput
 
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _no_duplicates(where: str) -> Any:
@@ -88,7 +88,7 @@ def b64decode(text: object, where: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> 
     """Standard base64 with padding; anything else (URL-safe, whitespace, junk) is refused."""
     if not isinstance(text, str):
         raise BadInput("expected a base64 string", where)
-    if len(text) % 4 or not _B64_RE.match(text):
+    if len(text) % 4 or not _B64_RE.fullmatch(text):
         raise BadInput("invalid base64", where)
     if len(text) // 4 * 3 > max_bytes:
         raise BadInput("base64 value too large", where)
@@ -107,7 +107,7 @@ def format_time(when: datetime) -> str:
 
 def parse_time(text: object, where: str) -> datetime:
     """UTC `YYYY-MM-DDTHH:MM:SSZ` only: no offsets, fractions or naive times."""
-    if not isinstance(text, str) or not _TIME_RE.match(text):
+    if not isinstance(text, str) or not _TIME_RE.fullmatch(text):
         raise BadInput("expected a UTC time as YYYY-MM-DDTHH:MM:SSZ", where)
     try:
         return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
@@ -116,4 +116,4 @@ def parse_time(text: object, where: str) -> datetime:
 
 
 def is_hex_digest(text: object) -> bool:
-    return isinstance(text, str) and bool(_HEX64_RE.match(text))
+    return isinstance(text, str) and bool(_HEX64_RE.fullmatch(text))

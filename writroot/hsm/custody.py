@@ -195,7 +195,7 @@ class Custody:
         from pkcs11 import Attribute
 
         if not kek[Attribute.SENSITIVE] or kek[Attribute.EXTRACTABLE] \
-                or not kek[Attribute.NEVER_EXTRACTABLE]:
+                or not kek[Attribute.NEVER_EXTRACTABLE] or not kek[Attribute.ALWAYS_SENSITIVE]:
             raise HSMError(f"{KEK_LABEL!r} is extractable or not sensitive; refusing to use it")
 
     def _seal(self, role: str, key: PublicKey, private: bytearray) -> tuple[bytes, bytes]:
@@ -369,6 +369,8 @@ class Custody:
         from writroot.jsonio import read_json_file
 
         record = KeyRecord.from_json(read_json_file(path), str(path))
+        if any(r.keyid == record.keyid for r in self.keys()):
+            raise HSMError(f"key {record.keyid} is on this token already")
         if self._data_objects(record.label):
             raise HSMError(f"a key labelled {record.label!r} already exists on this token")
         private = self.unseal(record)

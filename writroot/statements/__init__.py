@@ -14,8 +14,8 @@ from writroot.jsonio import canonical, format_time, loads_strict
 from writroot.statements import schema as s
 
 MAX_STATEMENT_BYTES = 2 * 1024 * 1024
-_SERIAL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_REGION_RE = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+_SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,31}")
 
 ROLES = ("fleet-root", "regional-root", "custodian")
 
@@ -36,13 +36,13 @@ REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "cerem
 
 
 def serial_check(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _SERIAL_RE.match(value):
+    if not isinstance(value, str) or not _SERIAL_RE.fullmatch(value):
         raise BadInput("expected a serial of [A-Za-z0-9._-], 1-64 characters", where)
     return value
 
 
 def region_check(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _REGION_RE.match(value):
+    if not isinstance(value, str) or not _REGION_RE.fullmatch(value):
         raise BadInput("expected a region code like CONUS or CONUS-NSS", where)
     return value
 

@@ -12,7 +12,7 @@ from writroot.errors import BadInput
 from writroot.jsonio import is_hex_digest, parse_time
 
 Check = Callable[[Any, str], Any]
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 def record(obj: Any, where: str, required: dict[str, Check],
@@ -43,7 +43,7 @@ def string(value: Any, where: str) -> str:
 
 def name(value: Any, where: str) -> str:
     """Identifiers: lowercase letters, digits, '.', '_' and '-'."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise BadInput("expected an identifier of [a-z0-9._-], at most 63 characters", where)
     return value
 

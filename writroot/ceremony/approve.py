@@ -1,0 +1,39 @@
+"""Approvals: a custodian signs the locked plan's digest, with an expiry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from writroot.ceremony.plan import LockedPlan
+from writroot.envelope import Envelope, Signature, payload_type_for
+from writroot.errors import PolicyRefused
+from writroot.quorum.count import Roster
+from writroot.quorum.custodian import ApprovalSigner
+from writroot.statements import build, roster_check
+
+DEFAULT_EXPIRY_HOURS = 72
+
+
+def plan_roster(plan: LockedPlan) -> Roster:
+    return Roster.from_checked(roster_check(plan.document["roster"]["roster"], "plan roster"))
+
+
+def approve(plan: LockedPlan, custodian_id: str, signer: ApprovalSigner, now: datetime,
+            hours: int = DEFAULT_EXPIRY_HOURS) -> Envelope:
+    """Sign an approval of exactly this plan; only a roster custodian with their own key may."""
+    roster = plan_roster(plan)
+    member = next((c for c in roster.custodians if c.id == custodian_id), None)
+    if member is None:
+        raise PolicyRefused(f"{custodian_id!r} is not on the plan's roster", "--custodian")
+    if member.key != signer.key:
+        raise PolicyRefused(f"this key ({signer.key.keyid[:16]}...) is not {custodian_id!r}'s "
+                            "enrolled key", "--key")
+    ceremony = {"id": plan.ceremony, "plan_sha256": plan.sha256, "approvals": []}
+    payload = build("approval", fleet=plan.document["fleet"], issuer_role="custodian",
+                    issuer_keyid=signer.key.keyid, ceremony=ceremony,
+                    subject={"custodian": custodian_id, "ceremony": plan.ceremony,
+                             "plan_sha256": plan.sha256},
+                    issued_at=now, not_before=now, not_after=now + timedelta(hours=hours))
+    unsigned = Envelope(payload_type_for("approval"), payload, ())
+    return Envelope(unsigned.payload_type, payload,
+                    (Signature(signer.key.keyid, signer.sign(unsigned.pae())),))
