@@ -168,7 +168,7 @@ def lock(plan_path: Path) -> LockedPlan:
             at = located.where(f"operations[{i}].key")
             path, pin = _resolve_input(base, op["key"], at)
             key = PublicKey.from_pem(path.read_bytes(), at)
-            entry["key"] = {**pin, "keyid": key.keyid, "algorithm": key.algorithm.name}
+            entry["key"] = {**pin, **key.to_json()}
         if op["op"] == "sign-fleet-root":
             entry["policy"] = _policy(op.get("policy"), located, i)
         locked_ops.append(entry)

@@ -17,6 +17,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("writroot.cli.verify", "verify", "Verify artifacts offline against a pinned "
                "fleet root."),
     "hsm": ("writroot.cli.hsm", "hsm", "Inspect tokens and manage keys in custody."),
+    "ceremony": ("writroot.cli.ceremony", "ceremony", "Plan, approve and run quorum-gated "
+                 "ceremonies."),
+    "custodian": ("writroot.cli.ceremony", "custodian", "Custodian approval keys and "
+                  "enrolment."),
+    "audit": ("writroot.cli.audit", "audit", "Check a ceremony transcript and render a "
+              "report."),
 }
 
 

@@ -126,18 +126,27 @@ def _regional_root(subject: Any, where: str) -> dict[str, Any]:
     })
 
 
+def _ceremony_record(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"transcript_sha256": s.digest,
+                                     "entries": s.integer(1), "head": s.digest})
+
+
 SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "fleet-root": _fleet_root,
     "regional-root": _regional_root,
     "roster": _roster,
     "enrolment": _enrolment,
     "approval": _approval,
+    "ceremony-record": _ceremony_record,
 }
 
 
 def _ceremony(value: Any, where: str) -> dict[str, Any]:
+    """Proof of quorum: the locked plan and the approvals counted for it."""
     return s.record(value, where, {"id": s.name, "plan_sha256": s.digest,
-                                   "approvals": s.list_of(s.anything, 0, 64, unique=False)})
+                                   "approvals": s.list_of(s.anything, 0, 64, unique=False)},
+                    {"plan": s.anything})
+
 
 
 def _issuer(value: Any, where: str) -> dict[str, Any]:

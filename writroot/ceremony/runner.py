@@ -1,0 +1,248 @@
+"""`ceremony run`: count the quorum, then sign exactly the locked plan, all or nothing.
+
+Order matters: inputs re-hashed, approvals counted (exit 4 below threshold) and the air gap
+checked before the HSM is opened; every output is staged and published by one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from writroot import __version__
+from writroot.ceremony.approve import plan_roster
+from writroot.ceremony.host import HostProfile, network_interfaces_up
+from writroot.ceremony.plan import LockedPlan, load_locked
+from writroot.ceremony.transcript import Transcript
+from writroot.crypto.algorithms import by_name
+from writroot.crypto.keys import PublicKey, wipe
+from writroot.errors import BadInput, PolicyRefused, QuorumNotMet
+from writroot.hsm.custody import Custody
+from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
+from writroot.jsonio import canonical, read_json_file
+from writroot.quorum.count import Tally, count
+from writroot.signing import Signed, sign_statement
+from writroot.statements import REGIONAL_MAY_SIGN, build
+
+Say = Callable[[str], None]
+Confirm = Callable[[LockedPlan], bool]
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    tally: Tally
+    signer_keyid: str = ""
+    outputs: list[str] = field(default_factory=list)
+    signed: list[Signed] = field(default_factory=list)
+    network: list[str] = field(default_factory=list)
+
+
+def check_inputs(plan: LockedPlan, base: Path) -> None:
+    """Every input still has the digest the custodians approved."""
+    pins = [plan.document["roster"]] + [op["key"] for op in plan.operations
+                                        if op["op"] == "sign-regional-root"]
+    for pin in pins:
+        path = base / pin["path"]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise BadInput(f"input missing: {exc.strerror}", str(path)) from None
+        if digest != pin["sha256"]:
+            raise PolicyRefused("input changed since the plan was locked (digest "
+                                f"{digest[:16]}... is not the approved {pin['sha256'][:16]}...)",
+                                str(path))
+
+
+def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(p.glob("*.dsse.json")) if p.is_dir() else [p]
+    out = []
+    for f in files:
+        try:
+            out.append((str(f), read_json_file(f)))
+        except BadInput as exc:
+            out.append((str(f), {"unreadable": str(exc)}))
+    return out
+
+
+def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) -> Tally:
+    return count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at)
+
+
+def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir: Path, *,
+        confirm: Confirm, allow_network: bool = False, say: Say = lambda _m: None,
+        now: datetime | None = None) -> RunResult:
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    plan = load_locked(plan_path)
+    if out_dir.exists():
+        raise BadInput("output directory exists already (outputs are write-once)", str(out_dir))
+    check_inputs(plan, plan_path.parent)
+    approvals = load_approvals(approval_paths)
+    tally = tally_for(plan, approvals, now)
+    if not tally.met:
+        reasons = "; ".join(f"{Path(a).name}: {r}" for a, r in tally.rejected) or "none"
+        raise QuorumNotMet(f"{len(tally.counted)} of {tally.threshold} approvals counted "
+                           f"({', '.join(tally.counted) or 'none'}); not counted: {reasons}",
+                           str(plan_path))
+    network = network_interfaces_up()
+    if network and not allow_network:
+        raise PolicyRefused(f"network interfaces are up ({', '.join(network)}); a ceremony "
+                            "host must be air-gapped (--allow-network for CI)")
+    if not confirm(plan):
+        raise PolicyRefused("not confirmed; nothing was signed")
+    result = RunResult(out_dir, tally, network=network)
+    proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
+             "approvals": [obj for name, obj in approvals if name in
+                           _counted_names(plan, approvals, now)]}
+    transcript = Transcript()
+    transcript.record("start", ceremony=plan.ceremony, plan_sha256=plan.sha256,
+                      tool=f"writroot {__version__}", host=platform.node(),
+                      python=platform.python_version(), network=network,
+                      allow_network=allow_network)
+    transcript.record("quorum", counted=tally.counted, threshold=tally.threshold,
+                      rejected=[{"approval": Path(a).name, "reason": r}
+                                for a, r in tally.rejected])
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    try:
+        _execute(plan, host, staging, proof, transcript, result, now, say)
+        _publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
+                   now: datetime) -> set[str]:
+    tally = tally_for(plan, approvals, now)
+    rejected = {a for a, _ in tally.rejected}
+    return {name for name, _ in approvals if name not in rejected}
+
+
+def _pin(host: HostProfile) -> bytearray:
+    from writroot.hsm.pin import read_pin
+    from writroot.quorum.splitpin import combine_pin
+
+    return combine_pin(list(host.pin_shares)) if host.pin_shares else read_pin(host.pin_source)
+
+
+def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str, Any],
+             transcript: Transcript, result: RunResult, now: datetime, say: Say) -> None:
+    spec = TokenSpec(host.module or default_module(), host.token_label, host.token_serial,
+                     host.pin_source)
+    pin = _pin(host)
+    try:
+        with open_session(spec, rw=True, pin_bytes=pin) as session:
+            custody = Custody(session, spec.module)
+            facts = token_facts(session.token)
+            transcript.record("token", **facts)
+            keyid = plan.document["signer"]
+            signer_key: PublicKey | None = None
+            for index, op in enumerate(plan.operations):
+                say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
+                if op["op"] == "generate-fleet-root":
+                    alg = by_name(op["algorithm"])
+                    record = custody.generate(alg, "fleet-root", op["label"],
+                                              backup_dir=staging / "keys")
+                    keyid, signer_key = record.keyid, record.key
+                    transcript.record("generate", label=op["label"], keyid=keyid,
+                                      algorithm=alg.name, custody=record.custody)
+                    _write(staging, "fleet-root.pem", record.key.pem.encode(), result)
+                    continue
+                if signer_key is None:
+                    signer_key = custody.find(keyid).key
+                payload = _statement(plan, op, index, keyid, signer_key, proof, now)
+                signed = sign_statement(custody, keyid, payload)
+                name = _artifact_name(signed)
+                _write(staging, f"artifacts/{name}", signed.envelope.dumps(), result)
+                result.signed.append(signed)
+                transcript.record("sign", op=op["op"], type=signed.statement.type,
+                                  serial=signed.statement.serial, artifact=name,
+                                  payload_sha256=hashlib.sha256(payload).hexdigest(),
+                                  engine=signed.engine, checked_by=signed.checked_by)
+            result.signer_keyid = keyid
+            transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
+            _close(plan, custody, keyid, transcript, staging, result, now)
+    finally:
+        wipe(pin)
+
+
+def _statement(plan: LockedPlan, op: dict[str, Any], index: int, keyid: str,
+               signer_key: PublicKey, proof: dict[str, Any], now: datetime) -> bytes:
+    common: dict[str, Any] = {"fleet": plan.document["fleet"], "issuer_role": "fleet-root",
+                              "issuer_keyid": keyid, "ceremony": proof, "issued_at": now,
+                              "not_before": now,
+                              "not_after": now + timedelta(days=op["validity_days"])}
+    if op["op"] == "sign-fleet-root":
+        return build("fleet-root", **common, serial=f"{plan.ceremony}.{index}",
+                     subject={"key": signer_key.to_json(), "version": 1,
+                              "policy": op["policy"],
+                              "roster": plan.document["roster"]["roster"]})
+    key = PublicKey.from_json({k: op["key"][k] for k in ("algorithm", "public_key", "keyid")},
+                              f"operations[{index}].key")
+    return build("regional-root", **common, serial=f"{plan.ceremony}.{index}",
+                 subject={"region": op["region"], "key": key.to_json(), "version": 1,
+                          "may_sign": op.get("may_sign", list(REGIONAL_MAY_SIGN))})
+
+
+def _artifact_name(signed: Signed) -> str:
+    st = signed.statement
+    if st.type == "regional-root":
+        return f"regional-root-{st.subject['region']}-{st.serial}.dsse.json"
+    return f"{st.type}-{st.serial}.dsse.json"
+
+
+def _write(staging: Path, name: str, data: bytes, result: RunResult) -> None:
+    path = staging / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    result.outputs.append(name)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _close(plan: LockedPlan, custody: Custody, keyid: str, transcript: Transcript,
+           staging: Path, result: RunResult, now: datetime) -> None:
+    """Seal the transcript with a ceremony-record statement signed by the issuing root."""
+    transcript.record("close", outputs=len(result.outputs))
+    data = transcript.dumps()
+    _write(staging, "transcript.jsonl", data, result)
+    proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "approvals": []}
+    payload = build("ceremony-record", fleet=plan.document["fleet"], issuer_role="fleet-root",
+                    issuer_keyid=keyid, ceremony=proof, issued_at=now, not_before=now,
+                    not_after=now + timedelta(days=3650), serial=f"{plan.ceremony}.record",
+                    subject={"transcript_sha256": hashlib.sha256(data).hexdigest(),
+                             "entries": len(transcript.lines), "head": transcript.head})
+    signed = sign_statement(custody, keyid, payload)
+    _write(staging, "ceremony-record.dsse.json", signed.envelope.dumps(), result)
+    _write(staging, "plan.lock.json", canonical(plan.document) + b"\n", result)
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """One rename: a kill at any moment leaves no outputs or all of them."""
+    for root, _dirs, files in os.walk(staging):
+        for f in files:
+            fd = os.open(os.path.join(root, f), os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    os.rename(staging, out_dir)
+    fd = os.open(out_dir.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,54 @@
+"""Quorum-enforced HSM activation: the token PIN split into M-of-N SLIP-39 mnemonics.
+
+The PIN is random, set on the token once, and exists afterwards only while M shares are
+combined in memory during a run.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from writroot.crypto.keys import wipe
+from writroot.errors import BadInput
+from writroot.hsm.pin import read_pin
+
+PIN_BYTES = 16  # 128-bit secret; SLIP-39 needs 16 or more bytes, an even number
+
+
+def split_new_pin(threshold: int, shares: int) -> tuple[bytearray, list[str]]:
+    """A fresh random PIN (hex, as typed into a token) and its M-of-N mnemonics."""
+    import shamir_mnemonic
+
+    if not 1 <= threshold <= shares <= 16:
+        raise BadInput("need 1 <= M <= N <= 16", "pin shares")
+    secret = bytearray(secrets.token_bytes(PIN_BYTES))
+    try:
+        groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], bytes(secret),
+                                                    b"", extendable=True, iteration_exponent=1)
+        pin = bytearray(secret.hex().encode())
+    finally:
+        wipe(secret)
+    return pin, list(groups[0])
+
+
+def combine_pin(sources: list[str]) -> bytearray:
+    """Rebuild the PIN from share sources (prompt, env:VAR, file:PATH); wrong or too few
+    shares are a clear error."""
+    import shamir_mnemonic
+
+    mnemonics = []
+    for i, source in enumerate(sources):
+        share = read_pin(source, what=f"PIN share {i + 1}")
+        mnemonics.append(" ".join(share.decode("utf-8", "replace").split()))
+        wipe(share)
+    try:
+        secret = bytearray(shamir_mnemonic.combine_mnemonics(mnemonics, b""))
+    except shamir_mnemonic.MnemonicError:
+        # The library's message quotes share words; never echo them.
+        raise BadInput(f"the {len(sources)} PIN shares given do not rebuild the PIN (too few, "
+                       "mistyped, or from another split)", "pin shares") from None
+    finally:
+        mnemonics.clear()
+    pin = bytearray(secret.hex().encode())
+    wipe(secret)
+    return pin
