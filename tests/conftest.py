@@ -132,35 +132,76 @@ CEREMONY = {"id": "test-genesis", "plan_sha256": "ab" * 32, "approvals": []}
 
 
 @functools.cache
-def custodians(n: int = 3) -> tuple[RawKey, ...]:
-    """ML-DSA-65 custodian keys held in test memory."""
+def custodians() -> tuple[RawKey, ...]:
+    """Five ML-DSA-65 custodian keys held in test memory."""
     from writroot.crypto.algorithms import ML_DSA_65
 
-    return tuple(raw_key(ML_DSA_65) for _ in range(n))
+    return tuple(raw_key(ML_DSA_65) for _ in range(5))
 
 
 def roster_json(threshold: int = 2, n: int = 3, version: int = 1) -> dict[str, Any]:
     return {"version": version, "threshold": threshold,
             "custodians": [{"id": f"c{i}", "name": f"Custodian {i}", "key": k.key.to_json()}
-                           for i, k in enumerate(custodians(n))]}
+                           for i, k in enumerate(custodians()[:n])]}
+
+
+class _Signer:
+    def __init__(self, raw: RawKey) -> None:
+        self.key = raw.key
+        self._raw = raw
+
+    def sign(self, message: bytes) -> bytes:
+        alg = self.key.algorithm
+        return engines.signer_for(alg).sign(alg, self._raw.private, message)
+
+
+def proof(signer: str, operations: list[dict[str, Any]], fleet: str = "testfleet",
+          approvers: tuple[int, ...] = (0, 1), ceremony: str = "test-ceremony",
+          roster: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A real proof of quorum: a locked plan and approvals by test custodians."""
+    from writroot.ceremony.approve import approve
+    from writroot.ceremony.plan import LockedPlan
+
+    roster = roster or roster_json()
+    plan = LockedPlan({"plan": 1, "ceremony": ceremony, "fleet": fleet, "signer": signer,
+                       "roster": {"path": "roster.yaml", "sha256": "cd" * 32, "size": 1,
+                                  "roster": roster},
+                       "operations": operations})
+    approvals = [approve(plan, f"c{i}", _Signer(custodians()[i]), NOW - timedelta(days=2))
+                 .to_json() for i in approvers]
+    return {"id": ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
+            "approvals": approvals}
 
 
 def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                        not_before: datetime = NOW - timedelta(days=1),
                        not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
+    policy = policy or fast_policy()
+    ceremony = over.pop("ceremony", None) or proof(
+        fleet.keyid, [{"op": "sign-fleet-root", "validity_days": 500, "policy": policy}])
     return build("fleet-root", fleet="testfleet", issuer_role="fleet-root",
-                 issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=CEREMONY,
+                 issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=ceremony,
                  subject={"key": fleet.key.to_json(), "version": 1,
-                          "policy": policy or fast_policy(), "roster": roster_json()},
+                          "policy": policy, "roster": roster_json()},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
+
+
+def regional_op(regional: PublicKey, region: str = "CONUS") -> dict[str, Any]:
+    return {"op": "sign-regional-root", "region": region, "validity_days": 89,
+            "key": {"path": f"{region}.pem", "sha256": "ef" * 32, "size": 1,
+                    **regional.to_json()}}
 
 
 def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
                      not_before: datetime = NOW - timedelta(days=1),
                      not_after: datetime = NOW + timedelta(days=89), **over: Any) -> bytes:
-    return build("regional-root", fleet=over.pop("fleet_id", "testfleet"),
+    fleet_id = over.pop("fleet_id", "testfleet")
+    issuer_keyid = over.pop("issuer_keyid", fleet.keyid)
+    ceremony = over.pop("ceremony", None) or proof(issuer_keyid, [regional_op(regional, region)],
+                                                    fleet=fleet_id)
+    return build("regional-root", fleet=fleet_id,
                  issuer_role=over.pop("issuer_role", "fleet-root"),
-                 issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=CEREMONY,
+                 issuer_keyid=issuer_keyid, ceremony=ceremony,
                  subject={"region": region, "key": regional.to_json(), "version": 1,
                           "may_sign": ["enclave-bundle", "federation-key"]},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)

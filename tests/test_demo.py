@@ -33,7 +33,7 @@ def test_demo_json_summary(demo: dict) -> None:
 
 
 def test_demo_artifacts_verify_independently(demo: dict) -> None:
-    artifacts = str(Path(demo["workdir"]) / "artifacts")
+    artifacts = str(Path(demo["workdir"]) / "genesis" / "artifacts")
     by_pem = run_cli("verify", artifacts, "--anchor", demo["anchor_pem"], "--independent",
                      "--json")
     assert by_pem.returncode == 0, by_pem.stdout

@@ -85,9 +85,12 @@ def test_good_set_verifies_by_fingerprint_and_by_pem(fleet: RawKey, good) -> Non
     assert all({"pqcrypto", "slh-dsa-py"} <= r.checked_by for r in report.results)
 
 
-def test_regional_root_alone_verifies_against_a_pem_anchor(fleet: RawKey, good) -> None:
+def test_regional_root_alone_needs_the_roster_in_force(fleet: RawKey, good) -> None:
+    """Signatures check against a PEM anchor, but the quorum needs the roster in force."""
     only = {"r": good["regional-root-CONUS.dsse.json"]}
-    assert run(only, Anchor(fleet.keyid, fleet.key)).ok
+    by_pem = run(only, Anchor(fleet.keyid, fleet.key))
+    assert checks(by_pem) == {"quorum-proof"}
+    assert "roster in force is unknown" in by_pem.findings[0].message
     report = run(only, Anchor(fleet.keyid))
     assert checks(report) == {"issuer-known"}
     assert "not among the artifacts" in report.findings[0].message
@@ -236,7 +239,8 @@ def test_cli_ok_by_directory_and_json(good_dir: Path, fleet: RawKey) -> None:
     spaced = " ".join(fleet.keyid[i:i + 4].upper() for i in range(0, 64, 4))
     text = run_cli("verify", str(good_dir), "--anchor", spaced, "--at", "2026-11-22T12:00:00Z")
     assert text.returncode == 0 and "reference time  2026-11-22T12:00:00Z" in text.stdout
-    pem = run_cli("verify", str(good_dir / "regional-root-CONUS.dsse.json"), "--anchor",
+    pem = run_cli("verify", str(good_dir / "regional-root-CONUS.dsse.json"),
+                  str(good_dir / "fleet-root.dsse.json"), "--anchor",
                   str(good_dir / "fleet-root.pem"), "--at", "2026-11-22T12:00:00Z")
     assert pem.returncode == 0, pem.stdout
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,8 @@ from writroot.errors import BadInput, VerificationFailed
 from writroot.hsm import softhsm
 from writroot.hsm.custody import Custody, KeyRecord
 from writroot.hsm.token import TokenSpec, default_module, open_session
-from writroot.jsonio import canonical
 from writroot.outputs import Staging
-from writroot.signing import Signed, sign_statement
-from writroot.statements import DEFAULT_POLICY, build
+from writroot.signing import Signed
 from writroot.verify.core import Anchor, Report, verify
 
 FLEET = "writsov"
@@ -74,19 +71,55 @@ CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Ch
               ("dana", "Dana Dahl"), ("emeka", "Emeka Eze"))
 
 
-def _custodians(directory: Path) -> dict[str, Any]:
-    """Five custodian key files; the demo's passphrases are random and never kept."""
-    from writroot.quorum.custodian import create_file_key
+APPROVERS = ("alice", "chen", "emeka")
+GENESIS_PLAN = """\
+plan: 1
+ceremony: demo-genesis
+fleet: writsov
+signer: generate
+roster: roster.yaml
+operations:
+  - op: generate-fleet-root
+    label: fleet-root-1
+    algorithm: SLH-DSA-SHA2-256s
+  - op: sign-fleet-root
+    validity_days: 548
+  - op: sign-regional-root
+    region: CONUS
+    key: requests/conus-1.pem
+    validity_days: 90
+"""
 
-    members = []
-    for cid, name in CUSTODIANS:
-        passphrase = bytearray(secrets.token_urlsafe(18).encode())
-        try:
-            key = create_file_key(directory / f"{cid}.key.pem", passphrase)
-        finally:
-            wipe(passphrase)
-        members.append({"id": cid, "name": name, "key": key.to_json()})
-    return {"version": 1, "threshold": 3, "custodians": members}
+
+def _enrol_custodians(cdir: Path, now: datetime) -> dict[str, bytearray]:
+    """Five custodian key files and enrolments, and the roster proposal naming them.
+
+    The passphrases are random and live only in memory for the demo's approvals.
+    """
+    from writroot.quorum.custodian import create_file_key, load_file_key
+    from writroot.quorum.enrol import enrol
+
+    passphrases: dict[str, bytearray] = {}
+    roster = ["threshold: 3", "custodians:"]
+    with Staging(cdir) as stage:
+        for cid, name in CUSTODIANS:
+            passphrase = bytearray(secrets.token_urlsafe(18).encode())
+            path = cdir / "custodians" / f"{cid}.key.pem"
+            create_file_key(path, passphrase)
+            signer = load_file_key(path, bytearray(passphrase))
+            stage.write(f"custodians/{cid}.enrolment.dsse.json",
+                        enrol(signer, FLEET, cid, name, now).dumps())
+            passphrases[cid] = passphrase
+            roster += [f"  - id: {cid}", f"    name: {name}",
+                       f"    enrolment: custodians/{cid}.enrolment.dsse.json"]
+        stage.write("roster.yaml", ("\n".join(roster) + "\n").encode())
+    return passphrases
+
+
+def _name(signed: Signed) -> str:
+    from writroot.ceremony.runner import artifact_name
+
+    return artifact_name(signed)
 
 
 def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
@@ -111,63 +144,58 @@ def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
 
 def _story(workdir: Path, module: str, user_pin: bytearray, so_pin: bytearray,
            say: Progress) -> DemoResult:
+    from writroot.ceremony.approve import approve
+    from writroot.ceremony.host import HostProfile
+    from writroot.ceremony.plan import lock
+    from writroot.ceremony.runner import run
+    from writroot.quorum.custodian import load_file_key
+
     tokens = {}
     for label in (FLEET_TOKEN, REGION_TOKEN):
         tokens[label] = softhsm.init_token(module, label, bytes(so_pin), bytes(user_pin))
         say(f"initialised SoftHSM2 token {label} (serial {tokens[label]})")
-    fleet_spec = TokenSpec(module, FLEET_TOKEN)
-    region_spec = TokenSpec(module, REGION_TOKEN)
-    keys_dir = workdir / "keys"
     now = datetime.now(UTC).replace(microsecond=0)
-    policy = dict(DEFAULT_POLICY)
-
-    with open_session(region_spec, rw=True, pin_bytes=user_pin) as session:
-        say("generating the CONUS regional root (SLH-DSA-SHA2-256s) in the region's HSM")
-        conus = Custody(session, module).generate(SLH_DSA_SHA2_256S, "regional-root",
-                                                  "region-conus-1", backup_dir=keys_dir)
+    cdir = workdir / "ceremony"
 
     say("enrolling five custodians (ML-DSA-65 keys in passphrase-encrypted files), 3 of 5")
-    roster = _custodians(workdir / "custodians")
+    passphrases = _enrol_custodians(cdir, now)
 
-    with open_session(fleet_spec, rw=True, pin_bytes=user_pin) as session:
-        custody = Custody(session, module)
-        say("generating the fleet root (SLH-DSA-SHA2-256s) in the fleet HSM")
-        fleet = custody.generate(SLH_DSA_SHA2_256S, "fleet-root", "fleet-root-1",
-                                 backup_dir=keys_dir)
-        plan = canonical({"ceremony": "demo-genesis", "fleet": FLEET, "operations": [
-            {"op": "fleet-root", "keyid": fleet.keyid},
-            {"op": "regional-root", "region": "CONUS", "keyid": conus.keyid}]})
-        ceremony = {"id": "demo-genesis", "plan_sha256": hashlib.sha256(plan).hexdigest(),
-                    "approvals": []}
-        common: dict[str, Any] = {
-            "fleet": FLEET, "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
-            "ceremony": ceremony, "issued_at": now, "not_before": now}
-        say("signing the fleet-root statement (self-signed genesis)")
-        genesis = sign_statement(custody, fleet.keyid, build(
-            "fleet-root", **common, not_after=now + timedelta(days=policy[
-                "fleet_root_rotation_days"]),
-            subject={"key": fleet.key.to_json(), "version": 1, "policy": policy,
-                     "roster": roster}))
-        say("signing the CONUS regional-root statement")
-        regional = sign_statement(custody, fleet.keyid, build(
-            "regional-root", **common, not_after=now + timedelta(days=policy[
-                "regional_root_rotation_days"]),
-            subject={"region": "CONUS", "key": conus.key.to_json(), "version": 1,
-                     "may_sign": ["enclave-bundle", "federation-key", "oscal-overlay",
-                                  "ceremony-record"]}))
+    with open_session(TokenSpec(module, REGION_TOKEN), rw=True, pin_bytes=user_pin) as session:
+        say("generating the CONUS regional root (SLH-DSA-SHA2-256s) in the region's HSM")
+        conus = Custody(session, module).generate(SLH_DSA_SHA2_256S, "regional-root",
+                                                  "region-conus-1", backup_dir=workdir / "keys")
+    with Staging(cdir) as stage:
+        stage.write("requests/conus-1.pem", conus.key.pem.encode())
+        stage.write("genesis.yaml", GENESIS_PLAN.encode())
 
-    result = DemoResult(workdir, fleet, workdir / "fleet-root.pem", tokens=tokens)
-    with Staging(workdir) as stage:
-        stage.write("fleet-root.pem", fleet.key.pem.encode())
-        stage.write("ceremonies/demo-genesis.plan.json", plan + b"\n")
-        for name, signed in (("fleet-root.dsse.json", genesis),
-                             ("regional-root-CONUS.dsse.json", regional)):
-            stage.write(f"artifacts/{name}", signed.envelope.dumps())
-            result.artifacts.append(workdir / "artifacts" / name)
-            result.signed.append(signed)
+    say("locking the genesis plan; custodians review its digest")
+    plan = lock(cdir / "genesis.yaml")
+    with Staging(cdir) as stage:
+        stage.write("genesis.lock.json", plan.dumps())
+        for cid in APPROVERS:
+            signer = load_file_key(cdir / "custodians" / f"{cid}.key.pem", passphrases.pop(cid))
+            stage.write(f"approvals/{cid}.dsse.json",
+                        approve(plan, cid, signer, now).dumps())
+            say(f"{cid} approved plan {plan.sha256[:16]}...")
+    for leftover in passphrases.values():
+        wipe(leftover)
+
+    say("running the genesis ceremony on the fleet HSM (quorum counted first)")
+    outcome = run(cdir / "genesis.lock.json", [cdir / "approvals"],
+                  HostProfile(module, FLEET_TOKEN, None, "prompt", ()), workdir / "genesis",
+                  confirm=lambda _plan: True, allow_network=True, say=say, now=now,
+                  pin=user_pin)
+    fleet_keyid = outcome.signer_keyid
+    with open_session(TokenSpec(module, FLEET_TOKEN), pin_bytes=user_pin) as session:
+        fleet = Custody(session, module).find(fleet_keyid)
+    result = DemoResult(workdir, fleet, workdir / "genesis" / "fleet-root.pem", tokens=tokens)
+    for signed in outcome.signed:
+        result.artifacts.append(workdir / "genesis" / "artifacts" / _name(signed))
+        result.signed.append(signed)
 
     say("verifying every artifact as an auditor would (pinned fingerprint, then --independent)")
     blobs = [(str(p), p.read_bytes()) for p in result.artifacts]
+    now = datetime.now(UTC).replace(microsecond=0)
     result.report = verify(blobs, Anchor(fleet.keyid), now)
     result.independent_report = verify(blobs, Anchor(fleet.keyid, fleet.key), now,
                                        independent=True)

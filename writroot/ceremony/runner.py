@@ -81,7 +81,8 @@ def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) 
 
 def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir: Path, *,
         confirm: Confirm, allow_network: bool = False, say: Say = lambda _m: None,
-        now: datetime | None = None) -> RunResult:
+        now: datetime | None = None, pin: bytearray | None = None) -> RunResult:
+    """`pin` is a PIN already in memory (the demo's); otherwise the host profile's source."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     plan = load_locked(plan_path)
     if out_dir.exists():
@@ -114,7 +115,7 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
                                 for a, r in tally.rejected])
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
-        _execute(plan, host, staging, proof, transcript, result, now, say)
+        _execute(plan, host, staging, proof, transcript, result, now, say, pin)
         _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -136,10 +137,11 @@ def _pin(host: HostProfile) -> bytearray:
 
 
 def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str, Any],
-             transcript: Transcript, result: RunResult, now: datetime, say: Say) -> None:
+             transcript: Transcript, result: RunResult, now: datetime, say: Say,
+             given_pin: bytearray | None) -> None:
     spec = TokenSpec(host.module or default_module(), host.token_label, host.token_serial,
                      host.pin_source)
-    pin = _pin(host)
+    pin = bytearray(given_pin) if given_pin is not None else _pin(host)
     try:
         with open_session(spec, rw=True, pin_bytes=pin) as session:
             custody = Custody(session, spec.module)
@@ -162,7 +164,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str
                     signer_key = custody.find(keyid).key
                 payload = _statement(plan, op, index, keyid, signer_key, proof, now)
                 signed = sign_statement(custody, keyid, payload)
-                name = _artifact_name(signed)
+                name = artifact_name(signed)
                 _write(staging, f"artifacts/{name}", signed.envelope.dumps(), result)
                 result.signed.append(signed)
                 transcript.record("sign", op=op["op"], type=signed.statement.type,
@@ -194,7 +196,7 @@ def _statement(plan: LockedPlan, op: dict[str, Any], index: int, keyid: str,
                           "may_sign": op.get("may_sign", list(REGIONAL_MAY_SIGN))})
 
 
-def _artifact_name(signed: Signed) -> str:
+def artifact_name(signed: Signed) -> str:
     st = signed.statement
     if st.type == "regional-root":
         return f"regional-root-{st.subject['region']}-{st.serial}.dsse.json"

@@ -77,6 +77,13 @@ def count(approvals: list[tuple[str, Any]], roster: Roster, ceremony_id: str,
     return tally
 
 
+def roster_change(approvals: list[tuple[str, Any]], old: Roster, new: Roster, ceremony_id: str,
+                  plan_sha256: str, at: datetime) -> tuple[Tally, Tally]:
+    """A new roster needs the threshold of the old roster and of the new one (TUF's rule)."""
+    return (count(approvals, old, ceremony_id, plan_sha256, at),
+            count(approvals, new, ceremony_id, plan_sha256, at))
+
+
 def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: str,
            at: datetime, counted: list[str]) -> str | Custodian:
     try:

@@ -6,6 +6,7 @@ only the first; each check is named after the rule it enforces (DESIGN §6).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,8 +15,9 @@ from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, payload_type_for
 from writroot.errors import BadInput, WritrootError
-from writroot.jsonio import format_time
-from writroot.statements import RIGHTS, Statement, parse_payload
+from writroot.jsonio import canonical, format_time
+from writroot.quorum.count import Roster, count
+from writroot.statements import RIGHTS, Statement, parse_payload, roster_check
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class _Verifier:
         self.policy: dict[str, Any] | None = None
         self.fleet: str | None = None
         self.anchor_statement_failed = False
+        self.roster: dict[str, Any] | None = None  # roster in force, as JSON
 
     def fail(self, item: _Item, check: str, message: str) -> None:
         item.result.findings.append(Finding(item.result.name, check, message))
@@ -169,6 +172,8 @@ class _Verifier:
                 continue
             ok = self.issuer_is(item, key, "fleet-root")
             ok = self.signature_valid(item, key) and ok
+            ok = self.quorum_proven(item, Roster.from_checked(st.subject["roster"]).to_json()) \
+                and ok
             ok = self.window(item) and ok
             policy = st.subject["policy"]
             if key.algorithm.name != policy["fleet_root_algorithm"]:
@@ -181,6 +186,7 @@ class _Verifier:
                 self.trusted[key.keyid] = _Trusted(key, "fleet-root", None, st)
                 self.policy = policy
                 self.fleet = st.fleet
+                self.roster = Roster.from_checked(st.subject["roster"]).to_json()
 
     def issuer_is(self, item: _Item, key: PublicKey, role: str) -> bool:
         st = item.statement
@@ -226,7 +232,52 @@ class _Verifier:
                           f"sign {st.type}")
                 ok = False
         ok = self.signature_valid(item, trusted.key) and ok
+        if st.type != "ceremony-record":  # the record seals a transcript; artifacts carry proof
+            ok = self.quorum_proven(item, self.roster) and ok
         return self.window(item) and ok
+
+    # -- proof of quorum ------------------------------------------------------------------
+
+    def quorum_proven(self, item: _Item, roster_in_force: dict[str, Any] | None) -> bool:
+        """The artifact carries a locked plan covering it, approved by M custodians of the
+        roster in force, unexpired when it was signed."""
+        st = item.statement
+        cer = st.ceremony
+        plan = cer.get("plan")
+        if not isinstance(plan, dict):
+            self.fail(item, "quorum-proof", "carries no locked plan")
+            return False
+        try:
+            digest = hashlib.sha256(canonical(plan)).hexdigest()
+            roster = Roster.from_checked(roster_check(plan.get("roster", {}).get("roster"),
+                                                      "plan.roster.roster"))
+        except (WritrootError, AttributeError) as exc:
+            self.fail(item, "quorum-proof", f"malformed locked plan: {exc}")
+            return False
+        if digest != cer["plan_sha256"] or plan.get("ceremony") != cer["id"] \
+                or plan.get("fleet") != st.fleet:
+            self.fail(item, "quorum-proof", "the carried plan is not the plan named by "
+                      "ceremony.plan_sha256, ceremony.id and fleet")
+            return False
+        if roster_in_force is None:
+            self.fail(item, "quorum-proof", "the roster in force is unknown: pass the "
+                      "anchor's fleet-root statement")
+            return False
+        if canonical(roster.to_json()) != canonical(roster_in_force):
+            self.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
+            return False
+        if not _plan_covers(plan, st):
+            self.fail(item, "quorum-proof", f"the approved plan has no operation that "
+                      f"yields this {st.type} statement")
+            return False
+        named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
+        tally = count(named, roster, cer["id"], cer["plan_sha256"], st.issued_at)
+        if not tally.met:
+            why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
+            self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
+                      f"approvals hold ({why})")
+            return False
+        return True
 
     def check_regional_root(self, item: _Item) -> None:
         st = item.statement
@@ -247,6 +298,26 @@ class _Verifier:
                 ok = False
         if ok and item.result.ok:
             self.trusted[key.keyid] = _Trusted(key, "regional-root", st.subject["region"], st)
+
+
+def _plan_covers(plan: dict[str, Any], st: Statement) -> bool:
+    ops = plan.get("operations")
+    if not isinstance(ops, list):
+        return False
+    signer = plan.get("signer")
+    if signer not in ("generate", st.issuer_keyid):
+        return False
+    for op in ops:
+        if not isinstance(op, dict):
+            continue
+        if st.type == "fleet-root" and op.get("op") == "sign-fleet-root":
+            return bool(op.get("policy") == st.document["subject"]["policy"])
+        if st.type == "regional-root" and op.get("op") == "sign-regional-root":
+            key = op.get("key")
+            if op.get("region") == st.subject["region"] and isinstance(key, dict) \
+                    and key.get("keyid") == st.subject["key"].keyid:
+                return True
+    return False
 
 
 def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
