@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,7 @@ class Transcript:
     head: str = GENESIS
 
     def record(self, event: str, **facts: Any) -> None:
+        _fault_point(event)
         entry = {"seq": len(self.lines), "time": format_time(datetime.now(UTC)),
                  "event": event, "prev": self.head, "facts": facts}
         line = canonical(entry)
@@ -31,6 +34,13 @@ class Transcript:
 
     def dumps(self) -> bytes:
         return b"".join(line + b"\n" for line in self.lines)
+
+
+def _fault_point(event: str) -> None:
+    """Fault injection for the crash tests: WRITROOT_FAULT_AT=<event> kills the process
+    (SIGKILL, no clean-up) just before that event is recorded."""
+    if os.environ.get("WRITROOT_FAULT_AT") == event:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_chain(data: bytes, where: str) -> tuple[list[dict[str, Any]], str]:

@@ -42,5 +42,5 @@ def demo(workdir: Path | None, as_json: bool) -> None:
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
     out.print(f"tokens: export SOFTHSM2_CONF={result.workdir / 'hsm' / 'softhsm2.conf'}; "
               "writroot hsm info --token-label writroot-fleet")
-    out.print(f"try:  writroot verify {result.workdir / 'genesis' / 'artifacts'} --anchor {result.anchor_pem} "
-              "--independent")
+    artifacts = result.workdir / "genesis" / "artifacts"
+    out.print(f"try:  writroot verify {artifacts} --anchor {result.anchor_pem} --independent")

@@ -23,7 +23,8 @@ def record(obj: Any, where: str, required: dict[str, Check],
         raise BadInput("expected an object", where)
     extra = set(obj) - set(required) - set(optional)
     if extra:
-        raise BadInput(f"unknown field {sorted(extra)[0]!r}", where)
+        name = sorted(extra)[0]
+        raise BadInput(f"unknown field {name!r}", f"{where}.{name}")
     out: dict[str, Any] = {}
     for name, check in required.items():
         if name not in obj:

@@ -1,0 +1,370 @@
+"""Quorum-gated ceremonies end to end on SoftHSM2, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NOW, Token, custodians, roster_json, run_cli
+from writroot.ceremony.approve import approve
+from writroot.ceremony.plan import LockedPlan
+from writroot.quorum.count import Roster, count, roster_change
+from writroot.statements import roster_check
+
+PASS = "custodian-passphrase-for-tests"
+POLICY = """    policy:
+      fleet_root_algorithm: SLH-DSA-SHA2-256f
+      regional_root_algorithms: [SLH-DSA-SHA2-256f, ML-DSA-87]
+"""
+
+
+@dataclass
+class Env:
+    root: Path
+    token: Token
+    anchor_pem: Path
+    fleet_root: Path
+    keyid: str
+
+    def cli(self, *args: str, **kw):
+        return run_cli(*args, cwd=self.root, env={"PP": PASS, **kw.pop("env", {})}, **kw)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(make_token, tmp_path_factory) -> Env:
+    root = tmp_path_factory.mktemp("ceremony")
+    token = make_token("ceremony")
+    _write(root / "host.yaml", f"token_label: {token.spec.label}\npin: env:{token.env_var}\n")
+    for cid in ("alice", "bruno", "chen"):
+        proc = run_cli("custodian", "keygen", "--id", cid, "--name", cid.title(), "--fleet",
+                       "testfleet", "--out", "custodians", "--passphrase", "env:PP",
+                       cwd=root, env={"PP": PASS})
+        assert proc.returncode == 0, proc.stderr
+    _write(root / "roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
+        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
+        for c in ("alice", "bruno", "chen")))
+    _write(root / "genesis.yaml", """plan: 1
+ceremony: genesis-1
+fleet: testfleet
+signer: generate
+roster: roster.yaml
+operations:
+  - op: generate-fleet-root
+    label: fleet-root-1
+    algorithm: SLH-DSA-SHA2-256f
+  - op: sign-fleet-root
+    validity_days: 548
+""" + POLICY)
+    e = Env(root, token, root / "genesis" / "fleet-root.pem", Path(), "")
+    assert e.cli("ceremony", "plan", "genesis.yaml").returncode == 0
+    for cid in ("alice", "chen"):
+        proc = e.cli("ceremony", "approve", "genesis.lock.json", "--custodian", cid, "--key",
+                     f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out",
+                     "approvals-genesis")
+        assert proc.returncode == 0, proc.stderr
+    proc = e.cli("ceremony", "run", "genesis.lock.json", "--approvals", "approvals-genesis",
+                 "--host", "host.yaml", "--out", "genesis", "--yes", "--allow-network",
+                 "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    e.keyid = summary["signer_keyid"]
+    e.fleet_root = next((root / "genesis" / "artifacts").glob("fleet-root-*.dsse.json"))
+    return e
+
+
+def _regional_plan(env: Env, name: str, region: str = "EUCOM") -> Path:
+    from writroot.crypto import engines
+    from writroot.crypto.algorithms import ML_DSA_87
+    from writroot.crypto.keys import PublicKey
+
+    pk, _ = engines.signer_for(ML_DSA_87).keygen(ML_DSA_87)
+    pem = env.root / name / "request.pem"
+    _write(pem, PublicKey(ML_DSA_87, pk).pem)
+    shutil.copy(env.fleet_root, env.root / name / "fleet-root.dsse.json")
+    plan = _write(env.root / name / "plan.yaml", f"""plan: 1
+ceremony: {name}
+fleet: testfleet
+signer: {env.keyid}
+roster: fleet-root.dsse.json
+operations:
+  - op: sign-regional-root
+    region: {region}
+    key: request.pem
+    validity_days: 90
+""")
+    proc = env.cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 0, proc.stderr
+    return env.root / name / "plan.lock.json"
+
+
+def _approve(env: Env, locked: Path, *who: str) -> Path:
+    out = locked.parent / "approvals"
+    for cid in who:
+        proc = env.cli("ceremony", "approve", str(locked), "--custodian", cid, "--key",
+                       f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _run(e: Env, locked: Path, approvals: Path, out: Path, *extra: str,
+         env: dict[str, str] | None = None):
+    return e.cli("ceremony", "run", str(locked), "--approvals", str(approvals), "--host",
+                 "host.yaml", "--out", str(out), "--yes", *extra, env=env or {})
+
+
+def test_genesis_outputs_verify_and_audit(env: Env) -> None:
+    out = env.root / "genesis"
+    assert {p.name for p in out.iterdir()} >= {"artifacts", "fleet-root.pem", "transcript.jsonl",
+                                              "ceremony-record.dsse.json", "plan.lock.json"}
+    proc = env.cli("verify", str(out / "artifacts"), "--anchor", env.keyid, "--independent")
+    assert proc.returncode == 0, proc.stdout
+    audit = env.cli("audit", str(out / "transcript.jsonl"), "--anchor", str(env.anchor_pem),
+                    "--markdown", str(env.root / "genesis-report.md"), "--html",
+                    str(env.root / "genesis-report.html"))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "ceremony-record signature: verified" in (env.root / "genesis-report.md").read_text()
+    assert (env.root / "genesis-report.html").read_text().startswith("<!doctype html>")
+
+
+def test_regional_ceremony_with_quorum(env: Env) -> None:
+    locked = _regional_plan(env, "regional-ok")
+    approvals = _approve(env, locked, "bruno", "chen")
+    out = env.root / "regional-ok" / "out"
+    proc = _run(env, locked, approvals, out, "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    arts = [str(p) for p in (out / "artifacts").glob("*.dsse.json")] + [str(env.fleet_root)]
+    verify = env.cli("verify", *arts, "--anchor", env.keyid, "--json")
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_m_minus_one_approvals_exit_4_before_the_hsm(env: Env) -> None:
+    locked = _regional_plan(env, "regional-short")
+    approvals = _approve(env, locked, "alice")
+    out = env.root / "regional-short" / "out"
+    proc = _run(env, locked, approvals, out, "--allow-network",
+                env={env.token.env_var: "wrong-pin-never-used"})
+    assert proc.returncode == 4, proc.stderr
+    assert "1 of 2 approvals counted" in proc.stderr
+    assert not out.exists()
+    assert not list(out.parent.glob(".out.staging-*"))
+
+
+def test_quorum_lists_what_it_did_not_count(env: Env) -> None:
+    locked = _regional_plan(env, "regional-mixed")
+    approvals = _approve(env, locked, "alice")
+    other = _regional_plan(env, "regional-other")
+    _approve(env, other, "bruno")
+    shutil.copy(other.parent / "approvals" / "regional-other.approval.bruno.dsse.json",
+                approvals / "bruno-other.dsse.json")
+    (approvals / "junk.dsse.json").write_text("{not json")
+    proc = env.cli("ceremony", "show", str(locked), "--approvals", str(approvals), "--json")
+    assert proc.returncode == 0, proc.stderr
+    quorum = json.loads(proc.stdout)["quorum"]
+    assert quorum["counted"] == ["alice"] and not quorum["met"]
+    reasons = {Path(r["approval"]).name: r["reason"] for r in quorum["rejected"]}
+    assert "another plan" in reasons["bruno-other.dsse.json"]
+    assert reasons["junk.dsse.json"].startswith("malformed")
+
+
+def test_air_gap_is_enforced(env: Env) -> None:
+    from writroot.ceremony.host import network_interfaces_up
+
+    if not network_interfaces_up():
+        pytest.skip("no network interface is up on this machine")
+    locked = _regional_plan(env, "regional-net")
+    approvals = _approve(env, locked, "alice", "bruno")
+    out = env.root / "regional-net" / "out"
+    proc = _run(env, locked, approvals, out)
+    assert proc.returncode == 1 and "air-gapped" in proc.stderr
+    assert not out.exists()
+
+
+def test_input_changed_after_lock_is_refused(env: Env) -> None:
+    locked = _regional_plan(env, "regional-changed")
+    approvals = _approve(env, locked, "alice", "bruno")
+    request = locked.parent / "request.pem"
+    request.write_text(request.read_text().replace("A", "B", 1))
+    proc = _run(env, locked, approvals, locked.parent / "out", "--allow-network")
+    assert proc.returncode == 1 and "request.pem" in proc.stderr and "changed" in proc.stderr
+
+
+@pytest.mark.parametrize("event", ["token", "sign", "outputs", "close"])
+def test_sigkill_leaves_nothing_and_rerun_succeeds(env: Env, event: str) -> None:
+    locked = _regional_plan(env, f"regional-kill-{event}")
+    approvals = _approve(env, locked, "alice", "chen")
+    out = locked.parent / "out"
+    killed = _run(env, locked, approvals, out, "--allow-network",
+                  env={"WRITROOT_FAULT_AT": event})
+    assert killed.returncode == -9
+    assert not out.exists()
+    again = _run(env, locked, approvals, out, "--allow-network")
+    assert again.returncode == 0, again.stderr
+    assert (out / "ceremony-record.dsse.json").exists()
+
+
+def test_outputs_are_write_once(env: Env) -> None:
+    locked = _regional_plan(env, "regional-once")
+    approvals = _approve(env, locked, "alice", "chen")
+    out = locked.parent / "out"
+    out.mkdir()
+    proc = _run(env, locked, approvals, out, "--allow-network")
+    assert proc.returncode == 2 and "write-once" in proc.stderr
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "reorder"])
+def test_transcript_tampering_is_detected(env: Env, change: str, tmp_path: Path) -> None:
+    src = env.root / "genesis"
+    lines = (src / "transcript.jsonl").read_bytes().splitlines(keepends=True)
+    if change == "edit":
+        lines[2] = lines[2].replace(b'"event":"token"', b'"event":"tokeN"')
+    elif change == "delete":
+        del lines[1]
+    else:
+        lines[1], lines[2] = lines[2], lines[1]
+    (tmp_path / "transcript.jsonl").write_bytes(b"".join(lines))
+    shutil.copy(src / "ceremony-record.dsse.json", tmp_path)
+    proc = env.cli("audit", str(tmp_path / "transcript.jsonl"), "--anchor", str(env.anchor_pem))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "transcript.jsonl" in proc.stderr
+
+
+def test_no_pin_or_passphrase_in_any_file(env: Env) -> None:
+    pin = os.environ[env.token.env_var].encode()
+    for path in env.root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert pin not in data, path
+            assert PASS.encode() not in data, path
+
+
+PLAN_ERRORS = [
+    ("unknown key", "plan: 1\nceremony: x\nfleet: f\nsigner: generate\nroster: r.yaml\n"
+     "operations: []\nsurprise: 1\n", ":7: ", "unknown field 'surprise'"),
+    ("duplicate key", "plan: 1\nceremony: x\nceremony: y\n", ":3: ceremony",
+     "duplicate key 'ceremony'"),
+    ("wrong type", "plan: 1\nceremony: x\nfleet: f\nsigner: generate\nroster: r.yaml\n"
+     "operations:\n  - op: sign-fleet-root\n    validity_days: lots\n", ":8: operations[0]"
+     ".validity_days", "expected an integer"),
+    ("bad op", "plan: 1\nceremony: x\nfleet: f\nsigner: generate\nroster: r.yaml\n"
+     "operations:\n  - op: launch-missiles\n", ":7: operations[0].op", "op must be one of"),
+    ("not yaml", "plan: [1\n", ":2", "malformed YAML"),
+    ("escape", "plan: 1\nceremony: x\nfleet: f\nsigner: generate\nroster: ../r.yaml\n"
+     "operations:\n  - op: generate-fleet-root\n    label: a\n    algorithm: SLH-DSA-SHA2-256s\n"
+     "  - op: sign-fleet-root\n    validity_days: 1\n", ":5: roster", "relative paths"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "where", "message"), PLAN_ERRORS,
+                         ids=[p[0] for p in PLAN_ERRORS])
+def test_plan_errors_name_file_line_and_field(tmp_path: Path, case, text, where,
+                                              message) -> None:
+    plan = _write(tmp_path / "p.yaml", text)
+    proc = run_cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{plan}{where}" in proc.stderr and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "p.lock.json").exists()
+
+
+# -- the quorum rule, table-driven (pure) ---------------------------------------------------
+
+
+class _S:
+    def __init__(self, i: int) -> None:
+        self.key = custodians()[i].key
+        self._i = i
+
+    def sign(self, message: bytes) -> bytes:
+        from writroot.crypto import engines
+
+        alg = self.key.algorithm
+        return engines.signer_for(alg).sign(alg, custodians()[self._i].private, message)
+
+
+def _plan(roster: dict, name: str = "q") -> LockedPlan:
+    return LockedPlan({"plan": 1, "ceremony": name, "fleet": "testfleet", "signer": "a" * 64,
+                       "roster": {"path": "r", "sha256": "b" * 64, "size": 1, "roster": roster},
+                       "operations": []})
+
+
+def _approval(plan: LockedPlan, i: int, when=NOW, hours: int = 72) -> dict:
+    return approve(plan, f"c{i}", _S(i), when, hours).to_json()
+
+
+OLD = roster_json(threshold=2, n=3)
+
+
+def _forged(plan: LockedPlan, i: int) -> dict:
+    """An approval of this exact plan by custodian c{i}'s key, which the roster lacks."""
+    from writroot.envelope import Envelope, Signature, payload_type_for
+    from writroot.statements import build
+
+    signer = _S(i)
+    payload = build("approval", fleet="testfleet", issuer_role="custodian",
+                    issuer_keyid=signer.key.keyid,
+                    ceremony={"id": plan.ceremony, "plan_sha256": plan.sha256, "approvals": []},
+                    subject={"custodian": f"c{i}", "ceremony": plan.ceremony,
+                             "plan_sha256": plan.sha256},
+                    issued_at=NOW, not_before=NOW, not_after=NOW + timedelta(hours=72))
+    env = Envelope(payload_type_for("approval"), payload, ())
+    return Envelope(env.payload_type, payload,
+                    (Signature(signer.key.keyid, signer.sign(env.pae())),)).to_json()
+
+
+def _case(name: str):
+    plan = _plan(OLD)
+    other = _plan(OLD, "other")
+    approvals = {
+        "M-1": [_approval(plan, 0)],
+        "M, one custodian twice": [_approval(plan, 0), _approval(plan, 0)],
+        "M, one approves another plan": [_approval(plan, 0), _approval(other, 1)],
+        "M, one expired": [_approval(plan, 0), _approval(plan, 1, NOW - timedelta(days=4))],
+        "M, one by a key not on the roster": [_approval(plan, 0), _forged(plan, 4)],
+        "M valid": [_approval(plan, 0), _approval(plan, 2)],
+    }[name]
+    return plan, approvals
+
+
+QUORUM_CASES = [("M-1", False, ""), ("M, one custodian twice", False, "counted already"),
+                ("M, one approves another plan", False, "another"),
+                ("M, one expired", False, "expired"),
+                ("M, one by a key not on the roster", False, "not on roster"),
+                ("M valid", True, "")]
+
+
+@pytest.mark.parametrize(("name", "met", "reason"), QUORUM_CASES, ids=[c[0] for c in QUORUM_CASES])
+def test_quorum_table(name: str, met: bool, reason: str) -> None:
+    plan, approvals = _case(name)
+    tally = count([(f"a{i}", a) for i, a in enumerate(approvals)],
+                  Roster.from_checked(roster_check(OLD, "r")), plan.ceremony, plan.sha256,
+                  NOW + timedelta(hours=1))
+    assert tally.met is met
+    if reason:
+        assert any(reason in r for _, r in tally.rejected), tally.rejected
+
+
+NEW = {"version": 2, "threshold": 2, "custodians": roster_json(threshold=2, n=5)["custodians"][2:]}
+ROSTER_CHANGE = [("old custodians only", (0, 1), False), ("new custodians only", (3, 4), False),
+                 ("old and new", (0, 2, 3), True)]
+
+
+@pytest.mark.parametrize(("case", "who", "met"), ROSTER_CHANGE, ids=[c[0] for c in ROSTER_CHANGE])
+def test_roster_change_needs_old_and_new_thresholds(case: str, who, met: bool) -> None:
+    both = roster_json(threshold=2, n=5)
+    plan = _plan(both, "roster-change")
+    approvals = [(f"a{i}", _approval(plan, i)) for i in who]
+    old_t, new_t = roster_change(approvals, Roster.from_checked(roster_check(OLD, "o")),
+                                 Roster.from_checked(roster_check(NEW, "n")), plan.ceremony,
+                                 plan.sha256, NOW + timedelta(hours=1))
+    assert (old_t.met and new_t.met) is met
