@@ -368,3 +368,66 @@ def test_roster_change_needs_old_and_new_thresholds(case: str, who, met: bool) -
                                  Roster.from_checked(roster_check(NEW, "n")), plan.ceremony,
                                  plan.sha256, NOW + timedelta(hours=1))
     assert (old_t.met and new_t.met) is met
+
+
+def test_split_pin_run(env: Env, make_token) -> None:
+    """A token whose PIN only M shares rebuild: too few or wrong shares change nothing."""
+    token = make_token("split")
+    # the fleet key lives on env.token; this token gets its own fleet root via a genesis plan
+    proc = run_cli("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "3",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    shares = json.loads(proc.stdout)["shares"]
+    assert len(shares) == 3
+    share_env = {f"SHARE_{i}": s for i, s in enumerate(shares)}
+    _write(env.root / "split-host.yaml",
+           f"token_label: {token.spec.label}\npin_shares: [env:SHARE_0, env:SHARE_2]\n")
+    _write(env.root / "split-host-short.yaml",
+           f"token_label: {token.spec.label}\npin_shares: [env:SHARE_1]\n")
+    old_pin = run_cli("hsm", "info", *token.cli_args(), "--login")
+    assert old_pin.returncode == 3 and "PIN incorrect" in old_pin.stderr
+    locked = env.root / "genesis.lock.json"
+    approvals = env.root / "approvals-genesis"
+    short = env.cli("ceremony", "run", str(locked), "--approvals", str(approvals), "--host",
+                    "split-host-short.yaml", "--out", "split-short", "--yes", "--allow-network",
+                    env=share_env)
+    assert short.returncode == 2 and "PIN shares" in short.stderr
+    assert all(w not in short.stderr for w in shares[1].split()[:4])
+    assert not (env.root / "split-short").exists()
+    ok = env.cli("ceremony", "run", str(locked), "--approvals", str(approvals), "--host",
+                 "split-host.yaml", "--out", "split-genesis", "--yes", "--allow-network",
+                 env=share_env)
+    assert ok.returncode == 0, ok.stderr
+    for path in (env.root / "split-genesis").rglob("*"):
+        if path.is_file():
+            data = path.read_text(errors="replace")
+            assert all(s not in data for s in shares), path
+
+
+def test_card_custodian(env: Env, make_token, tmp_path: Path) -> None:
+    """ECDSA P-384 approval key on a PKCS#11 smartcard (a second SoftHSM2 token)."""
+    card = make_token("card")
+    proc = run_cli("custodian", "keygen", "--id", "dana", "--name", "Dana", "--fleet",
+                   "testfleet", "--out", str(tmp_path), "--card-label", str(card.spec.label),
+                   "--card-pin", f"env:{card.env_var}")
+    assert proc.returncode == 0, proc.stderr
+    assert "ECDSA-P384-SHA384" in proc.stdout
+    from writroot.envelope import Envelope
+    from writroot.quorum.enrol import check_enrolment
+
+    enrolment = tmp_path / "dana.enrolment.dsse.json"
+    custodian = check_enrolment(Envelope.parse(enrolment.read_bytes(), "e"), "e")
+    roster = {"version": 1, "threshold": 1, "custodians": [
+        {"id": "dana", "name": "Dana", "key": custodian["key"].to_json()},
+        {"id": "c0", "name": "Custodian 0", "key": custodians()[0].key.to_json()}]}
+    plan = _plan(roster, "card-plan")
+    locked = _write(tmp_path / "card.lock.json", plan.dumps().decode())
+    approve_proc = run_cli("ceremony", "approve", str(locked), "--custodian", "dana",
+                           "--card-label", str(card.spec.label), "--card-pin",
+                           f"env:{card.env_var}", "--out", str(tmp_path / "approvals"))
+    assert approve_proc.returncode == 0, approve_proc.stderr
+    approvals = [(p.name, json.loads(p.read_text()))
+                 for p in (tmp_path / "approvals").glob("*.dsse.json")]
+    tally = count(approvals, Roster.from_checked(roster_check(roster, "r")), plan.ceremony,
+                  plan.sha256, NOW.now(NOW.tzinfo))
+    assert tally.counted == ["dana"] and tally.met

@@ -149,3 +149,48 @@ def export_public(module: str | None, token_label: str | None, token_serial: str
         raise HSMError(f"no writroot key with keyid {keyid} on this token")
     with Staging(out_path.parent.resolve()) as stage:
         stage.write(out_path.name, matches[0].key.pem.encode())
+
+
+@hsm.command("split-pin")
+@token_options
+@click.option("--threshold", type=click.IntRange(1, 16), required=True, help="M shares rebuild it.")
+@click.option("--shares", type=click.IntRange(2, 16), required=True, help="N shares in all.")
+@json_option
+def split_pin(module: str | None, token_label: str | None, token_serial: str | None,
+              pin_source: str, threshold: int, shares: int, as_json: bool) -> None:
+    """Replace the token's user PIN with a random one split into M-of-N SLIP-39 shares.
+
+    The new PIN is never shown or stored: only the shares are printed, once, for the
+    custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares).
+    """
+    import pkcs11
+
+    from writroot.crypto.keys import wipe
+    from writroot.errors import BadInput, HSMError
+    from writroot.hsm.pin import read_pin
+    from writroot.hsm.token import TokenSpec, open_session
+    from writroot.quorum.splitpin import split_new_pin
+
+    if threshold > shares:
+        raise BadInput("threshold must not exceed the number of shares", "--threshold")
+    spec = _spec(module, token_label, token_serial, pin_source)
+    assert isinstance(spec, TokenSpec)
+    old = read_pin(spec.pin_source)
+    new, mnemonics = split_new_pin(threshold, shares)
+    try:
+        with open_session(spec, rw=True, pin_bytes=old) as session:
+            try:
+                session.set_pin(old.decode(), new.decode())
+            except pkcs11.PKCS11Error as exc:
+                raise HSMError(f"cannot change the PIN: {type(exc).__name__}") from None
+    finally:
+        wipe(old)
+        wipe(new)
+    if as_json:
+        print_json({"threshold": threshold, "shares": mnemonics})
+        return
+    out = console()
+    out.print(f"The token PIN is now split {threshold} of {shares}. Give each custodian one "
+              "share; it is shown only now.")
+    for i, words in enumerate(mnemonics, 1):
+        out.print(f"share {i}: {words}", markup=False)
