@@ -431,3 +431,42 @@ def test_card_custodian(env: Env, make_token, tmp_path: Path) -> None:
     tally = count(approvals, Roster.from_checked(roster_check(roster, "r")), plan.ceremony,
                   plan.sha256, NOW.now(NOW.tzinfo))
     assert tally.counted == ["dana"] and tally.met
+
+
+def test_roster_change_ceremony(env: Env, tmp_path: Path) -> None:
+    """Rotate the roster (alice, bruno, chen -> chen, dana, erin): old and new thresholds."""
+    for cid in ("dana", "erin"):
+        proc = env.cli("custodian", "keygen", "--id", cid, "--name", cid.title(), "--fleet",
+                       "testfleet", "--out", "custodians", "--passphrase", "env:PP")
+        assert proc.returncode == 0, proc.stderr
+    d = env.root / "roster-change"
+    d.mkdir()
+    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
+    _write(d / "new-roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
+        f"  - id: {c}\n    name: {c.title()}\n    enrolment: ../custodians/{c}.enrolment.dsse.json\n"
+        for c in ("chen", "dana", "erin")))
+    _write(d / "plan.yaml", f"""plan: 1
+ceremony: roster-2
+fleet: testfleet
+signer: {env.keyid}
+roster: fleet-root.dsse.json
+operations:
+  - op: sign-roster
+    roster: new-roster.yaml
+    validity_days: 548
+""")
+    proc = env.cli("ceremony", "plan", str(d / "plan.yaml"))
+    assert proc.returncode == 2 and "relative paths" in proc.stderr  # '..' is refused
+    shutil.copytree(env.root / "custodians", d / "custodians")
+    (d / "new-roster.yaml").write_text((d / "new-roster.yaml").read_text().replace("../", ""))
+    assert env.cli("ceremony", "plan", str(d / "plan.yaml")).returncode == 0
+    locked = d / "plan.lock.json"
+    old_only = _approve(env, locked, "alice", "bruno")
+    short = _run(env, locked, old_only, d / "out-old-only", "--allow-network")
+    assert short.returncode == 4 and "new roster" in short.stderr
+    _approve(env, locked, "chen", "dana")  # chen is on both rosters, dana only on the new
+    both = _run(env, locked, old_only, d / "out", "--allow-network")
+    assert both.returncode == 0, both.stderr
+    roster_env = next((d / "out" / "artifacts").glob("roster-*.dsse.json"))
+    verify = env.cli("verify", str(env.fleet_root), str(roster_env), "--anchor", env.keyid)
+    assert verify.returncode == 0, verify.stdout

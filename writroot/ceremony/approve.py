@@ -18,11 +18,18 @@ def plan_roster(plan: LockedPlan) -> Roster:
     return Roster.from_checked(roster_check(plan.document["roster"]["roster"], "plan roster"))
 
 
+def plan_rosters(plan: LockedPlan) -> list[Roster]:
+    """The roster in force, then any new roster the plan installs (whose members approve too)."""
+    return [plan_roster(plan)] + [
+        Roster.from_checked(roster_check(op["roster"]["roster"], "new roster"))
+        for op in plan.operations if op["op"] == "sign-roster"]
+
+
 def approve(plan: LockedPlan, custodian_id: str, signer: ApprovalSigner, now: datetime,
             hours: int = DEFAULT_EXPIRY_HOURS) -> Envelope:
     """Sign an approval of exactly this plan; only a roster custodian with their own key may."""
-    roster = plan_roster(plan)
-    member = next((c for c in roster.custodians if c.id == custodian_id), None)
+    members = [c for r in plan_rosters(plan) for c in r.custodians if c.id == custodian_id]
+    member = members[0] if members else None
     if member is None:
         raise PolicyRefused(f"{custodian_id!r} is not on the plan's roster", "--custodian")
     if member.key != signer.key:

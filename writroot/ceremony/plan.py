@@ -20,7 +20,7 @@ from writroot.statements import schema as s
 
 PLAN_VERSION = 1
 MAX_INPUT_BYTES = 4 * 1024 * 1024
-OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root")
+OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster")
 
 
 def _op(value: Any, where: str) -> dict[str, Any]:
@@ -31,6 +31,9 @@ def _op(value: Any, where: str) -> dict[str, Any]:
         return s.record(value, where, {"op": s.string, "label": s.name,
                                        "algorithm": s.one_of("SLH-DSA-SHA2-256s",
                                                              "SLH-DSA-SHA2-256f")})
+    if op == "sign-roster":
+        return s.record(value, where, {"op": s.string, "roster": s.string,
+                                       "validity_days": s.integer(1, 3650)})
     if op == "sign-fleet-root":
         return s.record(value, where, {"op": s.string, "validity_days": s.integer(1, 3650)},
                         {"policy": s.anything})
@@ -86,7 +89,8 @@ def _resolve_input(base: Path, rel: str, where: str) -> tuple[Path, dict[str, An
     return path, {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _genesis_roster(base: Path, rel: str, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _genesis_roster(base: Path, rel: str, where: str,
+                    version: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
     """A roster proposal: threshold and custodians, each pinned by their enrolment envelope."""
     from writroot.envelope import Envelope
     from writroot.quorum.enrol import check_enrolment
@@ -110,7 +114,7 @@ def _genesis_roster(base: Path, rel: str, where: str) -> tuple[dict[str, Any], d
         if custodian["id"] != c["id"] or custodian["name"] != c["name"]:
             raise BadInput("enrolment names another custodian", at)
         members.append({"id": c["id"], "name": c["name"], "key": custodian["key"].to_json()})
-    roster = {"version": 1, "threshold": proposal["threshold"], "custodians": members}
+    roster = {"version": version, "threshold": proposal["threshold"], "custodians": members}
     try:
         roster_check(roster, "roster")
     except BadInput as exc:
@@ -171,6 +175,14 @@ def lock(plan_path: Path) -> LockedPlan:
             entry["key"] = {**pin, **key.to_json()}
         if op["op"] == "sign-fleet-root":
             entry["policy"] = _policy(op.get("policy"), located, i)
+        if op["op"] == "sign-roster":
+            if genesis:
+                raise BadInput("a genesis plan carries its roster in the fleet-root statement",
+                               located.where(f"operations[{i}]"))
+            new, pin = _genesis_roster(base, op["roster"],
+                                       located.where(f"operations[{i}].roster"),
+                                       version=roster["version"] + 1)
+            entry["roster"] = {**pin, "roster": new}
         locked_ops.append(entry)
     document = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"], "fleet": plan["fleet"],
                 "signer": plan["signer"], "roster": {**roster_pin, "roster": roster},

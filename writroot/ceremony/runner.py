@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from writroot import __version__
-from writroot.ceremony.approve import plan_roster
+from writroot.ceremony.approve import plan_roster, plan_rosters
 from writroot.ceremony.host import HostProfile, network_interfaces_up
 from writroot.ceremony.plan import LockedPlan, load_locked
 from writroot.ceremony.transcript import Transcript
@@ -28,9 +28,9 @@ from writroot.errors import BadInput, PolicyRefused, QuorumNotMet
 from writroot.hsm.custody import Custody
 from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
 from writroot.jsonio import canonical, read_json_file
-from writroot.quorum.count import Tally, count
+from writroot.quorum.count import Roster, Tally, count
 from writroot.signing import Signed, sign_statement
-from writroot.statements import REGIONAL_MAY_SIGN, build
+from writroot.statements import REGIONAL_MAY_SIGN, build, roster_check
 
 Say = Callable[[str], None]
 Confirm = Callable[[LockedPlan], bool]
@@ -76,7 +76,18 @@ def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
 
 
 def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) -> Tally:
-    return count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at)
+    """The count under the roster in force; a roster change must also meet the new roster's
+    threshold (TUF's rule), reported as one tally that is met only when both are."""
+    tally = count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at)
+    for op in plan.operations:
+        if op["op"] == "sign-roster":
+            new = Roster.from_checked(roster_check(op["roster"]["roster"], "new roster"))
+            under_new = count(approvals, new, plan.ceremony, plan.sha256, at)
+            if not under_new.met:
+                tally.rejected.append(("new roster", f"{len(under_new.counted)} of "
+                                       f"{under_new.threshold} approvals by the new roster"))
+                tally.threshold = max(tally.threshold, len(tally.counted) + 1)
+    return tally
 
 
 def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir: Path, *,
@@ -124,9 +135,14 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
 
 def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
                    now: datetime) -> set[str]:
-    tally = tally_for(plan, approvals, now)
-    rejected = {a for a, _ in tally.rejected}
-    return {name for name, _ in approvals if name not in rejected}
+    """Approvals counted under the roster in force or, for a roster change, the new roster."""
+    rosters = plan_rosters(plan)
+    names: set[str] = set()
+    for roster in rosters:
+        tally = count(approvals, roster, plan.ceremony, plan.sha256, now)
+        rejected = {a for a, _ in tally.rejected}
+        names |= {name for name, _ in approvals if name not in rejected}
+    return names
 
 
 def _pin(host: HostProfile) -> bytearray:
@@ -189,6 +205,9 @@ def _statement(plan: LockedPlan, op: dict[str, Any], index: int, keyid: str,
                      subject={"key": signer_key.to_json(), "version": 1,
                               "policy": op["policy"],
                               "roster": plan.document["roster"]["roster"]})
+    if op["op"] == "sign-roster":
+        return build("roster", **common, serial=f"{plan.ceremony}.{index}",
+                     subject={"roster": op["roster"]["roster"]})
     key = PublicKey.from_json({k: op["key"][k] for k in ("algorithm", "public_key", "keyid")},
                               f"operations[{index}].key")
     return build("regional-root", **common, serial=f"{plan.ceremony}.{index}",

@@ -108,7 +108,8 @@ class _Verifier:
         self.policy: dict[str, Any] | None = None
         self.fleet: str | None = None
         self.anchor_statement_failed = False
-        self.roster: dict[str, Any] | None = None  # roster in force, as JSON
+        # Rosters in force over time: (effective from, version, roster JSON).
+        self.rosters: list[tuple[datetime, int, dict[str, Any]]] = []
 
     def fail(self, item: _Item, check: str, message: str) -> None:
         item.result.findings.append(Finding(item.result.name, check, message))
@@ -186,7 +187,8 @@ class _Verifier:
                 self.trusted[key.keyid] = _Trusted(key, "fleet-root", None, st)
                 self.policy = policy
                 self.fleet = st.fleet
-                self.roster = Roster.from_checked(st.subject["roster"]).to_json()
+                roster = Roster.from_checked(st.subject["roster"])
+                self.rosters = [(st.issued_at, roster.version, roster.to_json())]
 
     def issuer_is(self, item: _Item, key: PublicKey, role: str) -> bool:
         st = item.statement
@@ -233,12 +235,36 @@ class _Verifier:
                 ok = False
         ok = self.signature_valid(item, trusted.key) and ok
         if st.type != "ceremony-record":  # the record seals a transcript; artifacts carry proof
-            ok = self.quorum_proven(item, self.roster) and ok
+            ok = self.quorum_proven(item, self.roster_at(st.issued_at)) and ok
         return self.window(item) and ok
+
+    def roster_at(self, when: datetime) -> dict[str, Any] | None:
+        """The roster in force when a statement was signed."""
+        current = None
+        for since, _version, roster in sorted(self.rosters, key=lambda r: (r[0], r[1])):
+            if since <= when:
+                current = roster
+        return current
+
+    def check_roster(self, item: _Item) -> None:
+        """A roster change: version +1, approved under the old roster and the new one."""
+        st = item.statement
+        new = Roster.from_checked(st.subject["roster"])
+        ok = self.check_issued(item)
+        old = self.roster_at(st.issued_at)
+        if old is not None and new.version != old["version"] + 1:
+            self.fail(item, "roster-version", f"roster version {new.version} does not follow "
+                      f"version {old['version']}")
+            ok = False
+        if ok:
+            ok = self.quorum_proven(item, new.to_json(), label="new roster")
+        if ok and item.result.ok:
+            self.rosters.append((st.issued_at, new.version, new.to_json()))
 
     # -- proof of quorum ------------------------------------------------------------------
 
-    def quorum_proven(self, item: _Item, roster_in_force: dict[str, Any] | None) -> bool:
+    def quorum_proven(self, item: _Item, roster_in_force: dict[str, Any] | None,
+                      label: str = "") -> bool:
         """The artifact carries a locked plan covering it, approved by M custodians of the
         roster in force, unexpired when it was signed."""
         st = item.statement
@@ -263,7 +289,9 @@ class _Verifier:
             self.fail(item, "quorum-proof", "the roster in force is unknown: pass the "
                       "anchor's fleet-root statement")
             return False
-        if canonical(roster.to_json()) != canonical(roster_in_force):
+        if label:  # a roster change: count the same approvals against the new roster too
+            roster = Roster.from_checked(roster_check(roster_in_force, "new roster"))
+        elif canonical(roster.to_json()) != canonical(roster_in_force):
             self.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
             return False
         if not _plan_covers(plan, st):
@@ -275,7 +303,7 @@ class _Verifier:
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
             self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
-                      f"approvals hold ({why})")
+                      f"approvals hold{' under the ' + label if label else ''} ({why})")
             return False
         return True
 
@@ -312,6 +340,11 @@ def _plan_covers(plan: dict[str, Any], st: Statement) -> bool:
             continue
         if st.type == "fleet-root" and op.get("op") == "sign-fleet-root":
             return bool(op.get("policy") == st.document["subject"]["policy"])
+        if st.type == "roster" and op.get("op") == "sign-roster":
+            proposed = op.get("roster")
+            new = Roster.from_checked(st.subject["roster"]).to_json()
+            if isinstance(proposed, dict) and canonical(proposed.get("roster")) == canonical(new):
+                return True
         if st.type == "regional-root" and op.get("op") == "sign-regional-root":
             key = op.get("key")
             if op.get("region") == st.subject["region"] and isinstance(key, dict) \
@@ -348,10 +381,13 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
         serials.setdefault(statement.serial, name)
         items.append(item)
     verifier.establish_anchor(items)
+    rosters = [i for i in items if i.statement.type == "roster"]
+    for item in sorted(rosters, key=lambda i: i.statement.subject["roster"]["version"]):
+        verifier.check_roster(item)
     for item in items:
         if item.statement.type == "regional-root":
             verifier.check_regional_root(item)
     for item in items:
-        if item.statement.type not in ("fleet-root", "regional-root"):
+        if item.statement.type not in ("fleet-root", "regional-root", "roster"):
             verifier.check_issued(item)
     return Report(at, anchor.keyid, independent, results)
