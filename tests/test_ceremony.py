@@ -443,7 +443,8 @@ def test_roster_change_ceremony(env: Env, tmp_path: Path) -> None:
     d.mkdir()
     shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
     _write(d / "new-roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: ../custodians/{c}.enrolment.dsse.json\n"
+        f"  - id: {c}\n    name: {c.title()}\n"
+        f"    enrolment: ../custodians/{c}.enrolment.dsse.json\n"
         for c in ("chen", "dana", "erin")))
     _write(d / "plan.yaml", f"""plan: 1
 ceremony: roster-2
