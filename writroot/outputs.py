@@ -18,6 +18,16 @@ def _safe_relative(name: str) -> PurePosixPath:
     return rel
 
 
+def write_once(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Create `path` (it must not exist), write and fsync it; never overwrite."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 class Staging:
     """Files written here appear under `root` only when the block exits without error.
 
@@ -39,13 +49,7 @@ class Staging:
         rel = _safe_relative(name)
         if (self.root / rel).exists() or rel in self.files:
             raise BadInput("output exists already (outputs are write-once)", str(self.root / rel))
-        target = self.dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_once(self.dir / rel, data)
         self.files.append(rel)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -20,11 +20,7 @@ class HostProfile:
 
 
 def load_host_profile(path: Path) -> HostProfile:
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
-    located = strictyaml.load(text, str(path))
+    located = strictyaml.load_file(path)
     try:
         host = s.record(located.value, "host", {}, {
             "module": s.string, "token_label": s.string, "token_serial": s.string,

@@ -139,11 +139,7 @@ def _roster_in_force(base: Path, rel: str, where: str) -> tuple[dict[str, Any], 
 
 def lock(plan_path: Path) -> LockedPlan:
     """Parse a plan strictly and pin every input; errors name file, line and field."""
-    try:
-        text = plan_path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", str(plan_path)) from None
-    located = strictyaml.load(text, str(plan_path))
+    located = strictyaml.load_file(plan_path)
     try:
         plan = s.record(located.value, "plan", PLAN_FIELDS)
     except BadInput as exc:

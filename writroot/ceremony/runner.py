@@ -28,6 +28,7 @@ from writroot.errors import BadInput, PolicyRefused, QuorumNotMet
 from writroot.hsm.custody import Custody
 from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
 from writroot.jsonio import canonical, read_json_file
+from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
 from writroot.signing import Signed, sign_statement
 from writroot.statements import REGIONAL_MAY_SIGN, build, roster_check
@@ -223,13 +224,7 @@ def artifact_name(signed: Signed) -> str:
 
 
 def _write(staging: Path, name: str, data: bytes, result: RunResult) -> None:
-    path = staging / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_once(staging / name, data)
     result.outputs.append(name)
 
 

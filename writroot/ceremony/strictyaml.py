@@ -6,6 +6,7 @@ Errors from later schema checks are mapped back to `file:line: field`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from writroot.errors import BadInput
@@ -35,6 +36,14 @@ class Located:
         where = exc.where or root
         path = where[len(root):].lstrip(".") if where.startswith(root) else where
         return BadInput(exc.message, self.where(path))
+
+
+def load_file(path: Path) -> Located:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
+    return load(text, str(path))
 
 
 def load(text: bytes, source: str) -> Located:

@@ -27,6 +27,7 @@ from writroot.hsm.p11raw import (
     RawPQC,
 )
 from writroot.jsonio import b64decode, b64encode, canonical, format_time, loads_strict
+from writroot.outputs import write_once
 
 FORMAT = "writroot-key/1"
 APPLICATION = "writroot"
@@ -320,7 +321,7 @@ class Custody:
                 wipe(private)
             record = KeyRecord(label, role, key, "wrapped", created, nonce, ct)
             if backup is not None:
-                _write_once(backup, canonical(record.sealed_json()) + b"\n")
+                write_once(backup, canonical(record.sealed_json()) + b"\n", 0o600)
         self._store(record)
         return record
 
@@ -378,12 +379,3 @@ class Custody:
         self._store(record)
         return record
 
-
-def _write_once(path: Path, data: bytes) -> None:
-    """Create a file that must not exist yet; never overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
