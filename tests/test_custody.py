@@ -188,6 +188,10 @@ def test_pin_sources(tmp_path: Path, monkeypatch) -> None:
         read_pin(f"file:{pin_file}")
     pin_file.chmod(0o600)
     assert read_pin(f"file:{pin_file}") == bytearray(b"5678")
+    link = tmp_path / "pin-link"
+    link.symlink_to(pin_file)
+    with pytest.raises(BadInput, match="cannot read secret file"):
+        read_pin(f"file:{link}")
     for bad in ("env:NOT_SET_ANYWHERE", "argv:1234", "1234", "file:"):
         with pytest.raises(BadInput):
             read_pin(bad)

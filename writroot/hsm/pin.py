@@ -12,6 +12,30 @@ from writroot.errors import BadInput
 PIN_SOURCE_HELP = "prompt | env:VARIABLE | file:PATH"
 
 
+MAX_SECRET_FILE = 4096
+
+
+def _read_secret_file(path: Path) -> str:
+    """A secret file: not a symlink, owned by us, mode 600 or stricter, small."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise BadInput(f"cannot read secret file: {exc.strerror}", str(path)) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SECRET_FILE:
+            raise BadInput("secret file must be a small regular file", str(path))
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise BadInput("secret file must not be readable by group or others (chmod 600)",
+                           str(path))
+        if info.st_uid != os.getuid():
+            raise BadInput("secret file must belong to the user running writroot", str(path))
+        try:
+            return fh.read().decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise BadInput("secret file is not UTF-8", str(path)) from None
+
+
 def read_pin(source: str, what: str = "token PIN") -> bytearray:
     """Resolve a PIN source to the PIN bytes (the caller wipes them)."""
     kind, _, arg = source.partition(":")
@@ -22,15 +46,7 @@ def read_pin(source: str, what: str = "token PIN") -> bytearray:
             raise BadInput(f"environment variable {arg} is not set", "PIN source")
         value = os.environ[arg]
     elif kind == "file" and arg:
-        path = Path(arg)
-        try:
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise BadInput("PIN file must not be readable by group or others (chmod 600)",
-                               str(path))
-            value = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise BadInput(f"cannot read PIN file: {exc.strerror}", str(path)) from None
+        value = _read_secret_file(Path(arg))
     else:
         raise BadInput(f"unknown PIN source {source.split(':')[0]!r}; use {PIN_SOURCE_HELP}",
                        "PIN source")
