@@ -471,3 +471,28 @@ operations:
     roster_env = next((d / "out" / "artifacts").glob("roster-*.dsse.json"))
     verify = env.cli("verify", str(env.fleet_root), str(roster_env), "--anchor", env.keyid)
     assert verify.returncode == 0, verify.stdout
+
+
+@pytest.mark.parametrize("name", ["genesis", "regional-issuance", "roster-change"])
+def test_standard_plans_pass_the_plan_rules(name: str) -> None:
+    from writroot.ceremony import strictyaml
+    from writroot.ceremony.plan import check_plan
+
+    path = Path(__file__).parent.parent / "ceremonies" / f"{name}.yaml"
+    plan = check_plan(strictyaml.load_file(path))
+    assert plan["plan"] == 1 and plan["operations"]
+
+
+def test_host_profile_template_and_errors(tmp_path: Path) -> None:
+    from writroot.ceremony.host import load_host_profile
+    from writroot.errors import BadInput
+
+    template = Path(__file__).parent.parent / "templates" / "host-profile.yaml"
+    host = load_host_profile(template)
+    assert host.token_label == "writroot-fleet" and host.pin_source == "prompt"
+    bad = _write(tmp_path / "h.yaml", "token_label: t\npin: prompt\npin_shares: [prompt]\n")
+    with pytest.raises(BadInput, match=r"h\.yaml:3: pin_shares"):
+        load_host_profile(bad)
+    unknown = _write(tmp_path / "u.yaml", "token_label: t\nso_pin: 1234\n")
+    with pytest.raises(BadInput, match=r"u\.yaml:2: so_pin: unknown field"):
+        load_host_profile(unknown)

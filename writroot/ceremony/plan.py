@@ -137,14 +137,12 @@ def _roster_in_force(base: Path, rel: str, where: str) -> tuple[dict[str, Any], 
                                      for c in roster["custodians"]]}, pin
 
 
-def lock(plan_path: Path) -> LockedPlan:
-    """Parse a plan strictly and pin every input; errors name file, line and field."""
-    located = strictyaml.load_file(plan_path)
+def check_plan(located: strictyaml.Located) -> dict[str, Any]:
+    """The plan's own rules, before any input is read."""
     try:
         plan = s.record(located.value, "plan", PLAN_FIELDS)
     except BadInput as exc:
         raise located.rebase(exc, "plan") from None
-    base = plan_path.parent
     ops = plan["operations"]
     kinds = [o["op"] for o in ops]
     genesis = "generate-fleet-root" in kinds
@@ -159,6 +157,19 @@ def lock(plan_path: Path) -> LockedPlan:
     if genesis and "sign-fleet-root" not in kinds:
         raise BadInput("a genesis plan must sign the fleet-root statement",
                        located.where("operations"))
+    if genesis and "sign-roster" in kinds:
+        raise BadInput("a genesis plan carries its roster in the fleet-root statement",
+                       located.where("operations"))
+    return plan
+
+
+def lock(plan_path: Path) -> LockedPlan:
+    """Parse a plan strictly and pin every input; errors name file, line and field."""
+    located = strictyaml.load_file(plan_path)
+    plan = check_plan(located)
+    base = plan_path.parent
+    ops = plan["operations"]
+    genesis = plan["signer"] == "generate"
     roster_loader = _genesis_roster if genesis else _roster_in_force
     roster, roster_pin = roster_loader(base, plan["roster"], located.where("roster"))
     locked_ops = []
@@ -172,9 +183,6 @@ def lock(plan_path: Path) -> LockedPlan:
         if op["op"] == "sign-fleet-root":
             entry["policy"] = _policy(op.get("policy"), located, i)
         if op["op"] == "sign-roster":
-            if genesis:
-                raise BadInput("a genesis plan carries its roster in the fleet-root statement",
-                               located.where(f"operations[{i}]"))
             new, pin = _genesis_roster(base, op["roster"],
                                        located.where(f"operations[{i}].roster"),
                                        version=roster["version"] + 1)

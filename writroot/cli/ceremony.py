@@ -174,12 +174,12 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
                              default="", show_default=False)
         return bool(typed == plan_doc.ceremony)
 
-    def say(message: str) -> None:
-        if out is not None:
-            out.print(f"- {message}")
+    from contextlib import ExitStack
 
-    result = run_plan(locked, list(approvals), host, out_dir, confirm=confirm,
-                      allow_network=allow_network, say=say)
+    with ExitStack() as stack:
+        say = _progress(stack, out)
+        result = run_plan(locked, list(approvals), host, out_dir, confirm=confirm,
+                          allow_network=allow_network, say=say)
     summary = {"out": str(result.out_dir), "signer_keyid": result.signer_keyid,
                "quorum": result.tally.to_json(), "outputs": result.outputs,
                "network_interfaces_up": result.network}
@@ -191,6 +191,29 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
     for name in result.outputs:
         out.print(f"  wrote {result.out_dir / name}")
     sys.stdout.flush()
+
+
+def _progress(stack: Any, out: Any) -> Any:
+    """A rich progress bar over the plan's operations (an SLH-DSA-SHA2-256s signature takes
+    most of a second); plain step lines when not on a terminal; nothing with --json."""
+    if out is None:
+        return lambda _message: None
+    if not out.is_terminal:
+        return lambda message: out.print(f"- {message}")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(),
+                                            TimeElapsedColumn(), console=out))
+    task = progress.add_task("ceremony", total=None)
+
+    def say(message: str) -> None:
+        if message.startswith("operation "):
+            done, total = message.split()[1].rstrip(":").split("/")
+            progress.update(task, total=int(total), completed=int(done) - 1)
+        progress.update(task, description=message)
+        progress.console.print(f"- {message}")
+
+    return say
 
 
 @click.group()
