@@ -186,8 +186,12 @@ def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
 
 
-def regional_op(regional: PublicKey, region: str = "CONUS") -> dict[str, Any]:
-    return {"op": "sign-regional-root", "region": region, "validity_days": 89,
+REGIONAL_MAY_SIGN = ["enclave-bundle", "federation-key"]
+
+
+def regional_op(regional: PublicKey, region: str = "CONUS", days: int = 90) -> dict[str, Any]:
+    return {"op": "sign-regional-root", "region": region, "validity_days": days,
+            "may_sign": REGIONAL_MAY_SIGN,
             "key": {"path": f"{region}.pem", "sha256": "ef" * 32, "size": 1,
                     **regional.to_json()}}
 
@@ -197,13 +201,14 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
                      not_after: datetime = NOW + timedelta(days=89), **over: Any) -> bytes:
     fleet_id = over.pop("fleet_id", "testfleet")
     issuer_keyid = over.pop("issuer_keyid", fleet.keyid)
-    ceremony = over.pop("ceremony", None) or proof(issuer_keyid, [regional_op(regional, region)],
-                                                    fleet=fleet_id)
+    days = (not_after - not_before).days
+    ceremony = over.pop("ceremony", None) or proof(
+        issuer_keyid, [regional_op(regional, region, days)], fleet=fleet_id)
     return build("regional-root", fleet=fleet_id,
                  issuer_role=over.pop("issuer_role", "fleet-root"),
                  issuer_keyid=issuer_keyid, ceremony=ceremony,
                  subject={"region": region, "key": regional.to_json(), "version": 1,
-                          "may_sign": ["enclave-bundle", "federation-key"]},
+                          "may_sign": REGIONAL_MAY_SIGN},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
 
 

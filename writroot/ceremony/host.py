@@ -24,7 +24,7 @@ def load_host_profile(path: Path) -> HostProfile:
     try:
         host = s.record(located.value, "host", {}, {
             "module": s.string, "token_label": s.string, "token_serial": s.string,
-            "pin": s.string, "pin_shares": s.list_of(s.string, 1, 16)})
+            "pin": s.string, "pin_shares": s.list_of(s.string, 1, 16, unique=False)})
     except BadInput as exc:
         raise located.rebase(exc, "host") from None
     if "pin" in host and "pin_shares" in host:

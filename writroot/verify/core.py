@@ -17,7 +17,13 @@ from writroot.envelope import Envelope, payload_type_for
 from writroot.errors import BadInput, WritrootError
 from writroot.jsonio import canonical, format_time
 from writroot.quorum.count import Roster, count
-from writroot.statements import RIGHTS, Statement, parse_payload, roster_check
+from writroot.statements import (
+    REGIONAL_MAY_SIGN,
+    RIGHTS,
+    Statement,
+    parse_payload,
+    roster_check,
+)
 
 
 @dataclass(frozen=True)
@@ -347,8 +353,11 @@ def _plan_covers(plan: dict[str, Any], st: Statement) -> bool:
                 return True
         if st.type == "regional-root" and op.get("op") == "sign-regional-root":
             key = op.get("key")
+            days = (st.not_after - st.not_before).days
+            may_sign = op.get("may_sign", list(REGIONAL_MAY_SIGN))
             if op.get("region") == st.subject["region"] and isinstance(key, dict) \
-                    and key.get("keyid") == st.subject["key"].keyid:
+                    and key.get("keyid") == st.subject["key"].keyid \
+                    and op.get("validity_days") == days and may_sign == st.subject["may_sign"]:
                 return True
     return False
 
