@@ -114,9 +114,9 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     if not confirm(plan):
         raise PolicyRefused("not confirmed; nothing was signed")
     result = RunResult(out_dir, tally, network=network)
+    counted = _counted_names(plan, approvals, now)
     proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
-             "approvals": [obj for name, obj in approvals if name in
-                           _counted_names(plan, approvals, now)]}
+             "approvals": [obj for name, obj in approvals if name in counted]}
     transcript = Transcript()
     transcript.record("start", ceremony=plan.ceremony, plan_sha256=plan.sha256,
                       tool=f"writroot {__version__}", host=platform.node(),

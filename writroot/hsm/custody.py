@@ -17,6 +17,7 @@ from typing import Any
 
 from writroot.crypto import engines
 from writroot.crypto.algorithms import Algorithm
+from writroot.crypto.engines.base import Engine
 from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, HSMError, VerificationFailed
 from writroot.hsm.p11raw import (
@@ -315,7 +316,7 @@ class Custody:
             raw, private = signer.keygen(alg)
             try:
                 key = PublicKey(alg, raw)
-                self._self_test(key, signer.sign(alg, private, _CONSISTENCY_MESSAGE), signer.name)
+                self._self_test(key, signer.sign(alg, private, _CONSISTENCY_MESSAGE), signer)
                 nonce, ct = self._seal(role, key, private)
             finally:
                 wipe(private)
@@ -332,13 +333,13 @@ class Custody:
         key_id = os.urandom(16)
         raw = raw_pqc.generate(alg.family, alg.pkcs11_parameter_set, label, key_id)
         key = PublicKey(alg, raw)
-        self._self_test(key, raw_pqc.sign(alg.family, key_id, _CONSISTENCY_MESSAGE), "token")
+        self._self_test(key, raw_pqc.sign(alg.family, key_id, _CONSISTENCY_MESSAGE), None)
         return KeyRecord(label, role, key, "native", created, token_id=key_id)
 
     @staticmethod
-    def _self_test(key: PublicKey, signature: bytes, signer_name: str) -> None:
-        checker = engines.independent_for(key.algorithm, engines.load("pqcrypto")
-                                          if signer_name == "token" else engines.load(signer_name))
+    def _self_test(key: PublicKey, signature: bytes, signer: Engine | None) -> None:
+        """Pairwise consistency: an engine other than the signer (None: the token) verifies."""
+        checker = _independent_checker(key.algorithm, signer)
         if not checker.verify(key.algorithm, key.raw, _CONSISTENCY_MESSAGE, signature):
             raise HSMError(f"pairwise consistency test failed for {key.keyid}")
 
@@ -350,7 +351,7 @@ class Custody:
             signature = RawPQC(self.module, self.session.handle).sign(alg.family, record.token_id,
                                                                       message)
             engine_name = "token"
-            checker = engines.independent_for(alg, engines.verifier_for(alg))
+            checker = _independent_checker(alg, None)
         else:
             signer = engines.signer_for(alg)
             private = self.unseal(record)
@@ -359,7 +360,7 @@ class Custody:
             finally:
                 wipe(private)
             engine_name = signer.name
-            checker = engines.independent_for(alg, signer)
+            checker = _independent_checker(alg, signer)
         if not checker.verify(alg, record.key.raw, message, signature):
             raise VerificationFailed(f"fresh signature by {keyid} failed the independent check "
                                      f"({checker.name}); nothing written")
@@ -379,3 +380,8 @@ class Custody:
         self._store(record)
         return record
 
+
+def _independent_checker(alg: Algorithm, signer: Engine | None) -> Engine:
+    """The engine that re-checks a signature: independent of the host signer, or of the
+    usual verifier when the token signed."""
+    return engines.independent_for(alg, signer or engines.verifier_for(alg))
