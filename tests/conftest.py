@@ -177,8 +177,9 @@ def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                        not_before: datetime = NOW - timedelta(days=1),
                        not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
     policy = policy or fast_policy()
+    days = (not_after - not_before).days
     ceremony = over.pop("ceremony", None) or proof(
-        fleet.keyid, [{"op": "sign-fleet-root", "validity_days": 500, "policy": policy}])
+        fleet.keyid, [{"op": "sign-fleet-root", "validity_days": days, "policy": policy}])
     return build("fleet-root", fleet="testfleet", issuer_role="fleet-root",
                  issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=ceremony,
                  subject={"key": fleet.key.to_json(), "version": 1,
@@ -191,7 +192,7 @@ REGIONAL_MAY_SIGN = ["enclave-bundle", "federation-key"]
 
 def regional_op(regional: PublicKey, region: str = "CONUS", days: int = 90) -> dict[str, Any]:
     return {"op": "sign-regional-root", "region": region, "validity_days": days,
-            "may_sign": REGIONAL_MAY_SIGN,
+            "may_sign": REGIONAL_MAY_SIGN, "version": 1,
             "key": {"path": f"{region}.pem", "sha256": "ef" * 32, "size": 1,
                     **regional.to_json()}}
 
@@ -210,6 +211,24 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
                  subject={"region": region, "key": regional.to_json(), "version": 1,
                           "may_sign": REGIONAL_MAY_SIGN},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
+
+
+def key_request(raw: RawKey, region: str, fleet: str = "testfleet") -> Envelope:
+    """A region's key request signed by the requested key (proof of possession)."""
+    import hashlib
+
+    from writroot.jsonio import canonical
+
+    subject = {"region": region, "key": raw.key.to_json(), "custody": "wrapped",
+               "token": "test-token"}
+    payload = build("key-request", fleet=fleet, issuer_role="regional-root",
+                    issuer_keyid=raw.keyid,
+                    ceremony={"id": f"request-{region.lower()}",
+                              "plan_sha256": hashlib.sha256(canonical(subject)).hexdigest(),
+                              "approvals": []},
+                    subject=subject, issued_at=NOW, not_before=NOW,
+                    not_after=NOW + timedelta(days=30))
+    return sign_raw(raw, payload)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None,

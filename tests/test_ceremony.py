@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOW, Token, custodians, roster_json, run_cli
+from tests.conftest import NOW, Token, custodians, key_request, raw_key, roster_json, run_cli
 from writroot.ceremony.approve import approve
 from writroot.ceremony.plan import LockedPlan
 from writroot.quorum.count import Roster, count, roster_change
@@ -85,23 +85,21 @@ operations:
 
 
 def _regional_plan(env: Env, name: str, region: str = "EUCOM") -> Path:
-    from writroot.crypto import engines
     from writroot.crypto.algorithms import ML_DSA_87
-    from writroot.crypto.keys import PublicKey
 
-    pk, _ = engines.signer_for(ML_DSA_87).keygen(ML_DSA_87)
-    pem = env.root / name / "request.pem"
-    _write(pem, PublicKey(ML_DSA_87, pk).pem)
+    request = key_request(raw_key(ML_DSA_87), region)
+    _write(env.root / name / "request.json", request.dumps().decode())
     shutil.copy(env.fleet_root, env.root / name / "fleet-root.dsse.json")
     plan = _write(env.root / name / "plan.yaml", f"""plan: 1
 ceremony: {name}
 fleet: testfleet
 signer: {env.keyid}
 roster: fleet-root.dsse.json
+fleet_root: fleet-root.dsse.json
 operations:
   - op: sign-regional-root
     region: {region}
-    key: request.pem
+    request: request.json
     validity_days: 90
 """)
     proc = env.cli("ceremony", "plan", str(plan))
@@ -194,10 +192,10 @@ def test_air_gap_is_enforced(env: Env) -> None:
 def test_input_changed_after_lock_is_refused(env: Env) -> None:
     locked = _regional_plan(env, "regional-changed")
     approvals = _approve(env, locked, "alice", "bruno")
-    request = locked.parent / "request.pem"
+    request = locked.parent / "request.json"
     request.write_text(request.read_text().replace("A", "B", 1))
     proc = _run(env, locked, approvals, locked.parent / "out", "--allow-network")
-    assert proc.returncode == 1 and "request.pem" in proc.stderr and "changed" in proc.stderr
+    assert proc.returncode == 1 and "request.json" in proc.stderr and "changed" in proc.stderr
 
 
 @pytest.mark.parametrize("event", ["token", "sign", "outputs", "close"])
@@ -451,6 +449,7 @@ ceremony: roster-2
 fleet: testfleet
 signer: {env.keyid}
 roster: fleet-root.dsse.json
+fleet_root: fleet-root.dsse.json
 operations:
   - op: sign-roster
     roster: new-roster.yaml
@@ -473,7 +472,8 @@ operations:
     assert verify.returncode == 0, verify.stdout
 
 
-@pytest.mark.parametrize("name", ["genesis", "regional-issuance", "roster-change"])
+@pytest.mark.parametrize("name", ["genesis", "regional-issuance", "roster-change",
+                                  "fleet-rotation", "emergency-revocation", "enclave-bundles"])
 def test_standard_plans_pass_the_plan_rules(name: str) -> None:
     from writroot.ceremony import strictyaml
     from writroot.ceremony.plan import check_plan

@@ -18,13 +18,16 @@ class Signed:
     checked_by: str
 
 
-def sign_statement(custody: Custody, keyid: str, payload: bytes) -> Signed:
-    """Sign `payload` with the key pinned by `keyid`; the signature is independently verified."""
+def sign_statement(custody: Custody, keyid: str, payload: bytes,
+                   cosigners: tuple[str, ...] = ()) -> Signed:
+    """Sign `payload` with the key pinned by `keyid` (and each cosigner: a fleet rotation is
+    signed by the old and the new root); every signature is independently verified."""
     statement = parse_payload(payload, "statement to sign")
     if statement.issuer_keyid != keyid:
         raise VerificationFailed(f"statement names issuer {statement.issuer_keyid}, "
                                  f"but the signing key is {keyid}")
     envelope = Envelope(payload_type_for(statement.type), payload, ())
-    result = custody.sign(keyid, envelope.pae())
-    signed = Envelope(envelope.payload_type, payload, (Signature(keyid, result.signature),))
-    return Signed(signed, statement, result.engine, result.checked_by)
+    results = [(k, custody.sign(k, envelope.pae())) for k in (keyid, *cosigners)]
+    signed = Envelope(envelope.payload_type, payload,
+                      tuple(Signature(k, r.signature) for k, r in results))
+    return Signed(signed, statement, results[0][1].engine, results[0][1].checked_by)

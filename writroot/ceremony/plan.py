@@ -12,34 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from writroot.ceremony import strictyaml
-from writroot.crypto.keys import PublicKey
+from writroot.ceremony.inputs import (
+    check_authority,
+    fleet_state,
+    read_statement,
+    resolve_input,
+)
+from writroot.ceremony.operations import REGIONAL_OPS, LockContext, lock_op, op_check
 from writroot.errors import BadInput
 from writroot.jsonio import canonical, read_json_file
-from writroot.statements import REGIONAL_MAY_SIGN, region_check, roster_check
+from writroot.statements import roster_check
 from writroot.statements import schema as s
 
 PLAN_VERSION = 1
-MAX_INPUT_BYTES = 4 * 1024 * 1024
-OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster")
-
-
-def _op(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict) or value.get("op") not in OPERATIONS:
-        raise BadInput(f"op must be one of {', '.join(OPERATIONS)}", f"{where}.op")
-    op = value["op"]
-    if op == "generate-fleet-root":
-        return s.record(value, where, {"op": s.string, "label": s.name,
-                                       "algorithm": s.one_of("SLH-DSA-SHA2-256s",
-                                                             "SLH-DSA-SHA2-256f")})
-    if op == "sign-roster":
-        return s.record(value, where, {"op": s.string, "roster": s.string,
-                                       "validity_days": s.integer(1, 3650)})
-    if op == "sign-fleet-root":
-        return s.record(value, where, {"op": s.string, "validity_days": s.integer(1, 3650)},
-                        {"policy": s.anything})
-    return s.record(value, where, {"op": s.string, "region": region_check, "key": s.string,
-                                   "validity_days": s.integer(1, 3650)},
-                    {"may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1)})
 
 
 def _signer(value: Any, where: str) -> str:
@@ -50,8 +35,12 @@ def _signer(value: Any, where: str) -> str:
 
 PLAN_FIELDS: dict[str, s.Check] = {
     "plan": s.integer(PLAN_VERSION, PLAN_VERSION), "ceremony": s.name, "fleet": s.name,
-    "signer": _signer, "roster": s.string, "operations": s.list_of(_op, 1, 64, unique=False),
+    "signer": _signer, "roster": s.string,
+    "operations": s.list_of(op_check, 1, 64, unique=False),
 }
+#: Optional inputs: the fleet root in force (any non-genesis plan) and, for a regional
+#: ceremony, the signer's regional-root statement.
+PLAN_OPTIONAL: dict[str, s.Check] = {"fleet_root": s.string, "authority": s.string}
 
 
 @dataclass(frozen=True)
@@ -75,28 +64,15 @@ class LockedPlan:
         return canonical(self.document) + b"\n"
 
 
-def _resolve_input(base: Path, rel: str, where: str) -> tuple[Path, dict[str, Any]]:
-    """An input file beside the plan: relative, no '..', a regular file; pinned by digest."""
-    rel_path = Path(rel)
-    if rel_path.is_absolute() or ".." in rel_path.parts:
-        raise BadInput("inputs must be relative paths inside the plan's directory", where)
-    path = base / rel_path
-    if path.is_symlink() or not path.is_file():
-        raise BadInput(f"no such regular file {rel!r}", where)
-    data = path.read_bytes()
-    if len(data) > MAX_INPUT_BYTES:
-        raise BadInput("input too large", where)
-    return path, {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-
-
 def _genesis_roster(base: Path, rel: str, where: str,
                     version: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
     """A roster proposal: threshold and custodians, each pinned by their enrolment envelope."""
     from writroot.envelope import Envelope
     from writroot.quorum.enrol import check_enrolment
 
-    path, pin = _resolve_input(base, rel, where)
-    located = strictyaml.load(path.read_bytes(), str(path))
+    data, pin = resolve_input(base, rel, where)
+    path = base / rel
+    located = strictyaml.load(data, str(path))
     try:
         proposal = s.record(located.value, "roster", {
             "threshold": s.integer(1, 64),
@@ -108,8 +84,9 @@ def _genesis_roster(base: Path, rel: str, where: str,
     members = []
     for i, c in enumerate(proposal["custodians"]):
         at = located.where(f"custodians[{i}].enrolment")
-        epath, _ = _resolve_input(path.parent, c["enrolment"], at)
-        env = Envelope.parse(epath.read_bytes(), str(epath))
+        edata, _ = resolve_input(path.parent, c["enrolment"], at)
+        epath = path.parent / c["enrolment"]
+        env = Envelope.parse(edata, str(epath))
         custodian = check_enrolment(env, str(epath))
         if custodian["id"] != c["id"] or custodian["name"] != c["name"]:
             raise BadInput("enrolment names another custodian", at)
@@ -123,15 +100,8 @@ def _genesis_roster(base: Path, rel: str, where: str,
 
 
 def _roster_in_force(base: Path, rel: str, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roster carried by a fleet-root or roster envelope (checked again when run)."""
-    from writroot.envelope import Envelope
-    from writroot.statements import parse_payload
-
-    path, pin = _resolve_input(base, rel, where)
-    env = Envelope.from_json(read_json_file(path), str(path))
-    st = parse_payload(env.payload, f"{path}: payload")
-    if st.type not in ("fleet-root", "roster"):
-        raise BadInput(f"expected a fleet-root or roster statement, not {st.type}", where)
+    """The roster carried by a fleet-root, fleet-rotation or roster envelope."""
+    _env, st, pin = read_statement(base, rel, where, ("fleet-root", "fleet-rotation", "roster"))
     roster = st.subject["roster"]
     return {**roster, "custodians": [{**c, "key": c["key"].to_json()}
                                      for c in roster["custodians"]]}, pin
@@ -140,7 +110,7 @@ def _roster_in_force(base: Path, rel: str, where: str) -> tuple[dict[str, Any], 
 def check_plan(located: strictyaml.Located) -> dict[str, Any]:
     """The plan's own rules, before any input is read."""
     try:
-        plan = s.record(located.value, "plan", PLAN_FIELDS)
+        plan = s.record(located.value, "plan", PLAN_FIELDS, PLAN_OPTIONAL)
     except BadInput as exc:
         raise located.rebase(exc, "plan") from None
     ops = plan["operations"]
@@ -160,6 +130,19 @@ def check_plan(located: strictyaml.Located) -> dict[str, Any]:
     if genesis and "sign-roster" in kinds:
         raise BadInput("a genesis plan carries its roster in the fleet-root statement",
                        located.where("operations"))
+    if not genesis and "fleet_root" not in plan:
+        raise BadInput("a plan after genesis names the fleet root in force (fleet_root: the "
+                       "latest fleet-root or fleet-rotation envelope)", located.where("plan"))
+    regional = [k for k in kinds if k in REGIONAL_OPS]
+    if regional and len(regional) != len(kinds):
+        raise BadInput("a plan is signed by the fleet root or by one regional root, not both",
+                       located.where("operations"))
+    if regional and "authority" not in plan:
+        raise BadInput("a regional ceremony names its authority (the signer's regional-root "
+                       "envelope)", located.where("plan"))
+    if "rotate-fleet-root" in kinds and len(kinds) != 1:
+        raise BadInput("a fleet-root rotation is a ceremony of its own",
+                       located.where("operations"))
     return plan
 
 
@@ -168,29 +151,46 @@ def lock(plan_path: Path) -> LockedPlan:
     located = strictyaml.load_file(plan_path)
     plan = check_plan(located)
     base = plan_path.parent
-    ops = plan["operations"]
     genesis = plan["signer"] == "generate"
     roster_loader = _genesis_roster if genesis else _roster_in_force
     roster, roster_pin = roster_loader(base, plan["roster"], located.where("roster"))
+    ctx = LockContext(base, located.where, plan["signer"], roster)
+    document: dict[str, Any] = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"],
+                                "fleet": plan["fleet"], "signer": plan["signer"],
+                                "roster": {**roster_pin, "roster": roster}}
+    if "fleet_root" in plan:
+        where = located.where("fleet_root")
+        env, st, pin = read_statement(base, plan["fleet_root"], where,
+                                      ("fleet-root", "fleet-rotation"))
+        ctx.fleet = fleet_state(env, st, where)
+        ctx.policy = ctx.fleet["policy"]
+        if st.fleet != plan["fleet"]:
+            raise BadInput(f"the fleet root is fleet {st.fleet!r}", where)
+        if "authority" not in plan and ctx.fleet["key"].keyid != plan["signer"]:
+            raise BadInput("the plan's signer is not the fleet root in force "
+                           f"({ctx.fleet['key'].keyid})", located.where("signer"))
+        document["fleet_root"] = {**pin, "keyid": ctx.fleet["key"].keyid,
+                                  "version": ctx.fleet["version"]}
+    if "authority" in plan:
+        where = located.where("authority")
+        env, st, pin = read_statement(base, plan["authority"], where, ("regional-root",))
+        assert ctx.fleet is not None
+        check_authority(env, st, ctx.fleet, plan["signer"], where)
+        ctx.authority = st
+        document["authority"] = {**pin, "region": st.subject["region"],
+                                 "not_after": st.document["not_after"]}
     locked_ops = []
-    for i, op in enumerate(ops):
-        entry = dict(op)
-        if op["op"] == "sign-regional-root":
-            at = located.where(f"operations[{i}].key")
-            path, pin = _resolve_input(base, op["key"], at)
-            key = PublicKey.from_pem(path.read_bytes(), at)
-            entry["key"] = {**pin, **key.to_json()}
+    for i, op in enumerate(plan["operations"]):
         if op["op"] == "sign-fleet-root":
-            entry["policy"] = _policy(op.get("policy"), located, i)
+            op = {**op, "policy": _policy(op.get("policy"), located, i)}
+            ctx.policy = op["policy"]
         if op["op"] == "sign-roster":
             new, pin = _genesis_roster(base, op["roster"],
                                        located.where(f"operations[{i}].roster"),
                                        version=roster["version"] + 1)
-            entry["roster"] = {**pin, "roster": new}
-        locked_ops.append(entry)
-    document = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"], "fleet": plan["fleet"],
-                "signer": plan["signer"], "roster": {**roster_pin, "roster": roster},
-                "operations": locked_ops}
+            op = {**op, "roster": {**pin, "roster": new}}
+        locked_ops.append(lock_op(op, i, ctx))
+    document["operations"] = locked_ops
     return LockedPlan(document)
 
 
@@ -211,8 +211,9 @@ def load_locked(path: Path) -> LockedPlan:
     if not isinstance(obj, dict) or obj.get("plan") != PLAN_VERSION:
         raise BadInput(f"not a locked plan (plan: {PLAN_VERSION} missing)", str(path))
     expected = {"plan", "ceremony", "fleet", "signer", "roster", "operations"}
-    if set(obj) != expected:
-        raise BadInput(f"locked plan fields must be {sorted(expected)}", str(path))
+    if not expected <= set(obj) <= expected | {"fleet_root", "authority"}:
+        raise BadInput(f"locked plan fields must be {sorted(expected)} (and fleet_root, "
+                       "authority)", str(path))
     s.name(obj["ceremony"], f"{path}: ceremony")
     s.name(obj["fleet"], f"{path}: fleet")
     roster_check(obj["roster"].get("roster") if isinstance(obj["roster"], dict) else None,

@@ -20,6 +20,8 @@ from typing import Any
 from writroot import __version__
 from writroot.ceremony.approve import plan_roster, plan_rosters
 from writroot.ceremony.host import HostProfile, network_interfaces_up
+from writroot.ceremony.inputs import PINNED_FIELDS
+from writroot.ceremony.operations import BuildContext, statement_for
 from writroot.ceremony.plan import LockedPlan, load_locked
 from writroot.ceremony.transcript import Transcript
 from writroot.crypto.algorithms import by_name
@@ -31,7 +33,7 @@ from writroot.jsonio import canonical, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
 from writroot.signing import Signed, sign_statement
-from writroot.statements import REGIONAL_MAY_SIGN, build, roster_check
+from writroot.statements import build, roster_check
 
 Say = Callable[[str], None]
 Confirm = Callable[[LockedPlan], bool]
@@ -47,11 +49,16 @@ class RunResult:
     network: list[str] = field(default_factory=list)
 
 
+def pinned_inputs(plan: LockedPlan) -> list[dict[str, Any]]:
+    """Every input file the locked plan pins (top level, then per operation)."""
+    holders = [plan.document, *plan.operations]
+    return [h[f] for h in holders for f in PINNED_FIELDS
+            if isinstance(h.get(f), dict) and "path" in h[f] and "sha256" in h[f]]
+
+
 def check_inputs(plan: LockedPlan, base: Path) -> None:
     """Every input still has the digest the custodians approved."""
-    pins = [plan.document["roster"]] + [op["key"] for op in plan.operations
-                                        if op["op"] == "sign-regional-root"]
-    for pin in pins:
+    for pin in pinned_inputs(plan):
         path = base / pin["path"]
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -107,6 +114,7 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
         raise QuorumNotMet(f"{len(tally.counted)} of {tally.threshold} approvals counted "
                            f"({', '.join(tally.counted) or 'none'}); not counted: {reasons}",
                            str(plan_path))
+    _check_nested(plan, now)
     network = network_interfaces_up()
     if network and not allow_network:
         raise PolicyRefused(f"network interfaces are up ({', '.join(network)}); a ceremony "
@@ -127,11 +135,29 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
                                 for a, r in tally.rejected])
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
-        _execute(plan, host, staging, proof, transcript, result, now, say, pin)
+        _execute(plan, host, staging, plan_path.parent, proof, transcript, result, now, say,
+                 pin)
         _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _check_nested(plan: LockedPlan, now: datetime) -> None:
+    """What a regional root signs must expire before it does: nothing breaks at rotation."""
+    from writroot.jsonio import parse_time
+
+    authority = plan.document.get("authority")
+    if authority is None:
+        return
+    ends = parse_time(authority["not_after"], "authority.not_after")
+    for i, op in enumerate(plan.operations):
+        if now + timedelta(days=op["validity_days"]) > ends:
+            raise PolicyRefused(f"would outlive its issuer: the {authority['region']} regional "
+                                f"root expires {authority['not_after']}; lower validity_days",
+                                f"operations[{i}].validity_days")
+        if now > ends:
+            raise PolicyRefused("the signer's regional root has expired", "authority")
 
 
 def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
@@ -153,7 +179,8 @@ def _pin(host: HostProfile) -> bytearray:
     return combine_pin(list(host.pin_shares)) if host.pin_shares else read_pin(host.pin_source)
 
 
-def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str, Any],
+def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
+             proof: dict[str, Any],
              transcript: Transcript, result: RunResult, now: datetime, say: Say,
              given_pin: bytearray | None) -> None:
     spec = TokenSpec(host.module or default_module(), host.token_label, host.token_serial,
@@ -165,6 +192,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str
             facts = token_facts(session.token)
             transcript.record("token", **facts)
             keyid = plan.document["signer"]
+            role = "regional-root" if "authority" in plan.document else "fleet-root"
             signer_key: PublicKey | None = None
             for index, op in enumerate(plan.operations):
                 say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
@@ -179,47 +207,57 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, proof: dict[str
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
-                payload = _statement(plan, op, index, keyid, signer_key, proof, now)
-                signed = sign_statement(custody, keyid, payload)
+                ctx = BuildContext(plan.document["fleet"], role, keyid, signer_key,
+                                   plan.document["roster"]["roster"], proof, now)
+                extra = _prepare(op, custody, staging, plan_dir, transcript, result)
+                payload = statement_for(op, index, ctx, **extra)
+                cosigners = (extra["new_key"].keyid,) if "new_key" in extra else ()
+                signed = sign_statement(custody, keyid, payload, cosigners)
                 name = artifact_name(signed)
                 _write(staging, f"artifacts/{name}", signed.envelope.dumps(), result)
+                if "bundle" in extra:
+                    _write(staging, f"bundles/{op['trust_domain']}.spiffe.json",
+                           canonical(extra["bundle"]) + b"\n", result)
                 result.signed.append(signed)
                 transcript.record("sign", op=op["op"], type=signed.statement.type,
                                   serial=signed.statement.serial, artifact=name,
                                   payload_sha256=hashlib.sha256(payload).hexdigest(),
+                                  signers=[s.keyid for s in signed.envelope.signatures],
                                   engine=signed.engine, checked_by=signed.checked_by)
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
-            _close(plan, custody, keyid, transcript, staging, result, now)
+            _close(plan, custody, keyid, role, transcript, staging, result, now)
     finally:
         wipe(pin)
 
 
-def _statement(plan: LockedPlan, op: dict[str, Any], index: int, keyid: str,
-               signer_key: PublicKey, proof: dict[str, Any], now: datetime) -> bytes:
-    common: dict[str, Any] = {"fleet": plan.document["fleet"], "issuer_role": "fleet-root",
-                              "issuer_keyid": keyid, "ceremony": proof, "issued_at": now,
-                              "not_before": now,
-                              "not_after": now + timedelta(days=op["validity_days"])}
-    if op["op"] == "sign-fleet-root":
-        return build("fleet-root", **common, serial=f"{plan.ceremony}.{index}",
-                     subject={"key": signer_key.to_json(), "version": 1,
-                              "policy": op["policy"],
-                              "roster": plan.document["roster"]["roster"]})
-    if op["op"] == "sign-roster":
-        return build("roster", **common, serial=f"{plan.ceremony}.{index}",
-                     subject={"roster": op["roster"]["roster"]})
-    key = PublicKey.from_json({k: op["key"][k] for k in ("algorithm", "public_key", "keyid")},
-                              f"operations[{index}].key")
-    return build("regional-root", **common, serial=f"{plan.ceremony}.{index}",
-                 subject={"region": op["region"], "key": key.to_json(), "version": 1,
-                          "may_sign": op.get("may_sign", list(REGIONAL_MAY_SIGN))})
+def _prepare(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path,
+             transcript: Transcript, result: RunResult) -> dict[str, Any]:
+    """What an operation needs beyond the plan: a rotation's new root, an enclave's bundle."""
+    if op["op"] == "rotate-fleet-root":
+        alg = by_name(op["algorithm"])
+        record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys")
+        transcript.record("generate", label=op["label"], keyid=record.keyid,
+                          algorithm=alg.name, custody=record.custody)
+        _write(staging, f"fleet-root-v{op['version']}.pem", record.key.pem.encode(), result)
+        return {"new_key": record.key}
+    if op["op"] == "sign-enclave-bundle":
+        from writroot.spiffe import bundle_check
+
+        path = plan_dir / op["bundle"]["path"]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != op["bundle"]["sha256"]:
+            raise PolicyRefused("input changed since the plan was locked", str(path))
+        return {"bundle": bundle_check(read_json_file(path), str(path))}
+    return {}
 
 
 def artifact_name(signed: Signed) -> str:
     st = signed.statement
-    if st.type == "regional-root":
-        return f"regional-root-{st.subject['region']}-{st.serial}.dsse.json"
+    if st.type in ("regional-root", "federation-key"):
+        return f"{st.type}-{st.subject['region']}-{st.serial}.dsse.json"
+    if st.type == "enclave-bundle":
+        return f"enclave-bundle-{st.subject['trust_domain']}-{st.serial}.dsse.json"
     return f"{st.type}-{st.serial}.dsse.json"
 
 
@@ -232,14 +270,14 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _close(plan: LockedPlan, custody: Custody, keyid: str, transcript: Transcript,
+def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript: Transcript,
            staging: Path, result: RunResult, now: datetime) -> None:
     """Seal the transcript with a ceremony-record statement signed by the issuing root."""
     transcript.record("close", outputs=len(result.outputs))
     data = transcript.dumps()
     _write(staging, "transcript.jsonl", data, result)
     proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "approvals": []}
-    payload = build("ceremony-record", fleet=plan.document["fleet"], issuer_role="fleet-root",
+    payload = build("ceremony-record", fleet=plan.document["fleet"], issuer_role=role,
                     issuer_keyid=keyid, ceremony=proof, issued_at=now, not_before=now,
                     not_after=now + timedelta(days=3650), serial=f"{plan.ceremony}.record",
                     subject={"transcript_sha256": hashlib.sha256(data).hexdigest(),

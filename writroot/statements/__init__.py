@@ -18,6 +18,10 @@ _SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,31}")
 
 ROLES = ("fleet-root", "regional-root", "custodian")
+IMPACT_LEVELS = ("IL2", "IL4", "IL5", "IL6")
+REVOCATION_REASONS = ("key-compromise", "ca-compromise", "superseded", "cessation-of-operation",
+                      "affiliation-changed", "privilege-withdrawn", "unspecified")
+MAX_REVOCATIONS = 10_000
 
 #: Which issuer role may sign which statement type (DESIGN §1).
 RIGHTS: dict[str, tuple[str, ...]] = {
@@ -31,6 +35,7 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "ceremony-record": ("fleet-root", "regional-root"),
     "enrolment": ("custodian",),
     "approval": ("custodian",),
+    "key-request": ("regional-root",),
 }
 REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "ceremony-record")
 
@@ -57,6 +62,21 @@ def _algorithm(value: Any, where: str) -> str:
     return by_name(value, where).name
 
 
+def _cds_route(value: Any, where: str) -> dict[str, Any]:
+    """A registered cross-domain-solution route between two enclaves (by trust domain)."""
+    from writroot.spiffe import trust_domain_check
+
+    return s.record(value, where, {"id": s.name,
+                                   "between": s.list_of(trust_domain_check, 2, 2)})
+
+
+def _cds_routes(value: Any, where: str) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = s.list_of(_cds_route, 0, 256)(value, where)
+    if len({r["id"] for r in routes}) != len(routes):
+        raise BadInput("CDS route ids must be distinct", where)
+    return routes
+
+
 POLICY_FIELDS: dict[str, s.Check] = {
     "fleet_root_algorithm": _algorithm,
     "regional_root_algorithms": s.list_of(_algorithm, 1, 8),
@@ -65,6 +85,7 @@ POLICY_FIELDS: dict[str, s.Check] = {
     "regional_overlap_days": s.integer(0, 365),
     "approval_expiry_hours": s.integer(1, 24 * 90),
     "max_rotation_chain": s.integer(1, 1000),
+    "cds_routes": _cds_routes,
 }
 
 DEFAULT_POLICY: dict[str, Any] = {
@@ -75,6 +96,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     "regional_overlap_days": 14,
     "approval_expiry_hours": 72,
     "max_rotation_chain": 16,
+    "cds_routes": [],
 }
 
 
@@ -126,6 +148,77 @@ def _regional_root(subject: Any, where: str) -> dict[str, Any]:
     })
 
 
+def _fleet_rotation(subject: Any, where: str) -> dict[str, Any]:
+    """The next fleet root: signed by the previous root and the new one, version +1."""
+    out = s.record(subject, where, {"key": s.key, "previous": s.key, "version": s.integer(2),
+                                    "policy": _policy, "roster": roster_check})
+    if out["key"] == out["previous"]:
+        raise BadInput("the new fleet root must differ from the previous one", f"{where}.key")
+    return out
+
+
+def _revocation_entry(value: Any, where: str) -> dict[str, Any]:
+    entry = s.record(value, where, {"reason": s.one_of(*REVOCATION_REASONS),
+                                    "revoked_at": s.time},
+                     {"keyid": s.digest, "serial": serial_check})
+    if ("keyid" in entry) == ("serial" in entry):
+        raise BadInput("an entry revokes exactly one keyid or one serial", where)
+    return entry
+
+
+def revocation_target(entry: dict[str, Any]) -> str:
+    return f"keyid:{entry['keyid']}" if "keyid" in entry else f"serial:{entry['serial']}"
+
+
+def _revocation_list(subject: Any, where: str) -> dict[str, Any]:
+    out = s.record(subject, where, {
+        "sequence": s.integer(1),
+        "entries": s.list_of(_revocation_entry, 0, MAX_REVOCATIONS)})
+    targets = [revocation_target(e) for e in out["entries"]]
+    if len(set(targets)) != len(targets):
+        raise BadInput("a keyid or serial is listed twice", f"{where}.entries")
+    return out
+
+
+def _enclave(value: Any, where: str) -> dict[str, Any]:
+    from writroot.spiffe import trust_domain_check
+
+    return s.record(value, where, {"trust_domain": trust_domain_check,
+                                   "impact_level": s.one_of(*IMPACT_LEVELS)})
+
+
+def _enclave_bundle(subject: Any, where: str) -> dict[str, Any]:
+    from writroot.spiffe import bundle_check, trust_domain_check
+
+    out = s.record(subject, where, {
+        "trust_domain": trust_domain_check, "region": region_check,
+        "impact_level": s.one_of(*IMPACT_LEVELS), "spiffe_sequence": s.integer(0),
+        "bundle": bundle_check})
+    if out["bundle"]["spiffe_sequence"] != out["spiffe_sequence"]:
+        raise BadInput("spiffe_sequence differs from the bundle's own", f"{where}.spiffe_sequence")
+    return out
+
+
+def _federation_key(subject: Any, where: str) -> dict[str, Any]:
+    out = s.record(subject, where, {"region": region_check, "key": s.key,
+                                    "pairing": s.list_of(_enclave, 2, 2)},
+                   {"cds_route": s.name})
+    a, b = out["pairing"]
+    if a["trust_domain"] == b["trust_domain"]:
+        raise BadInput("a pairing names two different enclaves", f"{where}.pairing")
+    return out
+
+
+def crosses_impact_levels(pairing: list[dict[str, Any]]) -> bool:
+    return bool(pairing[0]["impact_level"] != pairing[1]["impact_level"])
+
+
+def _key_request(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"region": region_check, "key": s.key,
+                                     "custody": s.one_of("native", "wrapped"),
+                                     "token": s.string})
+
+
 def _ceremony_record(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"transcript_sha256": s.digest,
                                      "entries": s.integer(1), "head": s.digest})
@@ -138,6 +231,11 @@ SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "enrolment": _enrolment,
     "approval": _approval,
     "ceremony-record": _ceremony_record,
+    "fleet-rotation": _fleet_rotation,
+    "revocation-list": _revocation_list,
+    "enclave-bundle": _enclave_bundle,
+    "federation-key": _federation_key,
+    "key-request": _key_request,
 }
 
 

@@ -1,0 +1,78 @@
+"""Inputs a plan names: files beside the plan, pinned by SHA-256 when the plan is locked."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from writroot.crypto import engines
+from writroot.crypto.keys import PublicKey
+from writroot.envelope import Envelope
+from writroot.errors import BadInput, PolicyRefused, VerificationFailed
+from writroot.jsonio import loads_strict
+from writroot.statements import Statement, parse_payload
+
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+#: Fields of a locked plan (top level and per operation) that pin an input file.
+PINNED_FIELDS = ("roster", "fleet_root", "authority", "key", "bundle", "previous")
+
+
+def resolve_input(base: Path, rel: str, where: str) -> tuple[bytes, dict[str, Any]]:
+    """An input file beside the plan: relative, no '..', a regular file; pinned by digest."""
+    rel_path = Path(rel)
+    if rel_path.is_absolute() or ".." in rel_path.parts:
+        raise BadInput("inputs must be relative paths inside the plan's directory", where)
+    path = base / rel_path
+    if path.is_symlink() or not path.is_file():
+        raise BadInput(f"no such regular file {rel!r}", where)
+    if path.stat().st_size > MAX_INPUT_BYTES:
+        raise BadInput("input too large", where)
+    data = path.read_bytes()
+    return data, {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def signed_by(envelope: Envelope, key: PublicKey) -> bool:
+    alg = key.algorithm
+    verifier = engines.verifier_for(alg)
+    message = envelope.pae()
+    return any(s.keyid == key.keyid and verifier.verify(alg, key.raw, message, s.sig)
+               for s in envelope.signatures)
+
+
+def read_statement(base: Path, rel: str, where: str,
+                   types: tuple[str, ...]) -> tuple[Envelope, Statement, dict[str, Any]]:
+    """A signed statement given as input (one of `types`), pinned by digest."""
+    data, pin = resolve_input(base, rel, where)
+    name = str(base / rel)
+    env = Envelope.from_json(loads_strict(data, name), name)
+    st = parse_payload(env.payload, f"{name}: payload")
+    if st.type not in types:
+        raise BadInput(f"expected a {' or '.join(types)} statement, not {st.type}", where)
+    return env, st, pin
+
+
+def fleet_state(env: Envelope, st: Statement, where: str) -> dict[str, Any]:
+    """The fleet root in force from a fleet-root or fleet-rotation statement, its signatures
+    checked (self-signed; or by the previous and the new root)."""
+    key: PublicKey = st.subject["key"]
+    signers = [key] + ([st.subject["previous"]] if st.type == "fleet-rotation" else [])
+    for k in signers:
+        if not signed_by(env, k):
+            raise VerificationFailed(f"{st.type} statement is not signed by {k.keyid}", where)
+    return {"key": key, "version": st.subject["version"], "policy": st.subject["policy"],
+            "previous": st.subject.get("previous"), "not_after": st.not_after}
+
+
+def check_authority(env: Envelope, st: Statement, fleet: dict[str, Any], signer: str,
+                    where: str) -> None:
+    """A regional ceremony's authority: the signer's regional-root statement, issued by the
+    fleet root in force (or the one it replaced)."""
+    if st.subject["key"].keyid != signer:
+        raise PolicyRefused(f"the plan's signer {signer} is not the key the authority "
+                            f"certifies ({st.subject['key'].keyid})", where)
+    issuers = [fleet["key"]] + ([fleet["previous"]] if fleet["previous"] else [])
+    issuer = next((k for k in issuers if k.keyid == st.issuer_keyid), None)
+    if issuer is None or not signed_by(env, issuer):
+        raise VerificationFailed("the regional-root statement is not signed by the fleet root "
+                                 "in force", where)

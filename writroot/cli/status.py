@@ -1,0 +1,68 @@
+"""`writroot status`: the rotation calendar of a verified artifact set."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from writroot.cli.common import console, json_option, print_json
+
+_STYLE = {"ok": "green", "due": "yellow", "overdue": "bold red", "expired": "bold red",
+          "superseded": "dim"}
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
+              help="The pinned fleet root: its keyid fingerprint or its PEM public key file.")
+@click.option("--revocations", multiple=True, metavar="FILE",
+              help="Revocation list(s) to apply (the highest sequence wins; none un-revokes).")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Reference time, UTC YYYY-MM-DDTHH:MM:SSZ (default: now).")
+@click.option("--warn-days", default=14, show_default=True, type=click.IntRange(0, 365),
+              help="Call a rotation due this many days ahead.")
+@json_option
+def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
+           at_text: str | None, warn_days: int, as_json: bool) -> None:
+    """Every key's age, expiry and next rotation date, from artifacts that verify.
+
+    Exits 1 when anything in force is overdue or expired, so CI can gate on it.
+    """
+    from writroot.crypto.fingerprint import hex_groups
+    from writroot.jsonio import format_time, parse_time
+    from writroot.status import LOUD, calendar
+    from writroot.verify.core import verify
+    from writroot.verify.files import gather, resolve_anchor
+
+    at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
+    report = verify(gather(list(paths)), resolve_anchor(anchor), at,
+                    revocations=gather(list(revocations)) if revocations else None)
+    rows = calendar(report, warn_days)
+    loud = [r for r in rows if r.state in LOUD]
+    failed = [r.name for r in report.results if not r.ok]
+    if as_json:
+        print_json({"at": format_time(at), "fleet_root": report.fleet_root,
+                    "rows": [r.to_json() for r in rows], "loud": len(loud),
+                    "not_verified": failed})
+        sys.exit(1 if loud else 0)
+    from rich.table import Table
+
+    out = console()
+    out.print(f"rotation calendar at {format_time(at)}")
+    table = Table("kind", "name", "version", "keyid", "age", "expires", "rotation due", "state")
+    for r in rows:
+        style = _STYLE.get(r.state, "")
+        state = r.state.upper() if r.state in LOUD else r.state
+        table.add_row(r.kind, r.name, r.version, hex_groups(r.keyid)[:19] if r.keyid else "",
+                      f"{r.age_days} d", format_time(r.expires)[:10], format_time(r.due)[:10],
+                      f"[{style}]{state}[/{style}]" if style else state)
+    out.print(table)
+    if failed:
+        out.print(f"[yellow]{len(failed)} artifact(s) did not verify and are not in the "
+                  f"calendar (run writroot verify):[/yellow] " + ", ".join(failed), markup=True)
+    if loud:
+        out.print(f"[bold red]{len(loud)} key(s) OVERDUE or EXPIRED: "
+                  + ", ".join(f"{r.kind} {r.name} {r.version}" for r in loud) + "[/bold red]")
+    sys.exit(1 if loud else 0)

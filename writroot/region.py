@@ -1,0 +1,73 @@
+"""The region's side of regional-root issuance: generate the key in the region's HSM and export
+a key request whose self-signature proves possession of the private key."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from writroot.crypto.algorithms import Algorithm
+from writroot.crypto.keys import PublicKey
+from writroot.envelope import Envelope, payload_type_for
+from writroot.errors import BadInput, PolicyRefused, VerificationFailed
+from writroot.hsm.custody import Custody
+from writroot.jsonio import canonical, format_time
+from writroot.signing import sign_statement
+from writroot.statements import build, parse_payload
+
+REQUEST_FILE = "key-request.json"
+REQUEST_DAYS = 30
+REGIONAL_ALGORITHMS = ("SLH-DSA-SHA2-256s", "SLH-DSA-SHA2-256f", "ML-DSA-87")
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    envelope: Envelope
+    key: PublicKey
+    region: str
+    custody: str
+
+    def files(self) -> dict[str, bytes]:
+        """What crosses the air gap: the signed request and the PEM, nothing secret."""
+        return {REQUEST_FILE: self.envelope.dumps(),
+                f"{self.region.lower()}-root.pem": self.key.pem.encode()}
+
+
+def make_request(custody: Custody, alg: Algorithm, region: str, fleet: str, label: str,
+                 token: str, now: datetime, backup_dir: Path | None = None) -> KeyRequest:
+    """Generate the regional root in custody and sign its key request with it."""
+    if alg.name not in REGIONAL_ALGORITHMS:
+        raise PolicyRefused(f"{alg.name} is not a regional-root algorithm", "--algorithm")
+    record = custody.generate(alg, "regional-root", label, backup_dir=backup_dir)
+    subject = {"region": region, "key": record.key.to_json(), "custody": record.custody,
+               "token": token}
+    # A request is not a quorum ceremony: its "plan" is its own subject, as for enrolments.
+    payload = build("key-request", fleet=fleet, issuer_role="regional-root",
+                    issuer_keyid=record.keyid,
+                    ceremony={"id": f"request-{region.lower()}",
+                              "plan_sha256": hashlib.sha256(canonical(subject)).hexdigest(),
+                              "approvals": []},
+                    subject=subject, issued_at=now, not_before=now,
+                    not_after=now + timedelta(days=REQUEST_DAYS))
+    signed = sign_statement(custody, record.keyid, payload)
+    return KeyRequest(signed.envelope, record.key, region, record.custody)
+
+
+def check_request(obj: Any, where: str) -> dict[str, Any]:
+    """A key request's subject, once its proof of possession (self-signature) verifies."""
+    from writroot.ceremony.inputs import signed_by
+
+    env = Envelope.from_json(obj, where)
+    st = parse_payload(env.payload, f"{where}: payload")
+    if st.type != "key-request" or env.payload_type != payload_type_for("key-request"):
+        raise BadInput("not a key-request statement", where)
+    key: PublicKey = st.subject["key"]
+    if st.issuer_keyid != key.keyid:
+        raise VerificationFailed("key request is not signed by the requested key", where)
+    if not signed_by(env, key):
+        raise VerificationFailed("proof of possession fails: the request's signature does not "
+                                 "verify", where)
+    return {**st.subject, "requested_at": format_time(st.issued_at)}

@@ -1,0 +1,108 @@
+"""The rotation calendar: from verified statements, every key's age, expiry and next rotation.
+
+Pure: a verification report and a reference time in, rows out. Only artifacts that verified
+count (a revoked key fails verification, so it has no row); a row is `ok`, `due` (rotation
+within the warning window), `overdue`, `expired` or `superseded` (a newer version is in force).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from writroot.jsonio import format_time
+from writroot.statements import Statement
+from writroot.verify.report import Report
+
+DEFAULT_WARN_DAYS = 14
+LOUD = ("overdue", "expired")
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str  # fleet-root, regional-root, enclave-bundle, federation-key, revocation-list
+    name: str  # what it is: region, trust domain, pairing, "fleet"
+    version: str
+    keyid: str | None
+    since: datetime
+    expires: datetime
+    due: datetime  # next rotation (or re-issue) date
+    state: str
+    at: datetime
+
+    @property
+    def age_days(self) -> int:
+        return max(0, (self.at - self.since).days)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "version": self.version,
+                "keyid": self.keyid, "since": format_time(self.since),
+                "expires": format_time(self.expires), "rotation_due": format_time(self.due),
+                "age_days": self.age_days, "days_to_due": (self.due - self.at).days,
+                "state": self.state}
+
+
+def _state(at: datetime, due: datetime, expires: datetime, warn: timedelta) -> str:
+    if at > expires:
+        return "expired"
+    if at > due:
+        return "overdue"
+    if at > due - warn:
+        return "due"
+    return "ok"
+
+
+def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS) -> list[Row]:
+    at, warn = report.at, timedelta(days=warn_days)
+    verified = [r.statement for r in report.results if r.ok and r.statement is not None]
+    rows: list[Row] = []
+    policy: dict[str, Any] = {}
+    roots = sorted((s for s in verified if s.type in ("fleet-root", "fleet-rotation")),
+                   key=lambda s: s.subject["version"])
+    for i, st in enumerate(roots):
+        policy = st.subject["policy"]
+        due = st.not_before + timedelta(days=policy["fleet_root_rotation_days"])
+        state = "superseded" if i < len(roots) - 1 else _state(at, due, st.not_after, warn)
+        rows.append(Row("fleet-root", st.fleet, f"v{st.subject['version']}",
+                        st.subject["key"].keyid, st.not_before, st.not_after, due, state, at))
+    period = policy.get("regional_root_rotation_days", 90)
+    by_region: dict[str, list[Statement]] = {}
+    for st in verified:
+        if st.type == "regional-root":
+            by_region.setdefault(st.subject["region"], []).append(st)
+    for region in sorted(by_region):
+        versions = sorted(by_region[region], key=lambda s: s.subject["version"])
+        for i, st in enumerate(versions):
+            due = st.not_before + timedelta(days=period)
+            newest = i == len(versions) - 1
+            state = _state(at, due, st.not_after, warn) if newest else (
+                "expired" if at > st.not_after else "superseded")
+            rows.append(Row("regional-root", region, f"v{st.subject['version']}",
+                            st.subject["key"].keyid, st.not_before, st.not_after, due, state, at))
+    rows += _leaves(verified, at, warn)
+    return rows
+
+
+def _leaves(verified: list[Statement], at: datetime, warn: timedelta) -> list[Row]:
+    """Enclave bundles, federation keys and the revocation list: re-issue before expiry."""
+    rows: list[Row] = []
+    latest: dict[tuple[str, str], Statement] = {}
+    for st in verified:
+        if st.type == "enclave-bundle":
+            key = (st.type, st.subject["trust_domain"])
+        elif st.type == "federation-key":
+            key = (st.type, " <-> ".join(p["trust_domain"] for p in st.subject["pairing"]))
+        elif st.type == "revocation-list":
+            key = (st.type, "revocations")
+        else:
+            continue
+        if key not in latest or st.issued_at > latest[key].issued_at:
+            latest[key] = st
+    for (kind, name), st in sorted(latest.items()):
+        seq = st.subject.get("spiffe_sequence", st.subject.get("sequence"))
+        version = "" if seq is None else f"seq {seq}"
+        keyid = st.subject["key"].keyid if "key" in st.subject else None
+        rows.append(Row(kind, name, version, keyid, st.not_before, st.not_after, st.not_after,
+                        _state(at, st.not_after, st.not_after, warn), at))
+    return rows
