@@ -1,4 +1,11 @@
-"""`writroot demo`: the ceremony story on throwaway SoftHSM2 tokens, verified as auditors do."""
+"""`writroot demo`: the whole ceremony story on throwaway SoftHSM2 tokens, verified as auditors do.
+
+Genesis with six regional roots, regional ceremonies signing enclave bundles and federation keys,
+a regional rotation with overlap, a fleet-root rotation and an emergency revocation, on a
+simulated clock that starts 60 days ago; then the published set is verified (twice: the second
+time with an independent SLH-DSA implementation), every transcript audited and the rotation
+calendar computed.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,30 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from writroot import __version__
-from writroot.crypto.algorithms import SLH_DSA_SHA2_256S
 from writroot.crypto.keys import wipe
 from writroot.errors import BadInput, VerificationFailed
 from writroot.hsm import softhsm
 from writroot.hsm.custody import Custody, KeyRecord
 from writroot.hsm.token import TokenSpec, default_module, open_session
-from writroot.outputs import Staging
+from writroot.outputs import Staging, write_once
 from writroot.signing import Signed
 from writroot.verify.core import Anchor, Report, verify
 
 FLEET = "writsov"
 FLEET_TOKEN = "writroot-fleet"  # noqa: S105 (token labels, not secrets)
 REGION_TOKEN = "writroot-conus"  # noqa: S105
+#: Regions and their regional-root algorithms (ML-DSA-87 where the policy allows it).
+REGIONS = (("CONUS", "SLH-DSA-SHA2-256s"), ("CONUS-NSS", "SLH-DSA-SHA2-256s"),
+           ("EUCOM", "SLH-DSA-SHA2-256s"), ("INDOPAC", "SLH-DSA-SHA2-256s"),
+           ("CENTCOM", "ML-DSA-87"), ("FVEY", "ML-DSA-87"))
+TOKENS = (FLEET_TOKEN, *(f"writroot-{r.lower()}" for r, _ in REGIONS))
+START_DAYS_AGO = 60
+CDS_ROUTE = "cds-conus-nss-1"
 
 Progress = Callable[[str], None]
 
@@ -39,6 +52,11 @@ class DemoResult:
     report: Report | None = None
     independent_report: Report | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    ceremonies: list[str] = field(default_factory=list)
+    audits: dict[str, bool] = field(default_factory=dict)
+    revoked: dict[str, str] = field(default_factory=dict)  # artifact -> finding
+    calendar: list[dict[str, Any]] = field(default_factory=list)
+    current_root: str = ""
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -52,6 +70,12 @@ class DemoResult:
             "artifacts": [{"path": str(p), "type": s.statement.type, "serial": s.statement.serial,
                            "engine": s.engine, "checked_by": s.checked_by}
                           for p, s in zip(self.artifacts, self.signed, strict=True)],
+            "published": str(self.workdir / "published"),
+            "ceremonies": self.ceremonies,
+            "audits": self.audits,
+            "revoked_rejected": self.revoked,
+            "current_fleet_root": self.current_root,
+            "calendar": self.calendar,
             "verified": self.report.ok,
             "verified_independent": self.independent_report.ok,
             "writroot_version": __version__,
@@ -72,23 +96,6 @@ CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Ch
 
 
 APPROVERS = ("alice", "chen", "emeka")
-GENESIS_PLAN = """\
-plan: 1
-ceremony: demo-genesis
-fleet: writsov
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256s
-  - op: sign-fleet-root
-    validity_days: 548
-  - op: sign-regional-root
-    region: CONUS
-    key: requests/conus-1.pem
-    validity_days: 90
-"""
 
 
 def _enrol_custodians(cdir: Path, now: datetime) -> dict[str, bytearray]:
@@ -116,18 +123,13 @@ def _enrol_custodians(cdir: Path, now: datetime) -> dict[str, bytearray]:
     return passphrases
 
 
-def _name(signed: Signed) -> str:
-    from writroot.ceremony.runner import artifact_name
-
-    return artifact_name(signed)
-
 
 def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
              progress: Progress | None = None) -> DemoResult:
-    """Genesis of a fleet root and one regional root on fresh SoftHSM2 tokens, then verify.
+    """The whole story on fresh SoftHSM2 tokens, then verify, audit and compute the calendar.
 
-    The token PINs are random and held only in memory unless `pin` is given (tests pass one so
-    they can reopen the token); they are wiped at the end.
+    The token PINs and custodian passphrases are random and held only in memory unless `pin`
+    is given (tests pass one so they can reopen the tokens); they are wiped at the end.
     """
     say = progress or (lambda _msg: None)
     workdir = _prepare_workdir(workdir)
@@ -135,73 +137,338 @@ def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
     module = default_module()
     user_pin = bytearray(pin) if pin is not None else bytearray(secrets.token_urlsafe(18).encode())
     so_pin = bytearray(secrets.token_urlsafe(18).encode())
+    story = _Story(workdir, module, user_pin, say)
     try:
-        return _story(workdir, module, user_pin, so_pin, say)
+        for label in TOKENS:
+            story.tokens[label] = softhsm.init_token(module, label, bytes(so_pin),
+                                                     bytes(user_pin))
+        say(f"initialised {len(TOKENS)} SoftHSM2 tokens: the fleet HSM and one per region")
+        return story.tell()
     finally:
+        story.close()
         wipe(user_pin)
         wipe(so_pin)
+        os.environ.pop("SOFTHSM2_CONF", None)
 
 
-def _story(workdir: Path, module: str, user_pin: bytearray, so_pin: bytearray,
-           say: Progress) -> DemoResult:
-    from writroot.ceremony.approve import approve
-    from writroot.ceremony.host import HostProfile
-    from writroot.ceremony.plan import lock
-    from writroot.ceremony.runner import run
-    from writroot.quorum.custodian import load_file_key
+class _Story:
+    def __init__(self, workdir: Path, module: str, pin: bytearray, say: Progress) -> None:
+        self.workdir, self.module, self.pin, self.say = workdir, module, pin, say
+        self.cdir = workdir / "ceremony"
+        self.out = workdir / "out"
+        self.tokens: dict[str, str] = {}
+        self.signers: dict[str, Any] = {}
+        self.t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=START_DAYS_AGO)
+        self.fleet_keyid = ""
+        self.regional: dict[str, str] = {}  # region -> keyid of its newest root
+        self.outcomes: dict[str, Any] = {}
+        self.revoked_artifact = Path()
 
-    tokens = {}
-    for label in (FLEET_TOKEN, REGION_TOKEN):
-        tokens[label] = softhsm.init_token(module, label, bytes(so_pin), bytes(user_pin))
-        say(f"initialised SoftHSM2 token {label} (serial {tokens[label]})")
-    now = datetime.now(UTC).replace(microsecond=0)
-    cdir = workdir / "ceremony"
+    def close(self) -> None:
+        self.signers.clear()  # the custodian keys live in `cryptography` objects: drop them
 
-    say("enrolling five custodians (ML-DSA-65 keys in passphrase-encrypted files), 3 of 5")
-    passphrases = _enrol_custodians(cdir, now)
+    # -- the parties ----------------------------------------------------------------------
 
-    with open_session(TokenSpec(module, REGION_TOKEN), rw=True, pin_bytes=user_pin) as session:
-        say("generating the CONUS regional root (SLH-DSA-SHA2-256s) in the region's HSM")
-        conus = Custody(session, module).generate(SLH_DSA_SHA2_256S, "regional-root",
-                                                  "region-conus-1", backup_dir=workdir / "keys")
-    with Staging(cdir) as stage:
-        stage.write("requests/conus-1.pem", conus.key.pem.encode())
-        stage.write("genesis.yaml", GENESIS_PLAN.encode())
+    def day(self, n: int) -> datetime:
+        return self.t0 + timedelta(days=n)
 
-    say("locking the genesis plan; custodians review its digest")
-    plan = lock(cdir / "genesis.yaml")
-    with Staging(cdir) as stage:
-        stage.write("genesis.lock.json", plan.dumps())
+    def write(self, rel: str, data: bytes) -> str:
+        write_once(self.cdir / rel, data)
+        return rel
+
+    def carry(self, src: Path, rel: str) -> str:
+        """Carry a published file across the gap into the ceremony directory."""
+        return self.write(rel, src.read_bytes())
+
+    def request(self, region: str, algorithm: str, version: int, when: datetime) -> str:
+        """On the region's side: keygen in its HSM, key request as a transfer bundle."""
+        from writroot.crypto.algorithms import by_name
+        from writroot.region import make_request
+        from writroot.transfer import export_bundle
+
+        label = f"writroot-{region.lower()}"
+        rdir = self.workdir / "regions" / region
+        with open_session(TokenSpec(self.module, label), rw=True, pin_bytes=self.pin) as s:
+            req = make_request(Custody(s, self.module), by_name(algorithm), region, FLEET,
+                               f"{region.lower()}-root-{version}", label, when, rdir / "keys")
+        src = rdir / f"request-{version}"
+        for name, data in req.files().items():
+            write_once(src / name, data)
+        bundle = rdir / f"request-{version}.tar"
+        manifest = export_bundle(src, bundle, "key-request")
+        self.say(f"{region}: regional root v{version} ({algorithm}) generated in the region's "
+                 f"HSM; key request read aloud as: {manifest.words}")
+        self.regional[region] = req.key.keyid
+        return self.carry(bundle, f"requests/{region.lower()}-{version}.tar")
+
+    def ceremony(self, name: str, plan: str, token: str, when: datetime) -> Any:
+        """Lock the plan, collect 3 of 5 approvals, run it on `token` at time `when`."""
+        from writroot.ceremony.approve import approve
+        from writroot.ceremony.host import HostProfile
+        from writroot.ceremony.plan import lock
+        from writroot.ceremony.runner import run
+
+        self.write(f"{name}.yaml", plan.encode())
+        locked = lock(self.cdir / f"{name}.yaml")
+        self.write(f"{name}.lock.json", locked.dumps())
         for cid in APPROVERS:
-            signer = load_file_key(cdir / "custodians" / f"{cid}.key.pem", passphrases.pop(cid))
-            stage.write(f"approvals/{cid}.dsse.json",
-                        approve(plan, cid, signer, now).dumps())
-            say(f"{cid} approved plan {plan.sha256[:16]}...")
-    for leftover in passphrases.values():
-        wipe(leftover)
+            self.write(f"approvals/{name}/{cid}.dsse.json",
+                       approve(locked, cid, self.signers[cid], when - timedelta(hours=1))
+                       .dumps())
+        self.say(f"{name}: plan {locked.sha256[:16]}... approved by {', '.join(APPROVERS)}")
+        outcome = run(self.cdir / f"{name}.lock.json", [self.cdir / "approvals" / name],
+                      HostProfile(self.module, token, None, "prompt", ()), self.out / name,
+                      confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin)
+        self.outcomes[name] = outcome
+        return outcome
 
-    say("running the genesis ceremony on the fleet HSM (quorum counted first)")
-    outcome = run(cdir / "genesis.lock.json", [cdir / "approvals"],
-                  HostProfile(module, FLEET_TOKEN, None, "prompt", ()), workdir / "genesis",
-                  confirm=lambda _plan: True, allow_network=True, say=say, now=now,
-                  pin=user_pin)
-    fleet_keyid = outcome.signer_keyid
-    with open_session(TokenSpec(module, FLEET_TOKEN), pin_bytes=user_pin) as session:
-        fleet = Custody(session, module).find(fleet_keyid)
-    result = DemoResult(workdir, fleet, workdir / "genesis" / "fleet-root.pem", tokens=tokens)
-    for signed in outcome.signed:
-        result.artifacts.append(workdir / "genesis" / "artifacts" / _name(signed))
-        result.signed.append(signed)
+    def artifact(self, ceremony: str, type_: str, **subject: Any) -> Path:
+        """The published artifact of a ceremony, found by type and subject fields."""
+        from writroot.ceremony.runner import artifact_name
 
-    say("verifying every artifact as an auditor would (pinned fingerprint, then --independent)")
-    blobs = [(str(p), p.read_bytes()) for p in result.artifacts]
-    now = datetime.now(UTC).replace(microsecond=0)
-    result.report = verify(blobs, Anchor(fleet.keyid), now)
-    result.independent_report = verify(blobs, Anchor(fleet.keyid, fleet.key), now,
-                                       independent=True)
-    if not (result.report.ok and result.independent_report.ok):
-        problems = "; ".join(f"{f.artifact}: {f.message}" for f in
-                             result.report.findings + result.independent_report.findings)
-        raise VerificationFailed(f"demo artifacts failed verification: {problems}")
-    os.environ.pop("SOFTHSM2_CONF", None)
-    return result
+        for signed in self.outcomes[ceremony].signed:
+            st = signed.statement
+            if st.type == type_ and all(st.subject.get(k) == v for k, v in subject.items()):
+                return Path(self.out / ceremony / "artifacts" / artifact_name(signed))
+        raise BadInput(f"no {type_} artifact in {ceremony}")
+
+    # -- the story ------------------------------------------------------------------------
+
+    def tell(self) -> DemoResult:
+        from writroot.quorum.custodian import load_file_key
+
+        say = self.say
+        say("enrolling five custodians (ML-DSA-65 keys in passphrase-encrypted files), 3 of 5")
+        passphrases = _enrol_custodians(self.cdir, self.t0)
+        for cid in APPROVERS:
+            self.signers[cid] = load_file_key(self.cdir / "custodians" / f"{cid}.key.pem",
+                                              passphrases.pop(cid))
+        for leftover in passphrases.values():
+            wipe(leftover)
+        say(f"simulated clock: the story starts {START_DAYS_AGO} days ago "
+            f"({self.t0:%Y-%m-%d})")
+        self.genesis()
+        self.regional_ceremonies()
+        self.regional_rotation()
+        self.fleet_rotation()
+        self.revocation()
+        return self.publish_and_verify()
+
+    def genesis(self) -> None:
+        requests = [(r, self.request(r, alg, 1, self.day(0))) for r, alg in REGIONS]
+        ops = "".join(f"  - op: sign-regional-root\n    region: {r}\n    request: {rel}\n"
+                      "    validity_days: 104\n" for r, rel in requests)
+        plan = f"""plan: 1
+ceremony: demo-genesis
+fleet: {FLEET}
+signer: generate
+roster: roster.yaml
+operations:
+  - op: generate-fleet-root
+    label: fleet-root-1
+    algorithm: SLH-DSA-SHA2-256s
+  - op: sign-fleet-root
+    validity_days: 548
+    policy:
+      cds_routes:
+        - id: {CDS_ROUTE}
+          between: [conus-1.writsov.com, conus-nss-1.writsov.com]
+{ops}"""
+        outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0))
+        self.fleet_keyid = outcome.signer_keyid
+        self.say(f"genesis: fleet root {self.fleet_keyid[:16]}... and six regional roots signed")
+        self.carry(self.artifact("demo-genesis", "fleet-root"), "inputs/fleet-root.dsse.json")
+        for region, _alg in REGIONS:
+            self.carry(self.artifact("demo-genesis", "regional-root", region=region),
+                       f"inputs/regional-root-{region}-1.dsse.json")
+
+    def regional_plan(self, name: str, region: str, version: int, ops: str,
+                      fleet_root: str = "inputs/fleet-root.dsse.json") -> str:
+        return f"""plan: 1
+ceremony: {name}
+fleet: {FLEET}
+signer: "{self.regional[region]}"
+roster: {fleet_root}
+fleet_root: {fleet_root}
+authority: inputs/regional-root-{region}-{version}.dsse.json
+operations:
+{ops}"""
+
+    def bundle_op(self, region: str, domain: str, level: str, seq: int, when: datetime,
+                  previous: str | None = None) -> str:
+        from writroot.demo_inputs import spire_bundle
+
+        rel = self.write(f"bundles/{domain}-{seq}.json", spire_bundle(domain, seq, when))
+        return (f"  - op: sign-enclave-bundle\n    region: {region}\n    trust_domain: {domain}\n"
+                f"    impact_level: {level}\n    bundle: {rel}\n    validity_days: 90\n"
+                + (f"    previous: {previous}\n" if previous else ""))
+
+    def regional_ceremonies(self) -> None:
+        from writroot.demo_inputs import federation_key_pem
+
+        when = self.day(1)
+        fed_same = self.write("federation/conus-1-eucom-1.pem", federation_key_pem())
+        fed_cds = self.write("federation/conus-1-conus-nss-1.pem", federation_key_pem())
+        conus_ops = self.bundle_op("CONUS", "conus-1.writsov.com", "IL4", 1, when) + f"""\
+  - op: sign-federation-key
+    region: CONUS
+    key: {fed_same}
+    pairing:
+      - {{trust_domain: conus-1.writsov.com, impact_level: IL4}}
+      - {{trust_domain: eucom-1.writsov.com, impact_level: IL4}}
+    validity_days: 90
+  - op: sign-federation-key
+    region: CONUS
+    key: {fed_cds}
+    pairing:
+      - {{trust_domain: conus-1.writsov.com, impact_level: IL4}}
+      - {{trust_domain: conus-nss-1.writsov.com, impact_level: IL5}}
+    cds_route: {CDS_ROUTE}
+    validity_days: 90
+"""
+        for region, domain, level, ops in (
+                ("CONUS", "conus-1.writsov.com", "IL4", conus_ops),
+                ("CONUS-NSS", "conus-nss-1.writsov.com", "IL5", None),
+                ("EUCOM", "eucom-1.writsov.com", "IL4", None)):
+            name = f"demo-{region.lower()}-enclaves"
+            ops = ops or self.bundle_op(region, domain, level, 1, when)
+            self.ceremony(name, self.regional_plan(name, region, 1, ops),
+                          f"writroot-{region.lower()}", when)
+            self.say(f"{region}: regional ceremony signed the {domain} ({level}) bundle"
+                     + (", a federation key and a CDS-routed IL4-IL5 federation key"
+                        if region == "CONUS" else ""))
+        self.carry(self.artifact("demo-conus-enclaves", "enclave-bundle"),
+                   "inputs/enclave-bundle-conus-1-1.dsse.json")
+
+    def regional_rotation(self) -> None:
+        when = self.day(50)
+        rel = self.request("CONUS", "SLH-DSA-SHA2-256s", 2, when)
+        plan = f"""plan: 1
+ceremony: demo-conus-rotation
+fleet: {FLEET}
+signer: "{self.fleet_keyid}"
+roster: inputs/fleet-root.dsse.json
+fleet_root: inputs/fleet-root.dsse.json
+operations:
+  - op: sign-regional-root
+    region: CONUS
+    request: {rel}
+    version: 2
+    validity_days: 104
+"""
+        self.ceremony("demo-conus-rotation", plan, FLEET_TOKEN, when)
+        self.carry(self.artifact("demo-conus-rotation", "regional-root"),
+                   "inputs/regional-root-CONUS-2.dsse.json")
+        self.say("CONUS: rotated to regional root v2; v1 stays valid through the overlap")
+        when = self.day(51)
+        ops = self.bundle_op("CONUS", "conus-1.writsov.com", "IL4", 2, when,
+                             previous="inputs/enclave-bundle-conus-1-1.dsse.json")
+        self.ceremony("demo-conus-resign", self.regional_plan("demo-conus-resign", "CONUS", 2,
+                                                              ops), REGION_TOKEN, when)
+        self.say("CONUS: v2 re-signed conus-1.writsov.com's bundle (spiffe_sequence 1 -> 2)")
+
+    def fleet_rotation(self) -> None:
+        plan = f"""plan: 1
+ceremony: demo-fleet-rotation
+fleet: {FLEET}
+signer: "{self.fleet_keyid}"
+roster: inputs/fleet-root.dsse.json
+fleet_root: inputs/fleet-root.dsse.json
+operations:
+  - op: rotate-fleet-root
+    label: fleet-root-2
+    algorithm: SLH-DSA-SHA2-256s
+    validity_days: 548
+"""
+        self.ceremony("demo-fleet-rotation", plan, FLEET_TOKEN, self.day(55))
+        rotation = self.artifact("demo-fleet-rotation", "fleet-rotation")
+        self.carry(rotation, "inputs/fleet-rotation.dsse.json")
+        signed = self.outcomes["demo-fleet-rotation"].signed[0]
+        self.fleet_keyid = signed.statement.subject["key"].keyid
+        self.say(f"fleet root rotated to v2 ({self.fleet_keyid[:16]}...), signed by the old "
+                 "and the new root")
+
+    def revocation(self) -> None:
+        fed = self.artifact("demo-conus-enclaves", "federation-key",
+                            pairing=[{"trust_domain": "conus-1.writsov.com", "impact_level": "IL4"},
+                                     {"trust_domain": "eucom-1.writsov.com",
+                                      "impact_level": "IL4"}])
+        self.revoked_artifact = fed
+        from writroot.envelope import Envelope
+        from writroot.statements import parse_payload
+
+        keyid = parse_payload(Envelope.parse(fed.read_bytes(), str(fed)).payload,
+                              str(fed)).subject["key"].keyid
+        plan = f"""plan: 1
+ceremony: demo-revocation
+fleet: {FLEET}
+signer: "{self.fleet_keyid}"
+roster: inputs/fleet-rotation.dsse.json
+fleet_root: inputs/fleet-rotation.dsse.json
+operations:
+  - op: sign-revocation-list
+    sequence: 1
+    validity_days: 30
+    entries:
+      - keyid: "{keyid}"
+        reason: key-compromise
+"""
+        self.ceremony("demo-revocation", plan, FLEET_TOKEN, self.day(58))
+        self.say("emergency: the new fleet root revoked the conus-1/eucom-1 federation key")
+
+    # -- what relying parties get, checked as an auditor would ----------------------------
+
+    def publish_and_verify(self) -> DemoResult:
+        from writroot.ceremony.runner import artifact_name
+        from writroot.ceremony.transcript import check_chain
+        from writroot.status import calendar
+
+        pub = self.workdir / "published"
+        anchor_pem = self.out / "demo-genesis" / "fleet-root.pem"
+        with open_session(TokenSpec(self.module, FLEET_TOKEN), pin_bytes=self.pin) as session:
+            genesis_key = Custody(session, self.module).find(
+                self.outcomes["demo-genesis"].signer_keyid)
+        result = DemoResult(self.workdir, genesis_key, pub / "fleet-root.pem",
+                            tokens=self.tokens, ceremonies=list(self.outcomes))
+        with Staging(pub) as stage:
+            stage.write("fleet-root.pem", anchor_pem.read_bytes())
+            for name, outcome in self.outcomes.items():
+                for signed in outcome.signed:
+                    src = self.out / name / "artifacts" / artifact_name(signed)
+                    if src == self.revoked_artifact:
+                        continue
+                    stage.write(f"artifacts/{src.name}", src.read_bytes())
+                    result.artifacts.append(pub / "artifacts" / src.name)
+                    result.signed.append(signed)
+                stage.write(f"records/{name}.ceremony-record.dsse.json",
+                            (self.out / name / "ceremony-record.dsse.json").read_bytes())
+                for bundle in sorted((self.out / name).glob("bundles/*.spiffe.json")):
+                    stage.write(f"spire/{name}/{bundle.name}", bundle.read_bytes())
+        self.say("published the distribution set; verifying it as an auditor would")
+        blobs = [(str(p), p.read_bytes()) for p in sorted(pub.rglob("*.dsse.json"))]
+        now = datetime.now(UTC).replace(microsecond=0)
+        anchor = Anchor(genesis_key.keyid)
+        result.report = verify(blobs, anchor, now)
+        result.independent_report = verify(blobs, Anchor(genesis_key.keyid, genesis_key.key),
+                                           now, independent=True)
+        for report in (result.report, result.independent_report):
+            if not report.ok:
+                problems = "; ".join(f"{f.artifact}: {f.check}: {f.message}"
+                                     for f in report.findings)
+                raise VerificationFailed(f"demo artifacts failed verification: {problems}")
+        result.current_root = result.report.fleet_root or ""
+        revoked = str(self.revoked_artifact)
+        check = verify([*blobs, (revoked, self.revoked_artifact.read_bytes())], anchor, now)
+        findings = check.findings
+        if [f.artifact for f in findings] != [revoked] or findings[0].check != "not-revoked":
+            raise VerificationFailed(f"the revoked federation key was not rejected: {findings}")
+        result.revoked[revoked] = findings[0].message
+        for name in self.outcomes:
+            _events, _head = check_chain((self.out / name / "transcript.jsonl").read_bytes(),
+                                         name)
+            record = str(pub / "records" / f"{name}.ceremony-record.dsse.json")
+            result.audits[name] = next(r.ok for r in result.report.results if r.name == record)
+        result.calendar = [r.to_json() for r in calendar(result.report)]
+        self.say(f"verified {len(blobs)} published artifacts (and independently); the revoked "
+                 "federation key is rejected; every transcript audited")
+        return result

@@ -133,6 +133,7 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     transcript.record("quorum", counted=tally.counted, threshold=tally.threshold,
                       rejected=[{"approval": Path(a).name, "reason": r}
                                 for a, r in tally.rejected])
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
         _execute(plan, host, staging, plan_path.parent, proof, transcript, result, now, say,

@@ -23,6 +23,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "enrolment."),
     "audit": ("writroot.cli.audit", "audit", "Check a ceremony transcript and render a "
               "report."),
+    "region": ("writroot.cli.region", "region", "The region's side: generate a regional "
+               "root and export its key request."),
+    "status": ("writroot.cli.status", "status", "Rotation calendar: every key's age, expiry "
+               "and next rotation; overdue is loud."),
+    "bundle": ("writroot.cli.bundle", "bundle", "Export, import and inspect air-gap transfer "
+               "bundles."),
 }
 
 

@@ -14,7 +14,7 @@ from writroot.cli.common import console, json_option, print_json
               help="Empty or new directory for the demo's outputs (default: a fresh temp dir).")
 @json_option
 def demo(workdir: Path | None, as_json: bool) -> None:
-    """Genesis of a fleet root and a regional root on throwaway SoftHSM2 tokens, then verify."""
+    """The whole ceremony story on throwaway SoftHSM2 tokens, then verify, audit, calendar."""
     from writroot.crypto.fingerprint import hex_groups, pgp_words
     from writroot.demo import run_demo
 
@@ -36,11 +36,21 @@ def demo(workdir: Path | None, as_json: bool) -> None:
     out.print(f"  fingerprint  {hex_groups(result.anchor.keyid)}")
     out.print(f"  PGP words    {pgp_words(bytes.fromhex(result.anchor.keyid))}")
     out.print(f"  anchor PEM   {result.anchor_pem}")
-    for art in summary["artifacts"]:
-        out.print(f"  signed       {art['path']}  ({art['type']}, signed by {art['engine']}, "
-                  f"checked by {art['checked_by']})")
+    out.print(f"  now          {hex_groups(result.current_root)} (rotated, version 2)")
+    out.print(f"ceremonies     {', '.join(summary['ceremonies'])}")
+    audited = all(summary["audits"].values())
+    out.print(f"audits         {len(summary['audits'])} transcripts, "
+              f"{'all sealed by verified records' if audited else 'FAILED'}")
+    out.print(f"published      {len(summary['artifacts'])} artifacts in {summary['published']}")
+    for path, message in summary["revoked_rejected"].items():
+        out.print(f"revoked        {Path(path).name}: rejected ({message})", markup=False)
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
-    out.print(f"tokens: export SOFTHSM2_CONF={result.workdir / 'hsm' / 'softhsm2.conf'}; "
+    pub, pem = summary["published"], result.anchor_pem
+    out.print("try:")
+    out.print(f"  writroot verify {pub} --anchor {pem} --independent")
+    out.print(f"  writroot status {pub} --anchor {pem}")
+    out.print(f"  writroot audit {result.workdir / 'out' / 'demo-genesis' / 'transcript.jsonl'} "
+              f"--anchor {pem} --record {pub}/records/demo-genesis.ceremony-record.dsse.json "
+              f"--with {pub}/artifacts")
+    out.print(f"  export SOFTHSM2_CONF={result.workdir / 'hsm' / 'softhsm2.conf'}; "
               "writroot hsm info --token-label writroot-fleet")
-    artifacts = result.workdir / "genesis" / "artifacts"
-    out.print(f"try:  writroot verify {artifacts} --anchor {result.anchor_pem} --independent")

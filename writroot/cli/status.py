@@ -50,8 +50,13 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     from rich.table import Table
 
     out = console()
+    if not out.is_terminal:
+        out.width = 160  # logs and pipes: never wrap a row
     out.print(f"rotation calendar at {format_time(at)}")
-    table = Table("kind", "name", "version", "keyid", "age", "expires", "rotation due", "state")
+    table = Table()
+    for column in ("kind", "name", "version", "keyid", "age", "expires", "rotation due",
+                   "state"):
+        table.add_column(column, no_wrap=True)
     for r in rows:
         style = _STYLE.get(r.state, "")
         state = r.state.upper() if r.state in LOUD else r.state
