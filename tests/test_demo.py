@@ -27,13 +27,69 @@ def test_demo_json_summary(demo: dict) -> None:
     assert demo["verified"] and demo["verified_independent"]
     assert Path(demo["anchor_pem"]).read_text().startswith("-----BEGIN PUBLIC KEY-----")
     types = [a["type"] for a in demo["artifacts"]]
-    assert types == ["fleet-root", "regional-root"]
+    assert types.count("regional-root") == 7  # six regions, CONUS twice (rotation)
+    assert types.count("enclave-bundle") == 4 and types.count("federation-key") == 1
+    assert {"fleet-root", "fleet-rotation", "revocation-list"} <= set(types)
     assert all(a["engine"] == "pqcrypto" and a["checked_by"] == "slh-dsa-py"
                for a in demo["artifacts"])
+    assert demo["current_fleet_root"] != demo["anchor_fingerprint"]
+    assert len(demo["ceremonies"]) == 8 and all(demo["audits"].values())
+    [(revoked, message)] = demo["revoked_rejected"].items()
+    assert "federation-key" in revoked and "key-compromise" in message
+
+
+def test_demo_calendar_covers_every_key(demo: dict) -> None:
+    rows = demo["calendar"]
+    regions = {r["name"] for r in rows if r["kind"] == "regional-root"}
+    assert regions == {"CONUS", "CONUS-NSS", "EUCOM", "INDOPAC", "CENTCOM", "FVEY"}
+    states = {(r["kind"], r["name"], r["version"]): r["state"] for r in rows}
+    assert states[("regional-root", "CONUS", "v1")] == "superseded"
+    assert states[("fleet-root", "writsov", "v1")] == "superseded"
+    assert states[("fleet-root", "writsov", "v2")] == "ok"
+    proc = run_cli("status", demo["published"], "--anchor", demo["anchor_pem"], "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["loud"] == 0
+    late = run_cli("status", demo["published"], "--anchor", demo["anchor_pem"], "--at",
+                   "2027-06-01T00:00:00Z")
+    assert late.returncode == 1 and "OVERDUE or EXPIRED" in late.stdout
+
+
+def test_demo_revoked_artifact_is_rejected_by_the_cli(demo: dict) -> None:
+    revoked = next(iter(demo["revoked_rejected"]))
+    published = Path(demo["published"])
+    lists = [str(p) for p in published.glob("artifacts/revocation-list-*.dsse.json")]
+    proc = run_cli("verify", str(published), revoked, "--anchor", demo["anchor_pem"],
+                   "--revocations", lists[0], "--json")
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert [f["check"] for f in report["findings"]] == ["not-revoked"]
+    assert report["revocation_sequence"] == 1
+
+
+def test_demo_regional_transcript_audits(demo: dict) -> None:
+    published = Path(demo["published"])
+    name = "demo-conus-enclaves"
+    proc = run_cli("audit", str(Path(demo["workdir"]) / "out" / name / "transcript.jsonl"),
+                   "--anchor", demo["anchor_pem"], "--record",
+                   str(published / "records" / f"{name}.ceremony-record.dsse.json"),
+                   "--with", str(published / "artifacts"), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["ok"] is True
+
+
+def test_demo_bare_spiffe_bundles_for_spire(demo: dict) -> None:
+    from writroot.jsonio import loads_strict
+    from writroot.spiffe import bundle_check
+
+    bundles = sorted(Path(demo["published"]).glob("spire/*/*.spiffe.json"))
+    assert len(bundles) == 4
+    for path in bundles:
+        bundle = bundle_check(loads_strict(path.read_bytes(), str(path)), str(path))
+        assert {k["use"] for k in bundle["keys"]} == {"x509-svid", "jwt-svid"}
 
 
 def test_demo_artifacts_verify_independently(demo: dict) -> None:
-    artifacts = str(Path(demo["workdir"]) / "genesis" / "artifacts")
+    artifacts = demo["published"]
     by_pem = run_cli("verify", artifacts, "--anchor", demo["anchor_pem"], "--independent",
                      "--json")
     assert by_pem.returncode == 0, by_pem.stdout
@@ -53,12 +109,13 @@ def test_demo_text_output(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "fingerprint" in proc.stdout and "PGP words" in proc.stdout
     assert "verified: True (independent: True)" in proc.stdout
+    assert "revoked" in proc.stdout and "writroot status" in proc.stdout
 
 
 SCAN = textwrap.dedent("""
     import json, sys
     from pathlib import Path
-    from writroot.demo import run_demo, FLEET_TOKEN, REGION_TOKEN
+    from writroot.demo import run_demo, TOKENS
     from writroot.hsm.custody import Custody
     from writroot.hsm.token import TokenSpec, default_module, open_session
 
@@ -67,13 +124,18 @@ SCAN = textwrap.dedent("""
     import os
     os.environ["SOFTHSM2_CONF"] = str(result.workdir / "hsm" / "softhsm2.conf")
     secrets = []
-    for label in (FLEET_TOKEN, REGION_TOKEN):
+    keys = 0
+    for label in TOKENS:
         with open_session(TokenSpec(default_module(), label), pin_bytes=pin) as session:
             custody = Custody(session, default_module())
             for record in custody.keys():
                 private = custody.unseal(custody.find(record.keyid))
-                # SK.seed, SK.prf and the whole key: none may appear anywhere on disk.
-                secrets += [bytes(private), bytes(private[:32]), bytes(private[32:64])]
+                # The whole key, and for SLH-DSA SK.seed and SK.prf too (an ML-DSA key is
+                # its 32-byte seed): none may appear anywhere on disk.
+                secrets.append(bytes(private))
+                if len(private) >= 64:
+                    secrets += [bytes(private[:32]), bytes(private[32:64])]
+                keys += 1
     hits = []
     files = [p for p in result.workdir.rglob("*") if p.is_file()]
     for path in files:
@@ -83,7 +145,8 @@ SCAN = textwrap.dedent("""
                 hits.append(str(path))
         if bytes(pin) in data:
             hits.append(str(path) + " (PIN)")
-    print(json.dumps({"keys": len(secrets) // 3, "files": len(files), "hits": hits}))
+    assert all(len(s) >= 32 for s in secrets)
+    print(json.dumps({"keys": keys, "files": len(files), "hits": hits}))
 """)
 
 
@@ -92,5 +155,5 @@ def test_no_private_key_or_pin_on_disk_after_demo(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["keys"] == 2 and result["files"] > 5
+    assert result["keys"] == 9 and result["files"] > 5  # two fleet roots, seven regional
     assert result["hits"] == []

@@ -53,8 +53,19 @@ def _state(at: datetime, due: datetime, expires: datetime, warn: timedelta) -> s
     return "ok"
 
 
-def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS) -> list[Row]:
-    at, warn = report.at, timedelta(days=warn_days)
+def authentic_at(report: Report) -> datetime | None:
+    """When the newest statement was issued: verifying there separates forgery from age
+    (at that moment everything genuine was in force), so an expired key stays on the
+    calendar, loudly, instead of vanishing."""
+    times = [r.statement.issued_at for r in report.results if r.statement is not None]
+    return max(times) if times else None
+
+
+def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS,
+             at: datetime | None = None) -> list[Row]:
+    """Rows for the artifacts that verified in `report`, with states at `at` (default: the
+    report's own reference time)."""
+    at, warn = at or report.at, timedelta(days=warn_days)
     verified = [r.statement for r in report.results if r.ok and r.statement is not None]
     rows: list[Row] = []
     policy: dict[str, Any] = {}

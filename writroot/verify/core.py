@@ -82,6 +82,7 @@ class _Verifier:
     fleet: str | None = None
     current: _Trusted | None = None  # the fleet root at the end of the chain
     current_item: _Item | None = None
+    anchor_item: _Item | None = None  # the statement that introduced the pinned root
     version: int = 0
     chain: int = 0
     anchor_statement_failed: bool = False
@@ -182,7 +183,7 @@ class _Verifier:
                 self.fleet = st.fleet
                 self.policies = [(st.issued_at, st.subject["policy"])]
                 self.rosters = [(st.issued_at, st.subject["roster"]["version"], roster)]
-                item.result.checked_by.add("anchor")
+                self.anchor_item = item
 
     def issuer_is(self, item: _Item, key: PublicKey) -> bool:
         st = item.statement
@@ -206,7 +207,7 @@ class _Verifier:
         """One step of the chain: signed by the current root and the new one, version +1,
         approved under the roster in force, the chain no longer than policy allows."""
         st = item.statement
-        if "anchor" in item.result.checked_by:
+        if item is self.anchor_item:
             return
         previous: PublicKey = st.subject["previous"]
         new: PublicKey = st.subject["key"]
@@ -556,7 +557,11 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
     results: list[ArtifactResult] = []
     items: list[_Item] = []
     serials: dict[str, str] = {}
+    seen: set[bytes] = set()
     for name, data in artifacts + (revocations or []):
+        if data in seen:  # the same file given twice (say, in a directory and by name)
+            continue
+        seen.add(data)
         result, item = _parse(name, data, serials, verifier)
         results.append(result)
         if item is not None:
