@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -496,3 +498,55 @@ def test_host_profile_template_and_errors(tmp_path: Path) -> None:
     unknown = _write(tmp_path / "u.yaml", "token_label: t\nso_pin: 1234\n")
     with pytest.raises(BadInput, match=r"u\.yaml:2: so_pin: unknown field"):
         load_host_profile(unknown)
+
+
+ROTATE_SCRIPT = Path(__file__).parent.parent / "scripts" / "ci-rotate-regional.sh"
+
+
+def _rotation_env(env: Env, region_token: Token, work: Path, **over: str) -> dict[str, str]:
+    import os
+
+    c = env.root / "custodians"
+    variables = {
+        "WRITROOT": f"{sys.executable} -m writroot", "WRITROOT_REGION": "EUCOM",
+        "WRITROOT_VERSION": "2", "WRITROOT_FLEET": "testfleet",
+        "WRITROOT_FLEET_KEYID": env.keyid, "WRITROOT_FLEET_ROOT": str(env.fleet_root),
+        "WRITROOT_ROSTER": str(env.fleet_root), "WRITROOT_ANCHOR": str(env.anchor_pem),
+        "WRITROOT_REGION_TOKEN": str(region_token.spec.label),
+        "WRITROOT_REGION_PIN": f"env:{region_token.env_var}",
+        "WRITROOT_FLEET_HOST": str(env.root / "host.yaml"),
+        "WRITROOT_APPROVERS": f"alice={c}/alice.key.pem=PP bruno={c}/bruno.key.pem=PP",
+        "WRITROOT_WORK": str(work), "WRITROOT_ALGORITHM": "SLH-DSA-SHA2-256f",
+        "WRITROOT_ALLOW_NETWORK": "1", "PP": PASS,
+    }
+    return {**os.environ, **variables, **over}
+
+
+def test_ci_rotation_script_rotates_a_region_unattended(env: Env, make_token) -> None:
+    """The documented CI script: keygen on the region's SoftHSM2 token, transfer bundle,
+    plan, two approvals, run --yes, verify, status: exit 0 and a verified v2 regional root."""
+    region_token = make_token("eucom")
+    work = env.root / "ci-rotation"
+    proc = subprocess.run(["bash", str(ROTATE_SCRIPT)], env=_rotation_env(env, region_token, work),
+                          capture_output=True, text=True, timeout=600, check=False, cwd=env.root)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((work / "verify.json").read_text())
+    assert report["ok"]
+    [regional] = [a for a in report["artifacts"] if a["type"] == "regional-root"]
+    assert "EUCOM" in regional["artifact"]
+    rows = json.loads((work / "status.json").read_text())["rows"]
+    assert [(r["name"], r["version"]) for r in rows if r["kind"] == "regional-root"] == \
+        [("EUCOM", "v2")]
+    assert PASS not in proc.stderr and PASS not in (work / "run.json").read_text()
+
+
+def test_ci_rotation_script_stops_without_quorum(env: Env, make_token) -> None:
+    region_token = make_token("eucom")
+    work = env.root / "ci-rotation-short"
+    c = env.root / "custodians"
+    proc = subprocess.run(["bash", str(ROTATE_SCRIPT)],
+                          env=_rotation_env(env, region_token, work,
+                                            WRITROOT_APPROVERS=f"alice={c}/alice.key.pem=PP"),
+                          capture_output=True, text=True, timeout=600, check=False, cwd=env.root)
+    assert proc.returncode == 4, proc.stderr
+    assert not (work / "out").exists()
