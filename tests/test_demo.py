@@ -33,7 +33,8 @@ def test_demo_json_summary(demo: dict) -> None:
     assert all(a["engine"] == "pqcrypto" and a["checked_by"] == "slh-dsa-py"
                for a in demo["artifacts"])
     assert demo["current_fleet_root"] != demo["anchor_fingerprint"]
-    assert len(demo["ceremonies"]) == 8 and all(demo["audits"].values())
+    assert len(demo["ceremonies"]) == 10 and all(demo["audits"].values())
+    assert {"oscal-baseline", "oscal-overlay"} <= set(types)
     [(revoked, message)] = demo["revoked_rejected"].items()
     assert "federation-key" in revoked and "key-compromise" in message
 
@@ -86,6 +87,28 @@ def test_demo_bare_spiffe_bundles_for_spire(demo: dict) -> None:
     for path in bundles:
         bundle = bundle_check(loads_strict(path.read_bytes(), str(path)), str(path))
         assert {k["use"] for k in bundle["keys"]} == {"x509-svid", "jwt-svid"}
+
+
+def test_demo_oscal_documents_match_their_signed_subjects(demo: dict, tmp_path: Path) -> None:
+    """verify --subject checks the shipped OSCAL bytes; trestle's loader reads them; an
+    edited document is caught."""
+    from trestle.oscal.component import ComponentDefinition
+    from trestle.oscal.profile import Profile
+
+    published = Path(demo["published"])
+    docs = sorted(published.glob("oscal/*.json"))
+    assert [d.name.split("-")[0] for d in docs] == ["component", "profile"]
+    args = [a for d in docs for a in ("--subject", str(d))]
+    proc = run_cli("verify", str(published), "--anchor", demo["anchor_pem"], *args, "--json")
+    assert proc.returncode == 0, proc.stdout
+    ComponentDefinition.oscal_read(docs[0])
+    Profile.oscal_read(docs[1])
+    edited = tmp_path / docs[0].name
+    edited.write_text(docs[0].read_text().replace("MongoDB", "MangoDB", 1))
+    bad = run_cli("verify", str(published), "--anchor", demo["anchor_pem"], "--subject",
+                  str(edited), "--json")
+    assert bad.returncode == 1
+    assert {f["check"] for f in json.loads(bad.stdout)["findings"]} == {"subject-digest"}
 
 
 def test_demo_artifacts_verify_independently(demo: dict) -> None:

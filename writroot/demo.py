@@ -38,6 +38,9 @@ REGIONS = (("CONUS", "SLH-DSA-SHA2-256s"), ("CONUS-NSS", "SLH-DSA-SHA2-256s"),
 TOKENS = (FLEET_TOKEN, *(f"writroot-{r.lower()}" for r, _ in REGIONS))
 START_DAYS_AGO = 60
 CDS_ROUTE = "cds-conus-nss-1"
+CATALOG = "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
+BASELINE = "baseline-component-definition.json"
+OVERLAY = "overlay-conus.json"
 
 Progress = Callable[[str], None]
 
@@ -249,6 +252,7 @@ class _Story:
             f"({self.t0:%Y-%m-%d})")
         self.genesis()
         self.regional_ceremonies()
+        self.oscal()
         self.regional_rotation()
         self.fleet_rotation()
         self.revocation()
@@ -339,6 +343,41 @@ operations:
                         if region == "CONUS" else ""))
         self.carry(self.artifact("demo-conus-enclaves", "enclave-bundle"),
                    "inputs/enclave-bundle-conus-1-1.dsse.json")
+
+    def oscal(self) -> None:
+        """The fleet signs NIST's example component definition (made writroot-ready, checked
+        against the SP 800-53 rev 5 MODERATE baseline); CONUS signs its tailoring overlay."""
+        from importlib.resources import files
+
+        data = files("writroot") / "data" / "oscal"
+        for name in (CATALOG, BASELINE, OVERLAY):
+            self.write(f"oscal/{name}", (data / name).read_bytes())
+        plan = f"""plan: 1
+ceremony: demo-oscal-baseline
+fleet: {FLEET}
+signer: "{self.fleet_keyid}"
+roster: inputs/fleet-root.dsse.json
+fleet_root: inputs/fleet-root.dsse.json
+operations:
+  - op: sign-oscal-baseline
+    document: oscal/{BASELINE}
+    validity_days: 365
+"""
+        self.ceremony("demo-oscal-baseline", plan, FLEET_TOKEN, self.day(2))
+        self.carry(self.artifact("demo-oscal-baseline", "oscal-baseline"),
+                   "inputs/oscal-baseline.dsse.json")
+        self.say("fleet: signed the OSCAL baseline (trestle-validated, every control in the "
+                 "SP 800-53 rev 5 MODERATE baseline)")
+        ops = f"""  - op: sign-oscal-overlay
+    region: CONUS
+    profile: oscal/{OVERLAY}
+    baseline: inputs/oscal-baseline.dsse.json
+    baseline_document: oscal/{BASELINE}
+    validity_days: 90
+"""
+        self.ceremony("demo-conus-overlay", self.regional_plan("demo-conus-overlay", "CONUS", 1,
+                                                               ops), REGION_TOKEN, self.day(3))
+        self.say("CONUS: signed its tailoring overlay, pinned to the signed baseline by hash")
 
     def regional_rotation(self) -> None:
         when = self.day(50)
@@ -444,11 +483,14 @@ operations:
                             (self.out / name / "ceremony-record.dsse.json").read_bytes())
                 for bundle in sorted((self.out / name).glob("bundles/*.spiffe.json")):
                     stage.write(f"spire/{name}/{bundle.name}", bundle.read_bytes())
+                for doc in sorted((self.out / name).glob("oscal/*.json")):
+                    stage.write(f"oscal/{doc.name}", doc.read_bytes())
         self.say("published the distribution set; verifying it as an auditor would")
         blobs = [(str(p), p.read_bytes()) for p in sorted(pub.rglob("*.dsse.json"))]
+        docs = [(str(p), p.read_bytes()) for p in sorted(pub.glob("oscal/*.json"))]
         now = datetime.now(UTC).replace(microsecond=0)
         anchor = Anchor(genesis_key.keyid)
-        result.report = verify(blobs, anchor, now)
+        result.report = verify(blobs, anchor, now, subject_files=docs)
         result.independent_report = verify(blobs, Anchor(genesis_key.keyid, genesis_key.key),
                                            now, independent=True)
         for report in (result.report, result.independent_report):

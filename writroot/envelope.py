@@ -16,7 +16,15 @@ WRITROOT_PREFIX = "application/vnd.writroot."
 IN_TOTO = "application/vnd.in-toto+json"
 
 
+INTOTO_PAYLOAD_TYPE = IN_TOTO
+#: Statement types carried as in-toto Statement v1 (the writroot header rides in the
+#: predicate), so that trestle and in-toto tooling read them.
+INTOTO_TYPES = ("oscal-baseline", "oscal-overlay", "release-provenance")
+
+
 def payload_type_for(statement_type: str) -> str:
+    if statement_type in INTOTO_TYPES:
+        return INTOTO_PAYLOAD_TYPE
     return f"{WRITROOT_PREFIX}{statement_type}+json"
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from writroot.envelope import Envelope, Signature, payload_type_for
+from writroot.envelope import INTOTO_PAYLOAD_TYPE, Envelope, Signature, payload_type_for
 from writroot.errors import VerificationFailed
 from writroot.hsm.custody import Custody
-from writroot.statements import Statement, parse_payload
+from writroot.statements import Statement, parse_any
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,10 @@ def sign_statement(custody: Custody, keyid: str, payload: bytes,
                    cosigners: tuple[str, ...] = ()) -> Signed:
     """Sign `payload` with the key pinned by `keyid` (and each cosigner: a fleet rotation is
     signed by the old and the new root); every signature is independently verified."""
-    statement = parse_payload(payload, "statement to sign")
+    # Canonical JSON sorts keys: an in-toto Statement starts with its "_type".
+    intoto = payload.startswith(b'{"_type":')
+    statement = parse_any(INTOTO_PAYLOAD_TYPE if intoto else payload_type_for("x"), payload,
+                          "statement to sign")
     if statement.issuer_keyid != keyid:
         raise VerificationFailed(f"statement names issuer {statement.issuer_keyid}, "
                                  f"but the signing key is {keyid}")

@@ -11,11 +11,12 @@ from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope
 from writroot.errors import BadInput, PolicyRefused, VerificationFailed
 from writroot.jsonio import loads_strict
-from writroot.statements import Statement, parse_payload
+from writroot.statements import Statement, parse_any
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
 #: Fields of a locked plan (top level and per operation) that pin an input file.
-PINNED_FIELDS = ("roster", "fleet_root", "authority", "key", "bundle", "previous")
+PINNED_FIELDS = ("roster", "fleet_root", "authority", "key", "bundle", "previous", "document",
+                 "profile", "baseline", "baseline_document", "sources", "artifacts")
 
 
 def resolve_input(base: Path, rel: str, where: str) -> tuple[bytes, dict[str, Any]]:
@@ -46,7 +47,7 @@ def read_statement(base: Path, rel: str, where: str,
     data, pin = resolve_input(base, rel, where)
     name = str(base / rel)
     env = Envelope.from_json(loads_strict(data, name), name)
-    st = parse_payload(env.payload, f"{name}: payload")
+    st = parse_any(env.payload_type, env.payload, f"{name}: payload")
     if st.type not in types:
         raise BadInput(f"expected a {' or '.join(types)} statement, not {st.type}", where)
     return env, st, pin

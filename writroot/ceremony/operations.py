@@ -33,11 +33,14 @@ OP_TYPE = {
     "sign-fleet-root": "fleet-root", "sign-roster": "roster",
     "sign-regional-root": "regional-root", "rotate-fleet-root": "fleet-rotation",
     "sign-revocation-list": "revocation-list", "sign-enclave-bundle": "enclave-bundle",
-    "sign-federation-key": "federation-key",
+    "sign-federation-key": "federation-key", "sign-oscal-baseline": "oscal-baseline",
+    "sign-oscal-overlay": "oscal-overlay", "sign-release-provenance": "release-provenance",
 }
-REGIONAL_OPS = ("sign-enclave-bundle", "sign-federation-key")
+REGIONAL_OPS = ("sign-enclave-bundle", "sign-federation-key", "sign-oscal-overlay")
+INTOTO_OPS = ("sign-oscal-baseline", "sign-oscal-overlay", "sign-release-provenance")
 OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster",
-              "rotate-fleet-root", "sign-revocation-list", *REGIONAL_OPS)
+              "rotate-fleet-root", "sign-revocation-list", "sign-oscal-baseline",
+              "sign-release-provenance", *REGIONAL_OPS)
 
 
 def _plan_entry(value: Any, where: str) -> dict[str, Any]:
@@ -79,6 +82,12 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "sign-federation-key": ({"region": region_check, "key": s.string,
                              "pairing": s.list_of(_enclave, 2, 2), "validity_days": _DAYS},
                             {"cds_route": s.name}),
+    "sign-oscal-baseline": ({"document": s.string, "validity_days": _DAYS}, {}),
+    "sign-oscal-overlay": ({"region": region_check, "profile": s.string, "baseline": s.string,
+                            "baseline_document": s.string, "validity_days": _DAYS}, {}),
+    "sign-release-provenance": ({"artifacts": s.list_of(s.string, 1, 1024),
+                                 "validity_days": _DAYS},
+                                {"build_type": s.string, "builder_id": s.string}),
 }
 
 
@@ -129,6 +138,12 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         _enclave_bundle(entry, ctx, at)
     elif kind == "sign-federation-key":
         _federation_key(entry, ctx, at)
+    elif kind in INTOTO_OPS:
+        from writroot.ceremony import oscal_ops
+
+        {"sign-oscal-baseline": oscal_ops.lock_baseline,
+         "sign-oscal-overlay": oscal_ops.lock_overlay,
+         "sign-release-provenance": oscal_ops.lock_provenance}[kind](entry, ctx, at)
     return entry
 
 
@@ -275,15 +290,19 @@ class BuildContext:
 
 def statement_for(op: dict[str, Any], index: int, ctx: BuildContext,
                   new_key: PublicKey | None = None,
-                  bundle: dict[str, Any] | None = None) -> bytes:
-    """`new_key` is a rotation's freshly generated root; `bundle` an enclave's SPIFFE bundle,
-    read again at run time (its digest was checked against the plan)."""
+                  bundle: dict[str, Any] | None = None, oscal: Any = None) -> bytes:
+    """`new_key` is a rotation's freshly generated root; `bundle` an enclave's SPIFFE bundle
+    and `oscal` an OSCAL document, read again at run time (digests checked against the plan)."""
     kind = op["op"]
     common: dict[str, Any] = {"fleet": ctx.fleet, "issuer_role": ctx.role,
                               "issuer_keyid": ctx.keyid, "ceremony": ctx.proof,
                               "issued_at": ctx.now, "not_before": ctx.now,
                               "not_after": ctx.now + timedelta(days=op["validity_days"]),
                               "serial": f"{ctx.proof['id']}.{index}"}
+    if kind in INTOTO_OPS:
+        from writroot.ceremony import oscal_ops
+
+        return oscal_ops.payload(op, common, oscal)
     subject: dict[str, Any]
     if kind == "sign-fleet-root":
         subject = {"key": ctx.signer_key.to_json(), "version": 1, "policy": op["policy"],
@@ -337,6 +356,10 @@ def _covers_op(op: dict[str, Any], st: Statement) -> bool:
     if (st.not_after - st.not_before) != timedelta(days=op.get("validity_days", -1)):
         return False
     try:
+        if st.type in ("oscal-baseline", "oscal-overlay", "release-provenance"):
+            from writroot.ceremony import oscal_ops
+
+            return oscal_ops.covers(op, doc, st.type)
         if st.type == "fleet-root":
             return bool(op.get("policy") == doc["policy"])
         if st.type == "roster":

@@ -52,8 +52,9 @@ class RunResult:
 def pinned_inputs(plan: LockedPlan) -> list[dict[str, Any]]:
     """Every input file the locked plan pins (top level, then per operation)."""
     holders = [plan.document, *plan.operations]
-    return [h[f] for h in holders for f in PINNED_FIELDS
-            if isinstance(h.get(f), dict) and "path" in h[f] and "sha256" in h[f]]
+    values = [h[f] for h in holders for f in PINNED_FIELDS if f in h]
+    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+    return [v for v in flat if isinstance(v, dict) and "path" in v and "sha256" in v]
 
 
 def check_inputs(plan: LockedPlan, base: Path) -> None:
@@ -250,6 +251,13 @@ def _prepare(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path
         if hashlib.sha256(data).hexdigest() != op["bundle"]["sha256"]:
             raise PolicyRefused("input changed since the plan was locked", str(path))
         return {"bundle": bundle_check(read_json_file(path), str(path))}
+    if op["op"] in ("sign-oscal-baseline", "sign-oscal-overlay"):
+        from writroot.ceremony.oscal_ops import prepare
+
+        doc = prepare(op, plan_dir)
+        name = doc.subject_name.replace("/", "-")
+        _write(staging, f"oscal/{name}.json", doc.canonical, result)
+        return {"oscal": doc}
     return {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -17,13 +18,17 @@ from writroot.cli.common import console, json_option, print_json
 @click.option("--revocations", multiple=True, metavar="FILE",
               help="Revocation list(s) to apply: every verified list counts (none un-revokes); "
                    "the highest sequence is reported and must be current.")
+@click.option("--subject", "subjects", multiple=True, metavar="FILE",
+              help="A release file or OSCAL document to check against the in-toto subjects "
+                   "that name it (by file name, or by <model>/<uuid>@<version>).")
 @click.option("--at", "at_text", metavar="TIME",
               help="Reference time, UTC YYYY-MM-DDTHH:MM:SSZ (default: now).")
 @click.option("--independent", is_flag=True,
               help="Re-check every signature with a second, independent implementation.")
 @json_option
 def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
-           at_text: str | None, independent: bool, as_json: bool) -> None:
+           subjects: tuple[str, ...], at_text: str | None, independent: bool,
+           as_json: bool) -> None:
     """Verify envelopes (files, or directories of *.dsse.json) offline.
 
     Exits 0 only when every artifact holds; 1 when a check fails; 2 when input is malformed.
@@ -32,13 +37,14 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     from writroot.errors import EXIT_OK, EXIT_USAGE, EXIT_VERIFY
     from writroot.jsonio import format_time, parse_time
     from writroot.verify.core import verify as verify_core
-    from writroot.verify.files import gather, resolve_anchor
+    from writroot.verify.files import SUBJECT_FILE_BYTES, gather, read_capped, resolve_anchor
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
     pinned = resolve_anchor(anchor)
     lists = gather(list(revocations)) if revocations else None
+    files = [(s, read_capped(Path(s), SUBJECT_FILE_BYTES)) for s in subjects]
     report = verify_core(gather(list(paths)), pinned, at, independent=independent,
-                         revocations=lists)
+                         revocations=lists, subject_files=files)
     code = EXIT_OK if report.ok else (EXIT_USAGE if report.malformed else EXIT_VERIFY)
     if as_json:
         print_json(report.to_json())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from writroot.envelope import INTOTO_PAYLOAD_TYPE, INTOTO_TYPES
 from writroot.errors import BadInput
 from writroot.jsonio import canonical, format_time, loads_strict
 from writroot.statements import schema as s
@@ -36,7 +37,11 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "enrolment": ("custodian",),
     "approval": ("custodian",),
     "key-request": ("regional-root",),
+    "oscal-baseline": ("fleet-root",),
+    "oscal-overlay": ("regional-root",),
+    "release-provenance": ("fleet-root",),
 }
+
 REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "ceremony-record")
 
 
@@ -219,6 +224,23 @@ def _key_request(subject: Any, where: str) -> dict[str, Any]:
                                      "token": s.string})
 
 
+def _named_digest(value: Any, where: str) -> dict[str, Any]:
+    return s.record(value, where, {"name": s.string, "sha256": s.digest})
+
+
+def _oscal_baseline(subject: Any, where: str) -> dict[str, Any]:
+    return _named_digest(subject, where)
+
+
+def _oscal_overlay(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"name": s.string, "sha256": s.digest,
+                                     "region": region_check, "baseline": _named_digest})
+
+
+def _release_provenance(subject: Any, where: str) -> dict[str, Any]:
+    return s.record(subject, where, {"artifacts": s.list_of(_named_digest, 1, 1024)})
+
+
 def _ceremony_record(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"transcript_sha256": s.digest,
                                      "entries": s.integer(1), "head": s.digest})
@@ -236,6 +258,9 @@ SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "enclave-bundle": _enclave_bundle,
     "federation-key": _federation_key,
     "key-request": _key_request,
+    "oscal-baseline": _oscal_baseline,
+    "oscal-overlay": _oscal_overlay,
+    "release-provenance": _release_provenance,
 }
 
 
@@ -295,10 +320,11 @@ def parse_payload(payload: bytes, where: str) -> Statement:
     return statement
 
 
-def build(type_: str, *, fleet: str, issuer_role: str, issuer_keyid: str,
-          ceremony: dict[str, Any], subject: dict[str, Any], issued_at: datetime,
-          not_before: datetime, not_after: datetime, serial: str | None = None) -> bytes:
-    """Assemble a statement and return its canonical payload (checked by the parser)."""
+def header(type_: str, *, fleet: str, issuer_role: str, issuer_keyid: str,
+           ceremony: dict[str, Any], subject: dict[str, Any], issued_at: datetime,
+           not_before: datetime, not_after: datetime, serial: str | None = None
+           ) -> dict[str, Any]:
+    """A statement document (the header and its subject), checked by the parser."""
     document = {
         "type": type_, "fleet": fleet, "serial": serial or new_serial(),
         "issued_at": format_time(issued_at), "not_before": format_time(not_before),
@@ -306,6 +332,43 @@ def build(type_: str, *, fleet: str, issuer_role: str, issuer_keyid: str,
         "issuer": {"role": issuer_role, "keyid": issuer_keyid},
         "ceremony": ceremony, "subject": subject,
     }
-    payload = canonical(document)
+    parse_statement(loads_strict(canonical(document), type_), f"new {type_} statement")
+    return document
+
+
+def build(type_: str, **fields: Any) -> bytes:
+    """Assemble a statement and return its canonical payload (checked by the parser)."""
+    payload = canonical(header(type_, **fields))
     parse_payload(payload, f"new {type_} statement")
     return payload
+
+
+def intoto_header(statement: Any, where: str) -> Statement:
+    """The writroot statement inside an in-toto Statement: under predicate.writroot (OSCAL)
+    or predicate.buildDefinition.internalParameters.writroot (SLSA); its subject must name
+    exactly the in-toto subjects."""
+    predicate = statement.predicate
+    build_def = predicate.get("buildDefinition")
+    holder = build_def.get("internalParameters") if isinstance(build_def, dict) else predicate
+    document = holder.get("writroot") if isinstance(holder, dict) else None
+    if document is None:
+        raise BadInput("no writroot header in the predicate", f"{where}.predicate")
+    st = parse_statement(document, f"{where}.predicate.writroot")
+    if st.type not in INTOTO_TYPES:
+        raise BadInput(f"{st.type} statements are not in-toto statements", where)
+    named = ([st.subject] if "name" in st.subject else st.subject["artifacts"])
+    mine = sorted((n["name"], n["sha256"]) for n in named)
+    theirs = sorted((x.name, x.sha256) for x in statement.subjects)
+    if mine != theirs:
+        raise BadInput("the writroot header names other subjects than the statement",
+                       f"{where}.predicate.writroot.subject")
+    return st
+
+
+def parse_any(payload_type: str, payload: bytes, where: str) -> Statement:
+    """A writroot statement, or an in-toto Statement carrying one (by payload type)."""
+    if payload_type == INTOTO_PAYLOAD_TYPE:
+        from writroot.oscal.intoto import parse_intoto
+
+        return intoto_header(parse_intoto(payload, where), where)
+    return parse_payload(payload, where)

@@ -27,7 +27,7 @@ from writroot.statements import (
     RIGHTS,
     Statement,
     crosses_impact_levels,
-    parse_payload,
+    parse_any,
     revocation_target,
     roster_check,
 )
@@ -38,7 +38,7 @@ __all__ = ["Anchor", "ArtifactResult", "Finding", "Report", "verify"]
 #: A hard bound on the rotation chain, whatever a policy says.
 MAX_CHAIN = 64
 #: Statements whose validity must fit inside their issuer's (nothing breaks at rotation).
-NESTED = ("regional-root", "enclave-bundle", "federation-key", "revocation-list")
+NESTED = ("regional-root", "enclave-bundle", "federation-key", "revocation-list", "oscal-overlay")
 
 
 @dataclass(frozen=True)
@@ -498,6 +498,50 @@ class _Verifier:
             self.fail(item, "impact-level", f"CDS route {route!r} is not registered between "
                       "these enclaves in the fleet policy")
 
+    def overlays_pin_signed_baselines(self, baselines: list[_Item],
+                                      overlays: list[_Item]) -> None:
+        signed = {(b.statement.subject["name"], b.statement.subject["sha256"])
+                  for b in baselines if b.result.ok}
+        for item in overlays:
+            pinned = item.statement.subject["baseline"]
+            if (pinned["name"], pinned["sha256"]) not in signed:
+                self.fail(item, "overlay-baseline", f"tailors {pinned['name']} (sha256 "
+                          f"{pinned['sha256'][:16]}...), which is not a verified signed baseline "
+                          "among the artifacts")
+
+    def subject_files(self, by_type: dict[str, list[_Item]],
+                      files: list[tuple[str, bytes]]) -> list[ArtifactResult]:
+        """Files given to check against in-toto subjects: a release file by its name and
+        SHA-256; an OSCAL document by `<model>/<uuid>@<version>` and its canonical SHA-256."""
+        from pathlib import PurePath
+
+        from writroot.jsonio import loads_strict
+
+        named = [(item, n) for kind in ("oscal-baseline", "oscal-overlay", "release-provenance")
+                 for item in by_type[kind]
+                 for n in (item.statement.subject.get("artifacts") or [item.statement.subject])]
+        extra: list[ArtifactResult] = []
+        for fname, data in files:
+            oscal = _oscal_name(data)
+            matched = False
+            for item, n in named:
+                if n["name"] == PurePath(fname).name:
+                    digest = hashlib.sha256(data).hexdigest()
+                elif oscal is not None and n["name"] == oscal:
+                    digest = hashlib.sha256(canonical(loads_strict(data, fname))).hexdigest()
+                else:
+                    continue
+                matched = True
+                if digest != n["sha256"]:
+                    self.fail(item, "subject-digest", f"{fname} has sha256 {digest}, the "
+                              f"signed subject {n['name']} has {n['sha256']}")
+            if not matched:
+                result = ArtifactResult(fname, type="subject-file")
+                result.findings.append(Finding(fname, "subject-unmatched",
+                                               "no signed statement names this file"))
+                extra.append(result)
+        return extra
+
     def sequences(self, items: list[_Item]) -> None:
         """Per trust domain, spiffe_sequence strictly increases with issue time; per region,
         regional-root versions are distinct."""
@@ -525,12 +569,24 @@ class _Verifier:
                               f"on {a} ({before.result.name}, signed earlier)")
 
 
+def _oscal_name(data: bytes) -> str | None:
+    """`<model>/<uuid>@<version>` of an OSCAL JSON document, or None."""
+    from writroot.jsonio import loads_strict
+
+    try:
+        doc = loads_strict(data, "subject")
+        (kind, body), = doc.items()
+        return f"{kind}/{body['uuid']}@{body['metadata']['version']}"
+    except (BadInput, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
 def _parse(name: str, data: bytes, serials: dict[str, str],
            verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
     result = ArtifactResult(name)
     try:
         envelope = Envelope.parse(data, name)
-        statement = parse_payload(envelope.payload, f"{name}: payload")
+        statement = parse_any(envelope.payload_type, envelope.payload, f"{name}: payload")
     except (BadInput, WritrootError) as exc:
         result.findings.append(Finding(name, "well-formed", str(exc), malformed=True))
         return result, None
@@ -550,9 +606,11 @@ def _parse(name: str, data: bytes, serials: dict[str, str],
 
 def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
            independent: bool = False,
-           revocations: list[tuple[str, bytes]] | None = None) -> Report:
+           revocations: list[tuple[str, bytes]] | None = None,
+           subject_files: list[tuple[str, bytes]] | None = None) -> Report:
     """Verify artifacts against the anchor at reference time `at`, applying every revocation
-    list given (as `revocations`, or among the artifacts)."""
+    list given (as `revocations`, or among the artifacts); `subject_files` (release files,
+    OSCAL documents) must match the subjects of the in-toto statements that name them."""
     verifier = _Verifier(anchor, at, independent)
     results: list[ArtifactResult] = []
     items: list[_Item] = []
@@ -590,9 +648,12 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
         verifier.check_regional_root(item)
     for item in by_type["federation-key"]:
         verifier.check_federation_key(item)
-    for kind in ("enclave-bundle", "ceremony-record", "enrolment", "approval", "key-request"):
+    for kind in ("enclave-bundle", "oscal-baseline", "release-provenance", "oscal-overlay",
+                 "ceremony-record", "enrolment", "approval", "key-request"):
         for item in by_type[kind]:
             verifier.check_issued(item)
+    verifier.overlays_pin_signed_baselines(by_type["oscal-baseline"], by_type["oscal-overlay"])
+    results += verifier.subject_files(by_type, subject_files or [])
     verifier.sequences(items)
     current = verifier.current.key.keyid if verifier.current else None
     return Report(at, anchor.keyid, independent, results, fleet_root=current,

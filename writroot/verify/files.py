@@ -13,13 +13,14 @@ from writroot.verify.core import Anchor
 ENVELOPE_SUFFIX = ".dsse.json"
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
 MAX_ARTIFACTS = 10_000
+SUBJECT_FILE_BYTES = 256 * 1024 * 1024  # release files, read whole to be digested
 
 
 def resolve_anchor(text: str) -> Anchor:
     """A PEM file path, or a fingerprint (64 hex digits; spaces and colons allowed)."""
     path = Path(text)
     if path.is_file():
-        data = _read(path, 64 * 1024)
+        data = read_capped(path, 64 * 1024)
         key = PublicKey.from_pem(data, str(path))
         return Anchor(key.keyid, key)
     keyid = normalise(text)
@@ -28,7 +29,7 @@ def resolve_anchor(text: str) -> Anchor:
     return Anchor(keyid)
 
 
-def _read(path: Path, cap: int) -> bytes:
+def read_capped(path: Path, cap: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > cap:
@@ -53,7 +54,7 @@ def gather(paths: list[str]) -> list[tuple[str, bytes]]:
         else:
             raise BadInput("no such file or directory", str(path))
         for f in files:
-            out.append((str(f), _read(f, MAX_ARTIFACT_BYTES)))
+            out.append((str(f), read_capped(f, MAX_ARTIFACT_BYTES)))
             if len(out) > MAX_ARTIFACTS:
                 raise BadInput(f"more than {MAX_ARTIFACTS} artifacts", text)
     return out
