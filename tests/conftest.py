@@ -243,3 +243,124 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
+
+
+# -- hierarchy statements with a real proof of quorum (tests/test_hierarchy.py, test_status.py)
+
+
+def sign_all(payload: bytes, *signers: RawKey | tuple[RawKey, str]) -> Envelope:
+    """An envelope signed by several keys; (key, keyid) signs with key under another keyid."""
+    from writroot.statements import parse_payload
+
+    ptype = payload_type_for(parse_payload(payload, "test").type)
+    pae = Envelope(ptype, payload, ()).pae()
+    sigs = []
+    for signer in signers:
+        raw, keyid = signer if isinstance(signer, tuple) else (signer, signer.keyid)
+        alg = raw.key.algorithm
+        sigs.append(Signature(keyid, engines.signer_for(alg).sign(alg, raw.private, pae)))
+    return Envelope(ptype, payload, tuple(sigs))
+
+
+def hierarchy_payload(type_: str, issuer_keyid: str, op: dict[str, Any],
+                      subject: dict[str, Any], *, issued_at: datetime, days: int,
+                      role: str, not_after: datetime | None = None, serial: str | None = None,
+                      plan_signer: str | None = None, fleet: str = "testfleet") -> bytes:
+    """A statement whose proof of quorum approves `op` (validity_days filled in)."""
+    ceremony = proof(plan_signer or issuer_keyid, [{**op, "validity_days": days}], fleet=fleet)
+    return build(type_, fleet=fleet, issuer_role=role, issuer_keyid=issuer_keyid,
+                 ceremony=ceremony, subject=subject, issued_at=issued_at, not_before=issued_at,
+                 not_after=not_after or issued_at + timedelta(days=days), serial=serial)
+
+
+def genesis_payload(fleet: RawKey, policy: dict[str, Any], *, issued_at: datetime,
+                    days: int = 500) -> bytes:
+    """A fleet-root statement issued at `issued_at` (conftest's default is NOW - 1 day)."""
+    return fleet_root_payload(fleet, policy=policy, not_before=issued_at,
+                              not_after=issued_at + timedelta(days=days))
+
+
+def rotation_payload(old: RawKey, new: RawKey, version: int, *, issued_at: datetime,
+                     policy: dict[str, Any], days: int = 500,
+                     roster: dict[str, Any] | None = None, issuer_keyid: str | None = None,
+                     serial: str | None = None) -> bytes:
+    """A fleet-rotation statement (sign it with both roots: `sign_all(p, old, new)`)."""
+    issuer = issuer_keyid or old.keyid
+    op = {"op": "rotate-fleet-root", "label": f"fleet-root-{version}",
+          "algorithm": new.key.algorithm.name, "version": version, "policy": policy}
+    subject = {"key": new.key.to_json(), "previous": old.key.to_json(), "version": version,
+               "policy": policy, "roster": roster or roster_json()}
+    return hierarchy_payload("fleet-rotation", issuer, op, subject, issued_at=issued_at,
+                             days=days, role="fleet-root", serial=serial)
+
+
+def regional_root_payload(issuer: RawKey, regional: PublicKey, *, issued_at: datetime,
+                          region: str = "CONUS", version: int = 1,
+                          may_sign: list[str] | None = None, days: int = 104,
+                          role: str = "fleet-root", serial: str | None = None) -> bytes:
+    may_sign = may_sign or list(REGIONAL_MAY_SIGN)
+    op = {**regional_op(regional, region, days), "version": version, "may_sign": may_sign}
+    subject = {"region": region, "key": regional.to_json(), "version": version,
+               "may_sign": may_sign}
+    return hierarchy_payload("regional-root", issuer.keyid, op, subject, issued_at=issued_at,
+                             days=days, role=role, serial=serial)
+
+
+def revocation_payload(issuer: RawKey, sequence: int, entries: list[dict[str, Any]], *,
+                       issued_at: datetime, days: int = 30, role: str = "fleet-root",
+                       serial: str | None = None) -> bytes:
+    """Entries as {keyid|serial, reason, revoked_at}; the plan op carries them as given."""
+    op = {"op": "sign-revocation-list", "sequence": sequence, "entries": entries}
+    return hierarchy_payload("revocation-list", issuer.keyid, op,
+                             {"sequence": sequence, "entries": entries},
+                             issued_at=issued_at, days=days, role=role, serial=serial)
+
+
+def jwt_bundle(sequence: int, kid: str = "k1") -> dict[str, Any]:
+    """A small SPIFFE bundle (one jwt-svid key): enough for statement logic tests."""
+    return {"keys": [{"use": "jwt-svid", "kty": "EC", "crv": "P-256", "kid": kid,
+                      "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                      "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}],
+            "spiffe_sequence": sequence, "spiffe_refresh_hint": 300}
+
+
+def enclave_bundle_payload(regional: RawKey, trust_domain: str, sequence: int, *,
+                           issued_at: datetime, region: str = "CONUS",
+                           impact_level: str = "IL4", days: int = 30,
+                           bundle: dict[str, Any] | None = None, role: str = "regional-root",
+                           not_after: datetime | None = None, serial: str | None = None,
+                           plan_signer: str | None = None) -> bytes:
+    import hashlib
+
+    from writroot.jsonio import canonical
+
+    bundle = bundle or jwt_bundle(sequence)
+    data = canonical(bundle)
+    op = {"op": "sign-enclave-bundle", "region": region, "trust_domain": trust_domain,
+          "impact_level": impact_level,
+          "bundle": {"path": f"bundles/{trust_domain}.json",
+                     "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                     "canonical_sha256": hashlib.sha256(data).hexdigest(),
+                     "spiffe_sequence": bundle["spiffe_sequence"]}}
+    subject = {"trust_domain": trust_domain, "region": region, "impact_level": impact_level,
+               "spiffe_sequence": bundle["spiffe_sequence"], "bundle": bundle}
+    return hierarchy_payload("enclave-bundle", regional.keyid, op, subject,
+                             issued_at=issued_at, days=days, role=role, not_after=not_after,
+                             serial=serial, plan_signer=plan_signer)
+
+
+def enclave(trust_domain: str, impact_level: str) -> dict[str, str]:
+    return {"trust_domain": trust_domain, "impact_level": impact_level}
+
+
+def federation_key_payload(regional: RawKey, key: PublicKey, pairing: list[dict[str, str]], *,
+                           issued_at: datetime, region: str = "CONUS",
+                           cds_route: str | None = None, days: int = 30,
+                           role: str = "regional-root", serial: str | None = None) -> bytes:
+    route = {"cds_route": cds_route} if cds_route is not None else {}
+    op = {"op": "sign-federation-key", "region": region, "pairing": pairing,
+          "key": {"path": "federation.pem", "sha256": "ef" * 32, "size": 1, **key.to_json()},
+          **route}
+    subject = {"region": region, "key": key.to_json(), "pairing": pairing, **route}
+    return hierarchy_payload("federation-key", regional.keyid, op, subject,
+                             issued_at=issued_at, days=days, role=role, serial=serial)

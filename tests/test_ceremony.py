@@ -550,3 +550,176 @@ def test_ci_rotation_script_stops_without_quorum(env: Env, make_token) -> None:
                           capture_output=True, text=True, timeout=600, check=False, cwd=env.root)
     assert proc.returncode == 4, proc.stderr
     assert not (work / "out").exists()
+
+
+# -- OSCAL baselines, overlays and release provenance in ceremonies ---------------------------
+
+OSCAL_DATA = Path(__file__).parent / "data" / "oscal"
+CATALOG = "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
+
+
+def _fleet_plan(env: Env, name: str, ops: str) -> Path:
+    d = env.root / name
+    d.mkdir(exist_ok=True)
+    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
+    return _write(d / "plan.yaml", f"""plan: 1
+ceremony: {name}
+fleet: testfleet
+signer: {env.keyid}
+roster: fleet-root.dsse.json
+fleet_root: fleet-root.dsse.json
+operations:
+{ops}""")
+
+
+def _oscal_inputs(d: Path, baseline: dict | None = None) -> None:
+    shutil.copy(OSCAL_DATA / CATALOG, d / CATALOG)
+    doc = baseline or json.loads((OSCAL_DATA / "baseline-component-definition.json").read_text())
+    (d / "baseline.json").write_text(json.dumps(doc, indent=2))
+
+
+def _baseline_doc() -> dict:
+    return json.loads((OSCAL_DATA / "baseline-component-definition.json").read_text())
+
+
+def _reqs(doc: dict) -> list:
+    return doc["component-definition"]["components"][0]["control-implementations"][0][
+        "implemented-requirements"]
+
+
+def _dup(doc: dict) -> None:
+    _reqs(doc).append(dict(_reqs(doc)[0], uuid="8f2b5c1e-6d4a-4b7e-9c3f-2a1d0e9b8c7d"))
+
+
+def _missing(doc: dict) -> None:
+    _reqs(doc)[2]["control-id"] = "zz-99"
+
+
+def _remote(doc: dict) -> None:
+    doc["component-definition"]["metadata"]["links"] = [{"href": "https://example.com/x",
+                                                          "rel": "reference"}]
+
+
+def _naive(doc: dict) -> None:
+    doc["component-definition"]["metadata"]["last-modified"] = "2026-01-01T00:00:00"
+
+
+def _v1_uuid(doc: dict) -> None:
+    doc["component-definition"]["uuid"] = "a3bb189e-8bf9-11ee-b9d1-0242ac120002"
+
+
+def _unknown(doc: dict) -> None:
+    doc["component-definition"]["metadata"]["colour"] = "blue"
+
+
+@pytest.mark.parametrize("mutate, where, says", [
+    (_dup, "implemented-requirements[", "duplicate"),
+    (_missing, "control-id", "zz-99"),
+    (_remote, "metadata.links[0].href", "https"),
+    (_naive, "metadata.last-modified", "timezone"),
+    (_v1_uuid, "component-definition.uuid", "version 4"),
+    (_unknown, "metadata", "colour"),
+])
+def test_bad_baseline_is_refused_before_anything_is_signed(env: Env, mutate, where: str,
+                                                           says: str) -> None:
+    name = f"bad-baseline-{mutate.__name__.strip('_')}"
+    plan = _fleet_plan(env, name, "  - op: sign-oscal-baseline\n    document: baseline.json\n"
+                                  "    validity_days: 365\n")
+    doc = _baseline_doc()
+    mutate(doc)
+    _oscal_inputs(plan.parent, doc)
+    proc = env.cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 2, proc.stderr
+    assert "baseline.json" in proc.stderr and where in proc.stderr, proc.stderr
+    assert says in proc.stderr.lower(), proc.stderr
+    assert not (plan.parent / "plan.lock.json").exists()
+
+
+@pytest.fixture(scope="module")
+def signed_baseline(env: Env) -> Path:
+    """A baseline signed in a fleet ceremony (real signature, real quorum)."""
+    plan = _fleet_plan(env, "oscal-baseline", "  - op: sign-oscal-baseline\n"
+                                              "    document: baseline.json\n"
+                                              "    validity_days: 365\n")
+    _oscal_inputs(plan.parent)
+    assert env.cli("ceremony", "plan", str(plan)).returncode == 0
+    locked = plan.parent / "plan.lock.json"
+    approvals = _approve(env, locked, "alice", "chen")
+    proc = _run(env, locked, approvals, plan.parent / "out", "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    return next((plan.parent / "out" / "artifacts").glob("oscal-baseline-*.dsse.json"))
+
+
+def test_signed_baseline_is_trestle_layout_and_verifies(env: Env, signed_baseline: Path) -> None:
+    env_json = json.loads(signed_baseline.read_text())
+    assert env_json["payloadType"] == "application/vnd.in-toto+json"
+    import base64
+
+    statement = json.loads(base64.b64decode(env_json["payload"]))
+    assert statement["predicateType"].startswith("https://oscal-compass.github.io/")
+    assert statement["subject"][0]["name"].startswith("component-definition/")
+    shipped = next((signed_baseline.parent.parent / "oscal").glob("*.json"))
+    proc = env.cli("verify", str(env.fleet_root), str(signed_baseline), "--anchor", env.keyid,
+                   "--subject", str(shipped), "--json")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_overlay_naming_an_unsigned_baseline_is_refused(env: Env, signed_baseline: Path) -> None:
+    """An overlay must name a signed baseline; a regional plan cannot lock without one."""
+    region = env.root / "overlay-unsigned"
+    region.mkdir()
+    _oscal_inputs(region)
+    shutil.copy(OSCAL_DATA / "overlay-conus.json", region / "overlay-conus.json")
+    shutil.copy(region / "baseline.json", region / "baseline-component-definition.json")
+    shutil.copy(env.fleet_root, region / "fleet-root.dsse.json")
+    # The "baseline" named here is the fleet-root statement: not a signed baseline.
+    _write(region / "plan.yaml", f"""plan: 1
+ceremony: overlay-unsigned
+fleet: testfleet
+signer: {env.keyid}
+roster: fleet-root.dsse.json
+fleet_root: fleet-root.dsse.json
+authority: fleet-root.dsse.json
+operations:
+  - op: sign-oscal-overlay
+    region: CONUS
+    profile: overlay-conus.json
+    baseline: fleet-root.dsse.json
+    baseline_document: baseline-component-definition.json
+    validity_days: 30
+""")
+    proc = env.cli("ceremony", "plan", str(region / "plan.yaml"))
+    assert proc.returncode == 2 and "authority" in proc.stderr, proc.stderr
+
+
+def test_release_provenance_ceremony_and_subject_files(env: Env) -> None:
+    plan = _fleet_plan(env, "release-1", """  - op: sign-release-provenance
+    artifacts:
+      - writroot-1.0.tar.gz
+      - writroot-1.0-py3-none-any.whl
+      - "sbom.spdx.json=sha256:""" + "ab" * 32 + """"
+    validity_days: 365
+""")
+    (plan.parent / "writroot-1.0.tar.gz").write_bytes(b"source release\n")
+    (plan.parent / "writroot-1.0-py3-none-any.whl").write_bytes(b"wheel\n")
+    assert env.cli("ceremony", "plan", str(plan)).returncode == 0
+    locked = plan.parent / "plan.lock.json"
+    proc = _run(env, locked, _approve(env, locked, "bruno", "chen"), plan.parent / "out",
+                "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    [prov] = (plan.parent / "out" / "artifacts").glob("release-provenance-*.dsse.json")
+    files = [str(plan.parent / "writroot-1.0.tar.gz"),
+             str(plan.parent / "writroot-1.0-py3-none-any.whl")]
+    good = env.cli("verify", str(env.fleet_root), str(prov), "--anchor", env.keyid,
+                   *[a for f in files for a in ("--subject", f)], "--json")
+    assert good.returncode == 0, good.stdout
+    (plan.parent / "writroot-1.0.tar.gz").write_bytes(b"trojaned release\n")
+    bad = env.cli("verify", str(env.fleet_root), str(prov), "--anchor", env.keyid,
+                  "--subject", files[0], "--json")
+    assert bad.returncode == 1
+    assert [f["check"] for f in json.loads(bad.stdout)["findings"]] == ["subject-digest"]
+    stranger = plan.parent / "unrelated.bin"
+    stranger.write_bytes(b"x")
+    odd = env.cli("verify", str(env.fleet_root), str(prov), "--anchor", env.keyid,
+                  "--subject", str(stranger), "--json")
+    assert odd.returncode == 1 and "subject-unmatched" in odd.stdout

@@ -36,7 +36,29 @@ def _b64url(value: Any, where: str) -> str:
     return value
 
 
-def _x5c(value: Any, where: str) -> None:
+def _b64url_int(text: str) -> int:
+    import base64
+
+    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+
+def _same_key(jwk: dict[str, Any], public: Any, where: str) -> None:
+    """RFC 7517 §4.7: the JWK's key parameters must be the certificate's key."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(public, ec.EllipticCurvePublicKey) and jwk["kty"] == "EC":
+        nums = public.public_numbers()
+        same = (nums.x, nums.y) == (_b64url_int(jwk["x"]), _b64url_int(jwk["y"]))
+    elif isinstance(public, rsa.RSAPublicKey) and jwk["kty"] == "RSA":
+        rnums = public.public_numbers()
+        same = (rnums.n, rnums.e) == (_b64url_int(jwk["n"]), _b64url_int(jwk["e"]))
+    else:
+        same = False
+    if not same:
+        raise BadInput("the JWK's key is not the key of the certificate in x5c", where)
+
+
+def _x5c(value: Any, where: str, jwk: dict[str, Any] | None = None) -> None:
     from cryptography import x509
 
     if not isinstance(value, list) or len(value) != 1:
@@ -52,6 +74,8 @@ def _x5c(value: Any, where: str) -> None:
         ca = False
     if not ca:
         raise BadInput("an x509-svid bundle key must be a CA certificate", f"{where}[0]")
+    if jwk is not None:
+        _same_key(jwk, cert.public_key(), where)
 
 
 def _jwk(value: Any, where: str) -> dict[str, Any]:
@@ -74,7 +98,7 @@ def _jwk(value: Any, where: str) -> dict[str, Any]:
             _b64url(value[name], f"{where}.{name}")
     use = value.get("use")
     if use == "x509-svid":
-        _x5c(value.get("x5c"), f"{where}.x5c")
+        _x5c(value.get("x5c"), f"{where}.x5c", value)
     elif use == "jwt-svid":
         kid = value.get("kid")
         if not isinstance(kid, str) or not kid or len(kid) > 256:

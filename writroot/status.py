@@ -7,7 +7,7 @@ within the warning window), `overdue`, `expired` or `superseded` (a newer versio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from writroot.statements import Statement
 from writroot.verify.report import Report
 
 DEFAULT_WARN_DAYS = 14
-LOUD = ("overdue", "expired")
+LOUD = ("overdue", "expired", "revoked")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Row:
     due: datetime  # next rotation (or re-issue) date
     state: str
     at: datetime
+    serial: str = ""
 
     @property
     def age_days(self) -> int:
@@ -61,12 +62,24 @@ def authentic_at(report: Report) -> datetime | None:
     return max(times) if times else None
 
 
+def revoked_at(report: Report) -> set[str]:
+    """Serials of statements the report found revoked (at its reference time)."""
+    return {r.serial for r in report.results if r.serial is not None
+            and any(f.check == "not-revoked" for f in r.findings)}
+
+
 def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS,
-             at: datetime | None = None) -> list[Row]:
+             at: datetime | None = None, revoked: set[str] | None = None) -> list[Row]:
     """Rows for the artifacts that verified in `report`, with states at `at` (default: the
-    report's own reference time)."""
+    report's own reference time); serials in `revoked` are shown `revoked`, loudly."""
     at, warn = at or report.at, timedelta(days=warn_days)
     verified = [r.statement for r in report.results if r.ok and r.statement is not None]
+    rows = _rows(verified, at, warn)
+    gone = revoked or set()
+    return [replace(r, state="revoked") if r.serial in gone else r for r in rows]
+
+
+def _rows(verified: list[Statement], at: datetime, warn: timedelta) -> list[Row]:
     rows: list[Row] = []
     policy: dict[str, Any] = {}
     roots = sorted((s for s in verified if s.type in ("fleet-root", "fleet-rotation")),
@@ -76,7 +89,8 @@ def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS,
         due = st.not_before + timedelta(days=policy["fleet_root_rotation_days"])
         state = "superseded" if i < len(roots) - 1 else _state(at, due, st.not_after, warn)
         rows.append(Row("fleet-root", st.fleet, f"v{st.subject['version']}",
-                        st.subject["key"].keyid, st.not_before, st.not_after, due, state, at))
+                        st.subject["key"].keyid, st.not_before, st.not_after, due, state, at,
+                        st.serial))
     period = policy.get("regional_root_rotation_days", 90)
     by_region: dict[str, list[Statement]] = {}
     for st in verified:
@@ -87,10 +101,10 @@ def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS,
         for i, st in enumerate(versions):
             due = st.not_before + timedelta(days=period)
             newest = i == len(versions) - 1
-            state = _state(at, due, st.not_after, warn) if newest else (
-                "expired" if at > st.not_after else "superseded")
+            state = _state(at, due, st.not_after, warn) if newest else "superseded"
             rows.append(Row("regional-root", region, f"v{st.subject['version']}",
-                            st.subject["key"].keyid, st.not_before, st.not_after, due, state, at))
+                            st.subject["key"].keyid, st.not_before, st.not_after, due, state, at,
+                        st.serial))
     rows += _leaves(verified, at, warn)
     return rows
 
@@ -115,5 +129,5 @@ def _leaves(verified: list[Statement], at: datetime, warn: timedelta) -> list[Ro
         version = "" if seq is None else f"seq {seq}"
         keyid = st.subject["key"].keyid if "key" in st.subject else None
         rows.append(Row(kind, name, version, keyid, st.not_before, st.not_after, st.not_after,
-                        _state(at, st.not_after, st.not_after, warn), at))
+                        _state(at, st.not_after, st.not_after, warn), at, st.serial))
     return rows

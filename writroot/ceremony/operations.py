@@ -254,7 +254,7 @@ def registered_route(policy: dict[str, Any], route_id: str,
     """The policy registers this CDS route between exactly these two enclaves."""
     domains = sorted(p["trust_domain"] for p in pairing)
     return any(r["id"] == route_id and sorted(r["between"]) == domains
-               for r in policy["cds_routes"])
+               for r in policy.get("cds_routes", []))
 
 
 def _federation_key(entry: dict[str, Any], ctx: LockContext, at: str) -> None:

@@ -32,7 +32,7 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     """
     from writroot.crypto.fingerprint import hex_groups
     from writroot.jsonio import format_time, parse_time
-    from writroot.status import LOUD, authentic_at, calendar
+    from writroot.status import LOUD, authentic_at, calendar, revoked_at
     from writroot.verify.core import verify
     from writroot.verify.files import gather, resolve_anchor
 
@@ -40,10 +40,11 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     artifacts, pinned = gather(list(paths)), resolve_anchor(anchor)
     lists = gather(list(revocations)) if revocations else None
     report = verify(artifacts, pinned, at, revocations=lists)
+    revoked = revoked_at(report)
     newest = authentic_at(report)
     if newest is not None and newest < at:
         report = verify(artifacts, pinned, newest, revocations=lists)
-    rows = calendar(report, warn_days, at)
+    rows = calendar(report, warn_days, at, revoked)
     loud = [r for r in rows if r.state in LOUD]
     failed = [r.name for r in report.results if not r.ok]
     if as_json:

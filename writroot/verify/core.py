@@ -231,7 +231,8 @@ class _Verifier:
             self.fail(item, "rotation-version", f"version {st.subject['version']} does not "
                       f"follow version {self.version}")
             ok = False
-        limit = min(MAX_CHAIN, self.policy_at(st.issued_at)["max_rotation_chain"])
+        limit = min(MAX_CHAIN, self.policy_at(st.issued_at).get("max_rotation_chain",
+                                                                MAX_CHAIN))
         if self.chain + 1 > limit:
             self.fail(item, "rotation-chain-length", f"the chain from the pinned root would be "
                       f"{self.chain + 1} rotations long; at most {limit} are allowed")
@@ -482,10 +483,19 @@ class _Verifier:
         if ok and item.result.ok and key.keyid not in self.trusted:
             self.trusted[key.keyid] = _Trusted(key, "regional-root", st.subject["region"], st)
 
-    def check_federation_key(self, item: _Item) -> None:
-        """The no-cross-impact-level rule: IL4 and IL5 pair only through a registered CDS."""
+    def check_federation_key(self, item: _Item, bundles: list[_Item]) -> None:
+        """The no-cross-impact-level rule: IL4 and IL5 pair only through a registered CDS;
+        a pairing's impact levels are those the enclaves' own signed bundles state."""
         st = item.statement
-        self.check_issued(item)
+        if not self.check_issued(item):
+            return
+        levels = {b.statement.subject["trust_domain"]: b.statement.subject["impact_level"]
+                  for b in sorted(bundles, key=lambda b: b.statement.issued_at) if b.result.ok}
+        for side in st.subject["pairing"]:
+            known = levels.get(side["trust_domain"])
+            if known is not None and known != side["impact_level"]:
+                self.fail(item, "impact-level", f"names {side['trust_domain']} as "
+                          f"{side['impact_level']}; its signed bundle says {known}")
         pairing = st.subject["pairing"]
         route = st.subject.get("cds_route")
         if crosses_impact_levels(pairing) and route is None:
@@ -560,7 +570,25 @@ class _Verifier:
                     self.fail(item, "regional-version", f"{slot[0]} version {slot[1]} is also "
                               f"certified for another key by {regions[slot].result.name}")
                 regions.setdefault(slot, item)
-        for bundles in domains.values():
+        by_region: dict[str, list[_Item]] = defaultdict(list)
+        for (region, _version), item in sorted(regions.items(),
+                                               key=lambda kv: kv[1].statement.issued_at):
+            by_region[region].append(item)
+        for versions in by_region.values():
+            for before, after in itertools.pairwise(versions):
+                if after.statement.subject["version"] <= before.statement.subject["version"]:
+                    self.fail(after, "regional-version", f"version "
+                              f"{after.statement.subject['version']} was certified after "
+                              f"version {before.statement.subject['version']}: versions "
+                              "only increase")
+        for domain, bundles in domains.items():
+            owners = {b.statement.subject["region"] for b in bundles}
+            first = bundles[0].statement.subject["region"]
+            for item in bundles:
+                if len(owners) > 1 and item.statement.subject["region"] != first:
+                    self.fail(item, "trust-domain-region", f"{domain} belongs to {first} "
+                              f"(first signed by {bundles[0].result.name}); "
+                              f"{item.statement.subject['region']} may not sign its bundle")
             for before, after in itertools.pairwise(bundles):
                 a = before.statement.subject["spiffe_sequence"]
                 b = after.statement.subject["spiffe_sequence"]
@@ -646,9 +674,11 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
         verifier.not_revoked(item)
     for item in sorted(by_type["regional-root"], key=lambda i: i.statement.issued_at):
         verifier.check_regional_root(item)
+    for item in by_type["enclave-bundle"]:
+        verifier.check_issued(item)
     for item in by_type["federation-key"]:
-        verifier.check_federation_key(item)
-    for kind in ("enclave-bundle", "oscal-baseline", "release-provenance", "oscal-overlay",
+        verifier.check_federation_key(item, by_type["enclave-bundle"])
+    for kind in ("oscal-baseline", "release-provenance", "oscal-overlay",
                  "ceremony-record", "enrolment", "approval", "key-request"):
         for item in by_type[kind]:
             verifier.check_issued(item)
