@@ -576,6 +576,27 @@ SPIFFE = [
 ]
 
 
+def test_trust_domain_belongs_to_the_region_that_first_signed_it(k: Keys, base) -> None:
+    """EUCOM cannot take over conus-1's bundle with a higher spiffe_sequence."""
+    own = env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(2)), k.conus)
+    takeover = env(enclave_bundle_payload(k.eucom, C1, 9, issued_at=h(3), region="EUCOM"),
+                   k.eucom)
+    report = run({**base, "own": own, "takeover": takeover}, Anchor(k.k0.keyid))
+    assert by_name(report) == {"takeover": {"trust-domain-region"}}, report.findings
+
+
+@pytest.mark.parametrize(("level", "flagged"), [("IL5", False), ("IL4", True)],
+                         ids=["as its bundle says", "contradicting its bundle"])
+def test_pairing_levels_must_match_the_enclaves_signed_bundles(k: Keys, base, level: str,
+                                                               flagged: bool) -> None:
+    """A federation key cannot dodge the IL rule by calling an IL5 enclave IL4."""
+    bundle = env(enclave_bundle_payload(k.conus, CN, 1, issued_at=h(2), impact_level="IL5"),
+                 k.conus)
+    fed = _fed(k, IL4_C1, (CN, level), "cds-1")
+    report = run({**base, "bundle": bundle, "fed": fed}, Anchor(k.k0.keyid))
+    assert by_name(report) == ({"fed": {"impact-level"}} if flagged else {}), report.findings
+
+
 @pytest.fixture(scope="module")
 def bundles(k: Keys) -> Callable[[str, int, float], bytes]:
     made: dict[tuple[str, int, float], bytes] = {}
@@ -601,15 +622,23 @@ VERSIONS = [
     ("another key, the same version", "conus_b", 1, True),
     ("another key, the next version", "conus_b", 2, False),
     ("the same key certified again", "conus", 1, False),
+    ("a lower version certified later", "conus_b", 0, True),
 ]
 
 
 @pytest.mark.parametrize(("case", "key", "version", "flagged"), VERSIONS,
                          ids=[v[0] for v in VERSIONS])
 def test_regional_version(k: Keys, base, case, key, version, flagged) -> None:
-    payload = regional_root_payload(k.k0, getattr(k, key).key, issued_at=h(2), version=version,
-                                    days=90)
-    report = run({**base, "second": env(payload, k.k0)}, Anchor(k.k0.keyid))
+    blobs = dict(base)
+    if version == 0:  # CONUS v3 first, then v2 after it
+        blobs["third"] = env(regional_root_payload(k.k0, k.spare.key, issued_at=h(2),
+                                                   version=3, days=90), k.k0)
+        version, when = 2, h(3)
+    else:
+        when = h(2)
+    payload = regional_root_payload(k.k0, getattr(k, key).key, issued_at=when,
+                                    version=version, days=90)
+    report = run({**blobs, "second": env(payload, k.k0)}, Anchor(k.k0.keyid))
     assert by_name(report) == ({"second": {"regional-version"}} if flagged else {})
 
 
