@@ -475,7 +475,8 @@ operations:
 
 
 @pytest.mark.parametrize("name", ["genesis", "regional-issuance", "roster-change",
-                                  "fleet-rotation", "emergency-revocation", "enclave-bundles"])
+                                  "fleet-rotation", "emergency-revocation", "enclave-bundles",
+                                  "oscal-baseline", "oscal-overlay"])
 def test_standard_plans_pass_the_plan_rules(name: str) -> None:
     from writroot.ceremony import strictyaml
     from writroot.ceremony.plan import check_plan
