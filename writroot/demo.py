@@ -286,6 +286,17 @@ operations:
             self.carry(self.artifact("demo-genesis", "regional-root", region=region),
                        f"inputs/regional-root-{region}-1.dsse.json")
 
+    def fleet_plan(self, name: str, ops: str, fleet_root: str = "inputs/fleet-root.dsse.json"
+                   ) -> str:
+        return f"""plan: 1
+ceremony: {name}
+fleet: {FLEET}
+signer: "{self.fleet_keyid}"
+roster: {fleet_root}
+fleet_root: {fleet_root}
+operations:
+{ops}"""
+
     def regional_plan(self, name: str, region: str, version: int, ops: str,
                       fleet_root: str = "inputs/fleet-root.dsse.json") -> str:
         return f"""plan: 1
@@ -352,17 +363,11 @@ operations:
         data = files("writroot") / "data" / "oscal"
         for name in (CATALOG, BASELINE, OVERLAY):
             self.write(f"oscal/{name}", (data / name).read_bytes())
-        plan = f"""plan: 1
-ceremony: demo-oscal-baseline
-fleet: {FLEET}
-signer: "{self.fleet_keyid}"
-roster: inputs/fleet-root.dsse.json
-fleet_root: inputs/fleet-root.dsse.json
-operations:
+        plan = self.fleet_plan("demo-oscal-baseline", f"""\
   - op: sign-oscal-baseline
     document: oscal/{BASELINE}
     validity_days: 365
-"""
+""")
         self.ceremony("demo-oscal-baseline", plan, FLEET_TOKEN, self.day(2))
         self.carry(self.artifact("demo-oscal-baseline", "oscal-baseline"),
                    "inputs/oscal-baseline.dsse.json")
@@ -382,19 +387,13 @@ operations:
     def regional_rotation(self) -> None:
         when = self.day(50)
         rel = self.request("CONUS", "SLH-DSA-SHA2-256s", 2, when)
-        plan = f"""plan: 1
-ceremony: demo-conus-rotation
-fleet: {FLEET}
-signer: "{self.fleet_keyid}"
-roster: inputs/fleet-root.dsse.json
-fleet_root: inputs/fleet-root.dsse.json
-operations:
+        plan = self.fleet_plan("demo-conus-rotation", f"""\
   - op: sign-regional-root
     region: CONUS
     request: {rel}
     version: 2
     validity_days: 104
-"""
+""")
         self.ceremony("demo-conus-rotation", plan, FLEET_TOKEN, when)
         self.carry(self.artifact("demo-conus-rotation", "regional-root"),
                    "inputs/regional-root-CONUS-2.dsse.json")
@@ -407,18 +406,12 @@ operations:
         self.say("CONUS: v2 re-signed conus-1.writsov.com's bundle (spiffe_sequence 1 -> 2)")
 
     def fleet_rotation(self) -> None:
-        plan = f"""plan: 1
-ceremony: demo-fleet-rotation
-fleet: {FLEET}
-signer: "{self.fleet_keyid}"
-roster: inputs/fleet-root.dsse.json
-fleet_root: inputs/fleet-root.dsse.json
-operations:
+        plan = self.fleet_plan("demo-fleet-rotation", """\
   - op: rotate-fleet-root
     label: fleet-root-2
     algorithm: SLH-DSA-SHA2-256s
     validity_days: 548
-"""
+""")
         self.ceremony("demo-fleet-rotation", plan, FLEET_TOKEN, self.day(55))
         rotation = self.artifact("demo-fleet-rotation", "fleet-rotation")
         self.carry(rotation, "inputs/fleet-rotation.dsse.json")
@@ -438,20 +431,14 @@ operations:
 
         keyid = parse_payload(Envelope.parse(fed.read_bytes(), str(fed)).payload,
                               str(fed)).subject["key"].keyid
-        plan = f"""plan: 1
-ceremony: demo-revocation
-fleet: {FLEET}
-signer: "{self.fleet_keyid}"
-roster: inputs/fleet-rotation.dsse.json
-fleet_root: inputs/fleet-rotation.dsse.json
-operations:
+        plan = self.fleet_plan("demo-revocation", f"""\
   - op: sign-revocation-list
     sequence: 1
     validity_days: 30
     entries:
       - keyid: "{keyid}"
         reason: key-compromise
-"""
+""", "inputs/fleet-rotation.dsse.json")
         self.ceremony("demo-revocation", plan, FLEET_TOKEN, self.day(58))
         self.say("emergency: the new fleet root revoked the conus-1/eucom-1 federation key")
 

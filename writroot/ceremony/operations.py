@@ -127,7 +127,7 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         if ctx.fleet is None:
             raise BadInput("rotating the fleet root needs the fleet_root input", ctx.where("plan"))
         entry["version"] = ctx.fleet["version"] + 1
-        entry["policy"] = _policy_of(op.get("policy"), ctx.fleet["policy"], ctx, at)
+        entry["policy"] = policy_of(op.get("policy"), ctx.fleet["policy"], ctx.where, at)
         if op["algorithm"] != entry["policy"]["fleet_root_algorithm"]:
             raise PolicyRefused(f"policy requires a {entry['policy']['fleet_root_algorithm']} "
                                 "fleet root", ctx.where(f"{at}.algorithm"))
@@ -147,14 +147,16 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     return entry
 
 
-def _policy_of(value: Any, base: dict[str, Any], ctx: LockContext, at: str) -> dict[str, Any]:
+def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
+              at: str) -> dict[str, Any]:
+    """A plan's policy: the given fields over `base`, every field checked."""
     from writroot.statements import POLICY_FIELDS
 
     policy = {**base, **(value or {})}
     try:
         s.record(policy, f"{at}.policy", POLICY_FIELDS)
     except BadInput as exc:
-        raise BadInput(exc.message, ctx.where(exc.where or "")) from None
+        raise BadInput(exc.message, where(exc.where or "")) from None
     return policy
 
 

@@ -195,14 +195,10 @@ def lock(plan_path: Path) -> LockedPlan:
 
 
 def _policy(value: Any, located: strictyaml.Located, index: int) -> dict[str, Any]:
-    from writroot.statements import DEFAULT_POLICY, POLICY_FIELDS
+    from writroot.ceremony.operations import policy_of
+    from writroot.statements import DEFAULT_POLICY
 
-    policy = {**DEFAULT_POLICY, **(value or {})}
-    try:
-        s.record(policy, f"operations[{index}].policy", POLICY_FIELDS)
-    except BadInput as exc:
-        raise BadInput(exc.message, located.where(exc.where or "")) from None
-    return policy
+    return policy_of(value, DEFAULT_POLICY, located.where, f"operations[{index}]")
 
 
 def load_locked(path: Path) -> LockedPlan:

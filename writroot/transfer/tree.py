@@ -147,9 +147,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o644)
+def _write_fd(fd: int, data: bytes) -> None:
+    """Write all of `data` to a fresh file (mode 0644), fsync and close it."""
     try:
         _chmod(fd, 0o644)
         view = memoryview(data)
@@ -158,6 +157,11 @@ def _write_new(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    _write_fd(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o644), data)
 
 
 def _staging_name(out: Path) -> str:
@@ -197,14 +201,7 @@ def write_file(out: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=_staging_name(out), dir=out.parent)
     tmp = Path(tmp_name)
     try:
-        try:
-            _chmod(fd, 0o644)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_fd(fd, data)
         try:
             os.link(tmp, out)  # fails rather than replace a file that appeared meanwhile
         except FileExistsError:
