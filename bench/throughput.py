@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,28 +26,69 @@ TARGET = 500.0
 Artifacts = list[tuple[str, bytes]]
 
 
+class _Custodian:
+    """An ML-DSA-65 custodian key in memory (the bench's approvals are real signatures)."""
+
+    def __init__(self) -> None:
+        from writroot.crypto.algorithms import ML_DSA_65
+
+        raw, self._private = engines.signer_for(ML_DSA_65).keygen(ML_DSA_65)
+        self.key = PublicKey(ML_DSA_65, raw)
+
+    def sign(self, message: bytes) -> bytes:
+        return engines.signer_for(self.key.algorithm).sign(self.key.algorithm, self._private,
+                                                          message)
+
+
+def _proof(fleet_keyid: str, ops: list[dict[str, Any]],
+           now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A real proof of quorum: a locked plan covering every statement, 2 of 3 approvals."""
+    from writroot.ceremony.approve import approve
+    from writroot.ceremony.plan import LockedPlan
+
+    members = [_Custodian() for _ in range(3)]
+    roster = {"version": 1, "threshold": 2,
+              "custodians": [{"id": f"c{i}", "name": f"Custodian {i}", "key": m.key.to_json()}
+                             for i, m in enumerate(members)]}
+    plan = LockedPlan({"plan": 1, "ceremony": "bench", "fleet": "bench", "signer": fleet_keyid,
+                       "roster": {"path": "roster.yaml", "sha256": "0" * 64, "size": 1,
+                                  "roster": roster},
+                       "operations": ops})
+    approvals = [approve(plan, f"c{i}", members[i], now).to_json() for i in (0, 1)]
+    return {"id": "bench", "plan_sha256": plan.sha256, "plan": plan.document,
+            "approvals": approvals}, roster
+
+
 def build_artifacts(custody: Custody, fleet: KeyRecord) -> tuple[Artifacts, datetime]:
-    """Distinct, really signed envelopes, as in writroot.demo."""
+    """Distinct, really signed envelopes with a real proof of quorum, as in writroot.demo."""
     now = datetime.now(UTC).replace(microsecond=0)
     policy = dict(DEFAULT_POLICY)
-    ceremony = {"id": "bench", "plan_sha256": hashlib.sha256(b"bench").hexdigest(),
-                "approvals": []}
+    alg = fleet.key.algorithm
+    keygen = engines.signer_for(alg)
+    regional = []
+    for _ in range(1, ARTIFACTS):
+        raw, private = keygen.keygen(alg)
+        wipe(private)
+        regional.append(PublicKey(alg, raw))
+    fleet_days, days = policy["fleet_root_rotation_days"], policy["regional_root_rotation_days"]
+    ops: list[dict[str, Any]] = [{"op": "sign-fleet-root", "validity_days": fleet_days,
+                                  "policy": policy}]
+    ops += [{"op": "sign-regional-root", "region": f"REGION-{i:02d}", "validity_days": days,
+             "version": 1, "may_sign": list(REGIONAL_MAY_SIGN),
+             "key": {"path": f"r{i}.tar", "sha256": "0" * 64, "size": 1, **key.to_json()}}
+            for i, key in enumerate(regional, 1)]
+    ceremony, roster = _proof(fleet.keyid, ops, now - timedelta(hours=1))
     common: dict[str, Any] = {"fleet": "bench", "issuer_role": "fleet-root",
                               "issuer_keyid": fleet.keyid, "ceremony": ceremony,
                               "issued_at": now, "not_before": now}
-    payloads = [build("fleet-root", **common,
-                      not_after=now + timedelta(days=policy["fleet_root_rotation_days"]),
-                      subject={"key": fleet.key.to_json(), "version": 1, "policy": policy})]
-    alg = fleet.key.algorithm
-    keygen = engines.signer_for(alg)
-    for i in range(1, ARTIFACTS):
-        raw, private = keygen.keygen(alg)
-        wipe(private)
+    payloads = [build("fleet-root", **common, not_after=now + timedelta(days=fleet_days),
+                      subject={"key": fleet.key.to_json(), "version": 1, "policy": policy,
+                               "roster": roster})]
+    for i, key in enumerate(regional, 1):
         payloads.append(build(
-            "regional-root", **common,
-            not_after=now + timedelta(days=policy["regional_root_rotation_days"]),
-            subject={"region": f"REGION-{i:02d}", "key": PublicKey(alg, raw).to_json(),
-                     "version": 1, "may_sign": list(REGIONAL_MAY_SIGN)}))
+            "regional-root", **common, not_after=now + timedelta(days=days),
+            subject={"region": f"REGION-{i:02d}", "key": key.to_json(), "version": 1,
+                     "may_sign": list(REGIONAL_MAY_SIGN)}))
     artifacts = [(f"artifact-{i:02d}.dsse.json",
                   sign_statement(custody, fleet.keyid, payload).envelope.dumps())
                  for i, payload in enumerate(payloads)]

@@ -7,6 +7,7 @@ Decoding is strict: the input must re-encode to exactly the same DER bytes.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 
@@ -128,6 +129,8 @@ def decode_pem(pem: bytes | str, where: str = "public key") -> tuple[Algorithm, 
     return decode_der(der, where)
 
 
+@functools.lru_cache(maxsize=4096)
 def keyid(alg: Algorithm, public_key: bytes) -> str:
-    """Lowercase hex SHA-256 of the SPKI DER (DESIGN §3)."""
+    """Lowercase hex SHA-256 of the SPKI DER (DESIGN §3). Cached: a verifier recomputes the
+    keyid of every key it meets, often the same few keys many times."""
     return hashlib.sha256(encode_der(alg, public_key)).hexdigest()

@@ -22,7 +22,7 @@ from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, payload_type_for
 from writroot.errors import BadInput, WritrootError
 from writroot.jsonio import canonical, format_time
-from writroot.quorum.count import Roster, count
+from writroot.quorum.count import Roster, Tally, count
 from writroot.statements import (
     RIGHTS,
     Statement,
@@ -92,6 +92,9 @@ class _Verifier:
     policies: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     revoked: dict[str, _Revoked] = field(default_factory=dict)
     revocation_sequence: int | None = None
+    plans: dict[str, tuple[dict[str, Any], str, Roster]] = field(default_factory=dict)
+    tallies: dict[tuple[str, datetime], list[tuple[Any, Roster, Tally]]] = field(
+        default_factory=dict)
 
     def fail(self, item: _Item, check: str, message: str) -> None:
         item.result.findings.append(Finding(item.result.name, check, message))
@@ -380,9 +383,7 @@ class _Verifier:
             self.fail(item, "quorum-proof", "carries no locked plan")
             return False
         try:
-            digest = hashlib.sha256(canonical(plan)).hexdigest()
-            roster = Roster.from_checked(roster_check(plan.get("roster", {}).get("roster"),
-                                                      "plan.roster.roster"))
+            digest, roster = self.plan_facts(cer["plan_sha256"], plan)
         except (WritrootError, AttributeError) as exc:
             self.fail(item, "quorum-proof", f"malformed locked plan: {exc}")
             return False
@@ -397,21 +398,43 @@ class _Verifier:
             return False
         if label:  # a roster change: count the same approvals against the new roster too
             roster = Roster.from_checked(roster_check(roster_in_force, "new roster"))
-        elif canonical(roster.to_json()) != canonical(roster_in_force):
+        elif roster.to_json() != roster_in_force:
             self.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
             return False
         if not covers(plan, st):
             self.fail(item, "quorum-proof", f"the approved plan has no operation that "
                       f"yields this {st.type} statement")
             return False
-        named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
-        tally = count(named, roster, cer["id"], cer["plan_sha256"], st.issued_at)
+        tally = self.tally(cer, roster, st.issued_at)
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
             self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
                       f"approvals hold{' under the ' + label if label else ''} ({why})")
             return False
         return True
+
+    def plan_facts(self, claimed: str, plan: dict[str, Any]) -> tuple[str, Roster]:
+        """A plan's digest and roster. Every statement of a ceremony carries the same plan:
+        an equal plan seen before is not canonicalised again (equality is exact)."""
+        seen = self.plans.get(claimed)
+        if seen is not None and seen[0] == plan:
+            return seen[1], seen[2]
+        digest = hashlib.sha256(canonical(plan)).hexdigest()
+        roster = Roster.from_checked(roster_check(plan.get("roster", {}).get("roster"),
+                                                  "plan.roster.roster"))
+        self.plans[claimed] = (plan, digest, roster)
+        return digest, roster
+
+    def tally(self, cer: dict[str, Any], roster: Roster, when: datetime) -> Tally:
+        """Count the approvals; the same approvals, roster and time give the same count."""
+        key = (cer["plan_sha256"], when)
+        for approvals, counted_roster, tally in self.tallies.get(key, []):
+            if approvals == cer["approvals"] and counted_roster == roster:
+                return tally
+        named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
+        tally = count(named, roster, cer["id"], cer["plan_sha256"], when)
+        self.tallies.setdefault(key, []).append((cer["approvals"], roster, tally))
+        return tally
 
     # -- revocation -----------------------------------------------------------------------
 
