@@ -665,32 +665,73 @@ def test_signed_baseline_is_trestle_layout_and_verifies(env: Env, signed_baselin
     assert proc.returncode == 0, proc.stdout
 
 
-def test_overlay_naming_an_unsigned_baseline_is_refused(env: Env, signed_baseline: Path) -> None:
-    """An overlay must name a signed baseline; a regional plan cannot lock without one."""
-    region = env.root / "overlay-unsigned"
-    region.mkdir()
-    _oscal_inputs(region)
-    shutil.copy(OSCAL_DATA / "overlay-conus.json", region / "overlay-conus.json")
-    shutil.copy(region / "baseline.json", region / "baseline-component-definition.json")
-    shutil.copy(env.fleet_root, region / "fleet-root.dsse.json")
-    # The "baseline" named here is the fleet-root statement: not a signed baseline.
-    _write(region / "plan.yaml", f"""plan: 1
-ceremony: overlay-unsigned
+@pytest.fixture(scope="module")
+def eucom_authority(env: Env) -> tuple[str, Path]:
+    """A EUCOM regional root certified in a fleet ceremony: (its keyid, its envelope)."""
+    locked = _regional_plan(env, "overlay-authority")
+    proc = _run(env, locked, _approve(env, locked, "alice", "bruno"), locked.parent / "out",
+                "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    envelope = next((locked.parent / "out" / "artifacts").glob("regional-root-*.dsse.json"))
+    keyid = json.loads(locked.read_text())["operations"][0]["key"]["keyid"]
+    return keyid, envelope
+
+
+def _overlay_plan(env: Env, name: str, authority: tuple[str, Path], baseline: Path) -> Path:
+    d = env.root / name
+    d.mkdir()
+    _oscal_inputs(d)
+    shutil.copy(OSCAL_DATA / "overlay-conus.json", d / "overlay.json")
+    shutil.copy(d / "baseline.json", d / "baseline-component-definition.json")
+    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
+    shutil.copy(authority[1], d / "authority.dsse.json")
+    shutil.copy(baseline, d / "baseline.dsse.json")
+    return _write(d / "plan.yaml", f"""plan: 1
+ceremony: {name}
 fleet: testfleet
-signer: {env.keyid}
+signer: "{authority[0]}"
 roster: fleet-root.dsse.json
 fleet_root: fleet-root.dsse.json
-authority: fleet-root.dsse.json
+authority: authority.dsse.json
 operations:
   - op: sign-oscal-overlay
-    region: CONUS
-    profile: overlay-conus.json
-    baseline: fleet-root.dsse.json
+    region: EUCOM
+    profile: overlay.json
+    baseline: baseline.dsse.json
     baseline_document: baseline-component-definition.json
     validity_days: 30
 """)
-    proc = env.cli("ceremony", "plan", str(region / "plan.yaml"))
-    assert proc.returncode == 2 and "authority" in proc.stderr, proc.stderr
+
+
+def test_overlay_locks_against_the_signed_baseline(env: Env, eucom_authority,
+                                                   signed_baseline: Path) -> None:
+    plan = _overlay_plan(env, "overlay-ok", eucom_authority, signed_baseline)
+    proc = env.cli("ceremony", "plan", str(plan), "--json")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_overlay_naming_an_unsigned_baseline_is_refused(env: Env, eucom_authority) -> None:
+    """The 'baseline' named here is the fleet-root statement: not a signed baseline."""
+    plan = _overlay_plan(env, "overlay-unsigned", eucom_authority, env.fleet_root)
+    proc = env.cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 2, proc.stderr
+    assert "plan.yaml" in proc.stderr and "operations[0].baseline" in proc.stderr
+    assert "oscal-baseline" in proc.stderr
+    assert not (plan.parent / "plan.lock.json").exists()
+
+
+def test_overlay_pinning_the_wrong_hash_is_refused(env: Env, eucom_authority,
+                                                   signed_baseline: Path) -> None:
+    plan = _overlay_plan(env, "overlay-wrong-hash", eucom_authority, signed_baseline)
+    overlay = plan.parent / "overlay.json"
+    text = overlay.read_text()
+    good = json.loads(text)
+    pinned = good["profile"]["back-matter"]["resources"][0]["rlinks"][0]["hashes"][0]["value"]
+    overlay.write_text(text.replace(pinned, "0" * 64))
+    proc = env.cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 2, proc.stderr
+    assert "overlay.json" in proc.stderr and "back-matter" in proc.stderr
+    assert not (plan.parent / "plan.lock.json").exists()
 
 
 def test_release_provenance_ceremony_and_subject_files(env: Env) -> None:
