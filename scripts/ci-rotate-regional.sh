@@ -17,15 +17,17 @@
 #   WRITROOT_FLEET_HOST     host profile (module, token, PIN source) of the fleet HSM
 #   WRITROOT_APPROVERS      space-separated custodian=keyfile=PASSPHRASE_ENV_VAR triples
 #   WRITROOT_WORK           a new directory for this rotation's files and outputs
-# Optional: WRITROOT_ALGORITHM (default SLH-DSA-SHA2-256s), WRITROOT_VALIDITY_DAYS (104),
+# Optional: WRITROOT (the command, default `writroot`),
+#   WRITROOT_ALGORITHM (default SLH-DSA-SHA2-256s), WRITROOT_VALIDITY_DAYS (104),
 #   WRITROOT_PKCS11_MODULE, WRITROOT_ALLOW_NETWORK=1 (CI runners have network up).
 # Exit codes are writroot's: 0 ok, 1 refused or not verified, 2 bad input, 3 HSM, 4 quorum.
 set -euo pipefail
 
-: "${WRITROOT_REGION:?}" "${WRITROOT_VERSION:?}" "${WRITROOT_FLEET:?}"
-: "${WRITROOT_FLEET_KEYID:?}" "${WRITROOT_FLEET_ROOT:?}" "${WRITROOT_ROSTER:?}"
-: "${WRITROOT_ANCHOR:?}" "${WRITROOT_REGION_TOKEN:?}" "${WRITROOT_REGION_PIN:?}"
-: "${WRITROOT_FLEET_HOST:?}" "${WRITROOT_APPROVERS:?}" "${WRITROOT_WORK:?}"
+for name in WRITROOT_REGION WRITROOT_VERSION WRITROOT_FLEET WRITROOT_FLEET_KEYID \
+            WRITROOT_FLEET_ROOT WRITROOT_ROSTER WRITROOT_ANCHOR WRITROOT_REGION_TOKEN \
+            WRITROOT_REGION_PIN WRITROOT_FLEET_HOST WRITROOT_APPROVERS WRITROOT_WORK; do
+  if [ -z "${!name:-}" ]; then echo "ci-rotate-regional: $name is not set" >&2; exit 2; fi
+done
 WRITROOT=${WRITROOT:-writroot}
 ALGORITHM=${WRITROOT_ALGORITHM:-SLH-DSA-SHA2-256s}
 DAYS=${WRITROOT_VALIDITY_DAYS:-104}
@@ -47,7 +49,8 @@ $WRITROOT region keygen --region "$region" --fleet "$WRITROOT_FLEET" \
 log "key request $(grep -o '"read_aloud": "[^"]*"' "$work/keygen.json")"
 
 # 2. Across the gap: the fleet side checks the bundle before it uses it.
-$WRITROOT bundle import "$work/request.tar" "$work/imported" --json > /dev/null
+digest=$(grep -o '"bundle_sha256": "[0-9a-f]*"' "$work/keygen.json" | grep -o '[0-9a-f]\{64\}')
+$WRITROOT bundle import "$work/request.tar" "$work/imported" --expect "$digest" --json > /dev/null
 cp "$work/request.tar" "$work/ceremony/requests/$lower-$WRITROOT_VERSION.tar"
 cp "$WRITROOT_FLEET_ROOT" "$work/ceremony/fleet-root.dsse.json"
 cp "$WRITROOT_ROSTER" "$work/ceremony/roster.dsse.json"
@@ -82,6 +85,10 @@ $WRITROOT ceremony run "$work/ceremony/plan.lock.json" --approvals "$work/ceremo
 # 5. Verify as an auditor would, and show the calendar.
 $WRITROOT verify "$WRITROOT_FLEET_ROOT" "$WRITROOT_ROSTER" "$work/out/artifacts" \
   --anchor "$WRITROOT_ANCHOR" --json > "$work/verify.json"
+# status exits 1 when something else is overdue: report it, the rotation itself succeeded.
+loud=0
 $WRITROOT status "$WRITROOT_FLEET_ROOT" "$WRITROOT_ROSTER" "$work/out/artifacts" \
-  --anchor "$WRITROOT_ANCHOR" --json > "$work/status.json"
+  --anchor "$WRITROOT_ANCHOR" --json > "$work/status.json" || loud=$?
+[ "$loud" -le 1 ] || exit "$loud"
+[ "$loud" -eq 0 ] || log "status: some keys are overdue, expired or revoked (see status.json)"
 log "rotated $region to version $WRITROOT_VERSION; verified; outputs in $work/out"

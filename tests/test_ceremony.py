@@ -765,3 +765,12 @@ def test_release_provenance_ceremony_and_subject_files(env: Env) -> None:
     odd = env.cli("verify", str(env.fleet_root), str(prov), "--anchor", env.keyid,
                   "--subject", str(stranger), "--json")
     assert odd.returncode == 1 and "subject-unmatched" in odd.stdout
+
+
+def test_ci_rotation_script_names_a_missing_variable(env: Env, make_token, tmp_path) -> None:
+    import os
+
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("WRITROOT_")}
+    proc = subprocess.run(["bash", str(ROTATE_SCRIPT)], env=variables, capture_output=True,
+                          text=True, timeout=60, check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "WRITROOT_REGION is not set" in proc.stderr

@@ -52,7 +52,7 @@ def test_demo_calendar_covers_every_key(demo: dict) -> None:
     assert json.loads(proc.stdout)["loud"] == 0
     late = run_cli("status", demo["published"], "--anchor", demo["anchor_pem"], "--at",
                    "2027-06-01T00:00:00Z")
-    assert late.returncode == 1 and "OVERDUE or EXPIRED" in late.stdout
+    assert late.returncode == 1 and "OVERDUE, EXPIRED or REVOKED" in late.stdout
 
 
 def test_demo_revoked_artifact_is_rejected_by_the_cli(demo: dict) -> None:

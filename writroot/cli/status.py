@@ -10,7 +10,7 @@ import click
 from writroot.cli.common import console, json_option, print_json
 
 _STYLE = {"ok": "green", "due": "yellow", "overdue": "bold red", "expired": "bold red",
-          "superseded": "dim"}
+          "revoked": "bold red", "superseded": "dim"}
 
 
 @click.command()
@@ -18,7 +18,7 @@ _STYLE = {"ok": "green", "due": "yellow", "overdue": "bold red", "expired": "bol
 @click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
               help="The pinned fleet root: its keyid fingerprint or its PEM public key file.")
 @click.option("--revocations", multiple=True, metavar="FILE",
-              help="Revocation list(s) to apply (the highest sequence wins; none un-revokes).")
+              help="Revocation list(s) to apply: every verified list counts (none un-revokes).")
 @click.option("--at", "at_text", metavar="TIME",
               help="Reference time, UTC YYYY-MM-DDTHH:MM:SSZ (default: now).")
 @click.option("--warn-days", default=14, show_default=True, type=click.IntRange(0, 365),
@@ -28,7 +28,7 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
            at_text: str | None, warn_days: int, as_json: bool) -> None:
     """Every key's age, expiry and next rotation date, from artifacts that verify.
 
-    Exits 1 when anything in force is overdue or expired, so CI can gate on it.
+    Exits 1 when anything in force is overdue, expired or revoked, so CI can gate on it.
     """
     from writroot.crypto.fingerprint import hex_groups
     from writroot.jsonio import format_time, parse_time
@@ -73,6 +73,6 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
         out.print(f"[yellow]{len(failed)} artifact(s) did not verify and are not in the "
                   f"calendar (run writroot verify):[/yellow] " + ", ".join(failed), markup=True)
     if loud:
-        out.print(f"[bold red]{len(loud)} key(s) OVERDUE or EXPIRED: "
+        out.print(f"[bold red]{len(loud)} key(s) OVERDUE, EXPIRED or REVOKED: "
                   + ", ".join(f"{r.kind} {r.name} {r.version}" for r in loud) + "[/bold red]")
     sys.exit(1 if loud else 0)

@@ -92,7 +92,7 @@ class _Verifier:
     policies: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     revoked: dict[str, _Revoked] = field(default_factory=dict)
     revocation_sequence: int | None = None
-    plans: dict[str, tuple[dict[str, Any], str, Roster]] = field(default_factory=dict)
+    plans: dict[str, tuple[str, str, Roster]] = field(default_factory=dict)
     tallies: dict[tuple[str, datetime], list[tuple[Any, Roster, Tally]]] = field(
         default_factory=dict)
 
@@ -416,24 +416,26 @@ class _Verifier:
     def plan_facts(self, claimed: str, plan: dict[str, Any]) -> tuple[str, Roster]:
         """A plan's digest and roster. Every statement of a ceremony carries the same plan:
         an equal plan seen before is not canonicalised again (equality is exact)."""
+        exact = _exact(plan)  # json.dumps tells true from 1, unlike ==
         seen = self.plans.get(claimed)
-        if seen is not None and seen[0] == plan:
+        if seen is not None and seen[0] == exact:
             return seen[1], seen[2]
         digest = hashlib.sha256(canonical(plan)).hexdigest()
         roster = Roster.from_checked(roster_check(plan.get("roster", {}).get("roster"),
                                                   "plan.roster.roster"))
-        self.plans[claimed] = (plan, digest, roster)
+        self.plans[claimed] = (exact, digest, roster)
         return digest, roster
 
     def tally(self, cer: dict[str, Any], roster: Roster, when: datetime) -> Tally:
         """Count the approvals; the same approvals, roster and time give the same count."""
         key = (cer["plan_sha256"], when)
+        exact = _exact(cer["approvals"])
         for approvals, counted_roster, tally in self.tallies.get(key, []):
-            if approvals == cer["approvals"] and counted_roster == roster:
+            if approvals == exact and counted_roster == roster:
                 return tally
         named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
         tally = count(named, roster, cer["id"], cer["plan_sha256"], when)
-        self.tallies.setdefault(key, []).append((cer["approvals"], roster, tally))
+        self.tallies.setdefault(key, []).append((exact, roster, tally))
         return tally
 
     # -- revocation -----------------------------------------------------------------------
@@ -618,6 +620,13 @@ class _Verifier:
                 if b <= a:
                     self.fail(after, "spiffe-sequence", f"spiffe_sequence {b} does not increase "
                               f"on {a} ({before.result.name}, signed earlier)")
+
+
+def _exact(obj: Any) -> str:
+    """An exact, fast serialisation for cache keys (C json; types are kept apart)."""
+    import json
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def _oscal_name(data: bytes) -> str | None:
