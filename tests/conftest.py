@@ -215,20 +215,9 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
 
 def key_request(raw: RawKey, region: str, fleet: str = "testfleet") -> Envelope:
     """A region's key request signed by the requested key (proof of possession)."""
-    import hashlib
+    from writroot.region import request_payload
 
-    from writroot.jsonio import canonical
-
-    subject = {"region": region, "key": raw.key.to_json(), "custody": "wrapped",
-               "token": "test-token"}
-    payload = build("key-request", fleet=fleet, issuer_role="regional-root",
-                    issuer_keyid=raw.keyid,
-                    ceremony={"id": f"request-{region.lower()}",
-                              "plan_sha256": hashlib.sha256(canonical(subject)).hexdigest(),
-                              "approvals": []},
-                    subject=subject, issued_at=NOW, not_before=NOW,
-                    not_after=NOW + timedelta(days=30))
-    return sign_raw(raw, payload)
+    return sign_raw(raw, request_payload(raw.key, region, fleet, "wrapped", "test-token", NOW))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None,

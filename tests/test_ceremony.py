@@ -86,20 +86,26 @@ operations:
     return e
 
 
-def _regional_plan(env: Env, name: str, region: str = "EUCOM") -> Path:
-    from writroot.crypto.algorithms import ML_DSA_87
-
-    request = key_request(raw_key(ML_DSA_87), region)
-    _write(env.root / name / "request.json", request.dumps().decode())
-    shutil.copy(env.fleet_root, env.root / name / "fleet-root.dsse.json")
-    plan = _write(env.root / name / "plan.yaml", f"""plan: 1
+def _fleet_plan(env: Env, name: str, ops: str) -> Path:
+    d = env.root / name
+    d.mkdir(exist_ok=True)
+    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
+    return _write(d / "plan.yaml", f"""plan: 1
 ceremony: {name}
 fleet: testfleet
 signer: {env.keyid}
 roster: fleet-root.dsse.json
 fleet_root: fleet-root.dsse.json
 operations:
-  - op: sign-regional-root
+{ops}""")
+
+
+def _regional_plan(env: Env, name: str, region: str = "EUCOM") -> Path:
+    from writroot.crypto.algorithms import ML_DSA_87
+
+    request = key_request(raw_key(ML_DSA_87), region)
+    _write(env.root / name / "request.json", request.dumps().decode())
+    plan = _fleet_plan(env, name, f"""  - op: sign-regional-root
     region: {region}
     request: request.json
     validity_days: 90
@@ -440,20 +446,11 @@ def test_roster_change_ceremony(env: Env, tmp_path: Path) -> None:
                        "testfleet", "--out", "custodians", "--passphrase", "env:PP")
         assert proc.returncode == 0, proc.stderr
     d = env.root / "roster-change"
-    d.mkdir()
-    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
     _write(d / "new-roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
         f"  - id: {c}\n    name: {c.title()}\n"
         f"    enrolment: ../custodians/{c}.enrolment.dsse.json\n"
         for c in ("chen", "dana", "erin")))
-    _write(d / "plan.yaml", f"""plan: 1
-ceremony: roster-2
-fleet: testfleet
-signer: {env.keyid}
-roster: fleet-root.dsse.json
-fleet_root: fleet-root.dsse.json
-operations:
-  - op: sign-roster
+    _fleet_plan(env, "roster-change", """  - op: sign-roster
     roster: new-roster.yaml
     validity_days: 548
 """)
@@ -557,20 +554,6 @@ def test_ci_rotation_script_stops_without_quorum(env: Env, make_token) -> None:
 
 OSCAL_DATA = Path(__file__).parent / "data" / "oscal"
 CATALOG = "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
-
-
-def _fleet_plan(env: Env, name: str, ops: str) -> Path:
-    d = env.root / name
-    d.mkdir(exist_ok=True)
-    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
-    return _write(d / "plan.yaml", f"""plan: 1
-ceremony: {name}
-fleet: testfleet
-signer: {env.keyid}
-roster: fleet-root.dsse.json
-fleet_root: fleet-root.dsse.json
-operations:
-{ops}""")
 
 
 def _oscal_inputs(d: Path, baseline: dict | None = None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot import __version__
 from writroot.crypto.keys import wipe
@@ -41,6 +41,9 @@ CDS_ROUTE = "cds-conus-nss-1"
 CATALOG = "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
 BASELINE = "baseline-component-definition.json"
 OVERLAY = "overlay-conus.json"
+
+if TYPE_CHECKING:
+    from writroot.ceremony.runner import RunResult
 
 Progress = Callable[[str], None]
 
@@ -164,7 +167,7 @@ class _Story:
         self.t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=START_DAYS_AGO)
         self.fleet_keyid = ""
         self.regional: dict[str, str] = {}  # region -> keyid of its newest root
-        self.outcomes: dict[str, Any] = {}
+        self.outcomes: dict[str, RunResult] = {}
         self.revoked_artifact = Path()
 
     def close(self) -> None:
@@ -204,7 +207,7 @@ class _Story:
         self.regional[region] = req.key.keyid
         return self.carry(bundle, f"requests/{region.lower()}-{version}.tar")
 
-    def ceremony(self, name: str, plan: str, token: str, when: datetime) -> Any:
+    def ceremony(self, name: str, plan: str, token: str, when: datetime) -> RunResult:
         """Lock the plan, collect 3 of 5 approvals, run it on `token` at time `when`."""
         from writroot.ceremony.approve import approve
         from writroot.ceremony.host import HostProfile
@@ -225,15 +228,20 @@ class _Story:
         self.outcomes[name] = outcome
         return outcome
 
+    def signed(self, ceremony: str, type_: str, **subject: Any) -> Signed:
+        """What a ceremony signed, found by type and subject fields."""
+        for signed in self.outcomes[ceremony].signed:
+            st = signed.statement
+            if st.type == type_ and all(st.subject.get(k) == v for k, v in subject.items()):
+                return signed
+        raise BadInput(f"no {type_} artifact in {ceremony}")
+
     def artifact(self, ceremony: str, type_: str, **subject: Any) -> Path:
         """The published artifact of a ceremony, found by type and subject fields."""
         from writroot.ceremony.runner import artifact_name
 
-        for signed in self.outcomes[ceremony].signed:
-            st = signed.statement
-            if st.type == type_ and all(st.subject.get(k) == v for k, v in subject.items()):
-                return Path(self.out / ceremony / "artifacts" / artifact_name(signed))
-        raise BadInput(f"no {type_} artifact in {ceremony}")
+        signed = self.signed(ceremony, type_, **subject)
+        return Path(self.out / ceremony / "artifacts" / artifact_name(signed))
 
     # -- the story ------------------------------------------------------------------------
 
@@ -415,22 +423,18 @@ operations:
         self.ceremony("demo-fleet-rotation", plan, FLEET_TOKEN, self.day(55))
         rotation = self.artifact("demo-fleet-rotation", "fleet-rotation")
         self.carry(rotation, "inputs/fleet-rotation.dsse.json")
-        signed = self.outcomes["demo-fleet-rotation"].signed[0]
+        signed = self.signed("demo-fleet-rotation", "fleet-rotation")
         self.fleet_keyid = signed.statement.subject["key"].keyid
         self.say(f"fleet root rotated to v2 ({self.fleet_keyid[:16]}...), signed by the old "
                  "and the new root")
 
     def revocation(self) -> None:
-        fed = self.artifact("demo-conus-enclaves", "federation-key",
-                            pairing=[{"trust_domain": "conus-1.writsov.com", "impact_level": "IL4"},
-                                     {"trust_domain": "eucom-1.writsov.com",
-                                      "impact_level": "IL4"}])
-        self.revoked_artifact = fed
-        from writroot.envelope import Envelope
-        from writroot.statements import parse_payload
-
-        keyid = parse_payload(Envelope.parse(fed.read_bytes(), str(fed)).payload,
-                              str(fed)).subject["key"].keyid
+        pairing = [{"trust_domain": "conus-1.writsov.com", "impact_level": "IL4"},
+                   {"trust_domain": "eucom-1.writsov.com", "impact_level": "IL4"}]
+        self.revoked_artifact = self.artifact("demo-conus-enclaves", "federation-key",
+                                              pairing=pairing)
+        keyid = self.signed("demo-conus-enclaves", "federation-key",
+                            pairing=pairing).statement.subject["key"].keyid
         plan = self.fleet_plan("demo-revocation", f"""\
   - op: sign-revocation-list
     sequence: 1

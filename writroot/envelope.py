@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot.errors import BadInput
 from writroot.jsonio import b64decode, b64encode, canonical, is_hex_digest, loads_strict
+
+if TYPE_CHECKING:
+    from writroot.crypto.keys import PublicKey
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
@@ -48,6 +51,16 @@ class Envelope:
 
     def pae(self) -> bytes:
         return pae(self.payload_type, self.payload)
+
+    def signed_by(self, key: PublicKey) -> bool:
+        """Some signature under the key's (computed) keyid verifies over the PAE."""
+        from writroot.crypto import engines
+
+        alg = key.algorithm
+        verifier = engines.verifier_for(alg)
+        message = self.pae()
+        return any(s.keyid == key.keyid and verifier.verify(alg, key.raw, message, s.sig)
+                   for s in self.signatures)
 
     def to_json(self) -> dict[str, Any]:
         return {"payloadType": self.payload_type, "payload": b64encode(self.payload),

@@ -58,16 +58,20 @@ def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BY
         raise BadInput(f"malformed JSON: {exc}", where) from None
 
 
-def read_json_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
-    """Read and strictly parse a JSON file; the error names the file."""
+def read_capped(path: Path, cap: int) -> bytes:
+    """A file's bytes, refusing one larger than `cap`; the error names the file."""
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise BadInput(f"file is {size} bytes, larger than the {max_bytes}-byte cap", str(path))
-        data = path.read_bytes()
+        if size > cap:
+            raise BadInput(f"file is {size} bytes, larger than the {cap}-byte cap", str(path))
+        return path.read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
-    return loads_strict(data, str(path), max_bytes)
+
+
+def read_json_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
+    """Read and strictly parse a JSON file; the error names the file."""
+    return loads_strict(read_capped(path, max_bytes), str(path), max_bytes)
 
 
 def canonical(obj: Any) -> bytes:

@@ -42,24 +42,27 @@ def make_request(custody: Custody, alg: Algorithm, region: str, fleet: str, labe
     if alg.name not in REGIONAL_ALGORITHMS:
         raise PolicyRefused(f"{alg.name} is not a regional-root algorithm", "--algorithm")
     record = custody.generate(alg, "regional-root", label, backup_dir=backup_dir)
-    subject = {"region": region, "key": record.key.to_json(), "custody": record.custody,
-               "token": token}
-    # A request is not a quorum ceremony: its "plan" is its own subject, as for enrolments.
-    payload = build("key-request", fleet=fleet, issuer_role="regional-root",
-                    issuer_keyid=record.keyid,
-                    ceremony={"id": f"request-{region.lower()}",
-                              "plan_sha256": hashlib.sha256(canonical(subject)).hexdigest(),
-                              "approvals": []},
-                    subject=subject, issued_at=now, not_before=now,
-                    not_after=now + timedelta(days=REQUEST_DAYS))
+    payload = request_payload(record.key, region, fleet, record.custody, token, now)
     signed = sign_statement(custody, record.keyid, payload)
     return KeyRequest(signed.envelope, record.key, region, record.custody)
 
 
+def request_payload(key: PublicKey, region: str, fleet: str, custody: str, token: str,
+                    now: datetime) -> bytes:
+    """The key-request statement, to be signed by `key` itself (proof of possession)."""
+    subject = {"region": region, "key": key.to_json(), "custody": custody, "token": token}
+    # A request is not a quorum ceremony: its "plan" is its own subject, as for enrolments.
+    return build("key-request", fleet=fleet, issuer_role="regional-root",
+                 issuer_keyid=key.keyid,
+                 ceremony={"id": f"request-{region.lower()}",
+                           "plan_sha256": hashlib.sha256(canonical(subject)).hexdigest(),
+                           "approvals": []},
+                 subject=subject, issued_at=now, not_before=now,
+                 not_after=now + timedelta(days=REQUEST_DAYS))
+
+
 def check_request(obj: Any, where: str) -> dict[str, Any]:
     """A key request's subject, once its proof of possession (self-signature) verifies."""
-    from writroot.ceremony.inputs import signed_by
-
     env = Envelope.from_json(obj, where)
     st = parse_payload(env.payload, f"{where}: payload")
     if st.type != "key-request" or env.payload_type != payload_type_for("key-request"):
@@ -67,7 +70,7 @@ def check_request(obj: Any, where: str) -> dict[str, Any]:
     key: PublicKey = st.subject["key"]
     if st.issuer_keyid != key.keyid:
         raise VerificationFailed("key request is not signed by the requested key", where)
-    if not signed_by(env, key):
+    if not env.signed_by(key):
         raise VerificationFailed("proof of possession fails: the request's signature does not "
                                  "verify", where)
     return {**st.subject, "requested_at": format_time(st.issued_at)}

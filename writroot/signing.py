@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from writroot.envelope import INTOTO_PAYLOAD_TYPE, Envelope, Signature, payload_type_for
+from writroot.envelope import (
+    INTOTO_PAYLOAD_TYPE,
+    WRITROOT_PREFIX,
+    Envelope,
+    Signature,
+    payload_type_for,
+)
 from writroot.errors import VerificationFailed
 from writroot.hsm.custody import Custody
 from writroot.statements import Statement, parse_any
@@ -24,7 +30,7 @@ def sign_statement(custody: Custody, keyid: str, payload: bytes,
     signed by the old and the new root); every signature is independently verified."""
     # Canonical JSON sorts keys: an in-toto Statement starts with its "_type".
     intoto = payload.startswith(b'{"_type":')
-    statement = parse_any(INTOTO_PAYLOAD_TYPE if intoto else payload_type_for("x"), payload,
+    statement = parse_any(INTOTO_PAYLOAD_TYPE if intoto else WRITROOT_PREFIX, payload,
                           "statement to sign")
     if statement.issuer_keyid != keyid:
         raise VerificationFailed(f"statement names issuer {statement.issuer_keyid}, "

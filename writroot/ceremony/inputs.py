@@ -6,11 +6,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope
 from writroot.errors import BadInput, PolicyRefused, VerificationFailed
-from writroot.jsonio import loads_strict
+from writroot.jsonio import loads_strict, read_capped
 from writroot.statements import Statement, parse_any
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
@@ -27,18 +26,11 @@ def resolve_input(base: Path, rel: str, where: str) -> tuple[bytes, dict[str, An
     path = base / rel_path
     if path.is_symlink() or not path.is_file():
         raise BadInput(f"no such regular file {rel!r}", where)
-    if path.stat().st_size > MAX_INPUT_BYTES:
-        raise BadInput("input too large", where)
-    data = path.read_bytes()
+    try:
+        data = read_capped(path, MAX_INPUT_BYTES)
+    except BadInput as exc:  # name the plan's line and field, as every input error does
+        raise BadInput(f"input {rel!r}: {exc.message}", where) from None
     return data, {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-
-
-def signed_by(envelope: Envelope, key: PublicKey) -> bool:
-    alg = key.algorithm
-    verifier = engines.verifier_for(alg)
-    message = envelope.pae()
-    return any(s.keyid == key.keyid and verifier.verify(alg, key.raw, message, s.sig)
-               for s in envelope.signatures)
 
 
 def read_statement(base: Path, rel: str, where: str,
@@ -59,7 +51,7 @@ def fleet_state(env: Envelope, st: Statement, where: str) -> dict[str, Any]:
     key: PublicKey = st.subject["key"]
     signers = [key] + ([st.subject["previous"]] if st.type == "fleet-rotation" else [])
     for k in signers:
-        if not signed_by(env, k):
+        if not env.signed_by(k):
             raise VerificationFailed(f"{st.type} statement is not signed by {k.keyid}", where)
     return {"key": key, "version": st.subject["version"], "policy": st.subject["policy"],
             "previous": st.subject.get("previous"), "not_after": st.not_after}
@@ -74,6 +66,6 @@ def check_authority(env: Envelope, st: Statement, fleet: dict[str, Any], signer:
                             f"certifies ({st.subject['key'].keyid})", where)
     issuers = [fleet["key"]] + ([fleet["previous"]] if fleet["previous"] else [])
     issuer = next((k for k in issuers if k.keyid == st.issuer_keyid), None)
-    if issuer is None or not signed_by(env, issuer):
+    if issuer is None or not env.signed_by(issuer):
         raise VerificationFailed("the regional-root statement is not signed by the fleet root "
                                  "in force", where)

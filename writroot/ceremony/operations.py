@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from writroot.ceremony.inputs import read_statement, resolve_input, signed_by
+from writroot.ceremony.inputs import read_statement, resolve_input
 from writroot.crypto.keys import PublicKey
+from writroot.envelope import INTOTO_TYPES
 from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import canonical, format_time, loads_strict
 from writroot.statements import (
@@ -21,6 +22,7 @@ from writroot.statements import (
     Statement,
     build,
     crosses_impact_levels,
+    pairing_check,
     region_check,
     revocation_target,
     serial_check,
@@ -56,13 +58,6 @@ def _plan_entry(value: Any, where: str) -> dict[str, Any]:
     return entry
 
 
-def _enclave(value: Any, where: str) -> dict[str, Any]:
-    from writroot.spiffe import trust_domain_check
-
-    return s.record(value, where, {"trust_domain": trust_domain_check,
-                                   "impact_level": s.one_of(*IMPACT_LEVELS)})
-
-
 _DAYS = s.integer(1, 3650)
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)}, {}),
@@ -80,7 +75,7 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
                              "impact_level": s.one_of(*IMPACT_LEVELS), "bundle": s.string,
                              "validity_days": _DAYS}, {"previous": s.string}),
     "sign-federation-key": ({"region": region_check, "key": s.string,
-                             "pairing": s.list_of(_enclave, 2, 2), "validity_days": _DAYS},
+                             "pairing": pairing_check, "validity_days": _DAYS},
                             {"cds_route": s.name}),
     "sign-oscal-baseline": ({"document": s.string, "validity_days": _DAYS}, {}),
     "sign-oscal-overlay": ({"region": region_check, "profile": s.string, "baseline": s.string,
@@ -216,7 +211,7 @@ def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> No
     env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
     fleet = ctx.fleet or {}
     keys = [k for k in (fleet.get("key"), fleet.get("previous")) if k]
-    if not any(k.keyid == st.issuer_keyid and signed_by(env, k) for k in keys):
+    if not any(k.keyid == st.issuer_keyid and env.signed_by(k) for k in keys):
         raise PolicyRefused("the previous list is not signed by the fleet root in force", where)
     if entry["sequence"] <= st.subject["sequence"]:
         raise PolicyRefused(f"sequence {entry['sequence']} does not exceed the previous list's "
@@ -264,8 +259,6 @@ def _federation_key(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     key = PublicKey.from_pem(data, ctx.where(f"{at}.key"))
     entry["key"] = {**pin, **key.to_json()}
     a, b = entry["pairing"]
-    if a["trust_domain"] == b["trust_domain"]:
-        raise BadInput("a pairing names two different enclaves", ctx.where(f"{at}.pairing"))
     route = entry.get("cds_route")
     if crosses_impact_levels(entry["pairing"]) and route is None:
         raise PolicyRefused(f"{a['trust_domain']} ({a['impact_level']}) and {b['trust_domain']} "
@@ -358,7 +351,7 @@ def _covers_op(op: dict[str, Any], st: Statement) -> bool:
     if (st.not_after - st.not_before) != timedelta(days=op.get("validity_days", -1)):
         return False
     try:
-        if st.type in ("oscal-baseline", "oscal-overlay", "release-provenance"):
+        if st.type in INTOTO_TYPES:
             from writroot.ceremony import oscal_ops
 
             return oscal_ops.covers(op, doc, st.type)

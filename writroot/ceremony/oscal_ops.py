@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from writroot.ceremony.inputs import read_statement, resolve_input, signed_by
+from writroot.ceremony.inputs import read_statement, resolve_input
 from writroot.errors import BadInput, PolicyRefused
 from writroot.statements import header
 
@@ -50,7 +50,7 @@ def lock_overlay(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     where = ctx.where(f"{at}.baseline")
     env, st, bpin = read_statement(ctx.base, entry["baseline"], where, ("oscal-baseline",))
     fleet = ctx.fleet or {}
-    if not any(k is not None and k.keyid == st.issuer_keyid and signed_by(env, k)
+    if not any(k is not None and k.keyid == st.issuer_keyid and env.signed_by(k)
                for k in (fleet.get("key"), fleet.get("previous"))):
         raise PolicyRefused("the baseline is not signed by the fleet root in force", where)
     dwhere = ctx.where(f"{at}.baseline_document")

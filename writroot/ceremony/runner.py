@@ -153,13 +153,13 @@ def _check_nested(plan: LockedPlan, now: datetime) -> None:
     if authority is None:
         return
     ends = parse_time(authority["not_after"], "authority.not_after")
+    if now > ends:
+        raise PolicyRefused("the signer's regional root has expired", "authority")
     for i, op in enumerate(plan.operations):
         if now + timedelta(days=op["validity_days"]) > ends:
             raise PolicyRefused(f"would outlive its issuer: the {authority['region']} regional "
                                 f"root expires {authority['not_after']}; lower validity_days",
                                 f"operations[{i}].validity_days")
-        if now > ends:
-            raise PolicyRefused("the signer's regional root has expired", "authority")
 
 
 def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
@@ -199,13 +199,9 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             for index, op in enumerate(plan.operations):
                 say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
                 if op["op"] == "generate-fleet-root":
-                    alg = by_name(op["algorithm"])
-                    record = custody.generate(alg, "fleet-root", op["label"],
-                                              backup_dir=staging / "keys")
-                    keyid, signer_key = record.keyid, record.key
-                    transcript.record("generate", label=op["label"], keyid=keyid,
-                                      algorithm=alg.name, custody=record.custody)
-                    _write(staging, "fleet-root.pem", record.key.pem.encode(), result)
+                    signer_key = _new_fleet_root(op, custody, staging, transcript, result,
+                                                 "fleet-root.pem")
+                    keyid = signer_key.keyid
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
@@ -233,24 +229,32 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
         wipe(pin)
 
 
+def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
+                    transcript: Transcript, result: RunResult, pem_name: str) -> PublicKey:
+    """Generate a fleet root in the HSM (genesis or rotation) and stage its PEM."""
+    alg = by_name(op["algorithm"])
+    record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys")
+    transcript.record("generate", label=op["label"], keyid=record.keyid, algorithm=alg.name,
+                      custody=record.custody)
+    _write(staging, pem_name, record.key.pem.encode(), result)
+    return record.key
+
+
 def _prepare(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path,
              transcript: Transcript, result: RunResult) -> dict[str, Any]:
     """What an operation needs beyond the plan: a rotation's new root, an enclave's bundle."""
     if op["op"] == "rotate-fleet-root":
-        alg = by_name(op["algorithm"])
-        record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys")
-        transcript.record("generate", label=op["label"], keyid=record.keyid,
-                          algorithm=alg.name, custody=record.custody)
-        _write(staging, f"fleet-root-v{op['version']}.pem", record.key.pem.encode(), result)
-        return {"new_key": record.key}
+        return {"new_key": _new_fleet_root(op, custody, staging, transcript, result,
+                                           f"fleet-root-v{op['version']}.pem")}
     if op["op"] == "sign-enclave-bundle":
+        from writroot.jsonio import loads_strict
         from writroot.spiffe import bundle_check
 
         path = plan_dir / op["bundle"]["path"]
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != op["bundle"]["sha256"]:
             raise PolicyRefused("input changed since the plan was locked", str(path))
-        return {"bundle": bundle_check(read_json_file(path), str(path))}
+        return {"bundle": bundle_check(loads_strict(data, str(path)), str(path))}
     if op["op"] in ("sign-oscal-baseline", "sign-oscal-overlay"):
         from writroot.ceremony.oscal_ops import prepare
 

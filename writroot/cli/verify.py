@@ -35,9 +35,9 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     """
     from writroot.crypto.fingerprint import hex_groups
     from writroot.errors import EXIT_OK, EXIT_USAGE, EXIT_VERIFY
-    from writroot.jsonio import format_time, parse_time
+    from writroot.jsonio import format_time, parse_time, read_capped
     from writroot.verify.core import verify as verify_core
-    from writroot.verify.files import SUBJECT_FILE_BYTES, gather, read_capped, resolve_anchor
+    from writroot.verify.files import SUBJECT_FILE_BYTES, gather, resolve_anchor
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
     pinned = resolve_anchor(anchor)

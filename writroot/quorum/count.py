@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, payload_type_for
 from writroot.errors import WritrootError
@@ -107,10 +106,7 @@ def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: s
         return f"not valid until {format_time(statement.not_before)}"
     if at > statement.not_after:
         return f"expired at {format_time(statement.not_after)}"
-    sigs = [s for s in envelope.signatures if s.keyid == custodian.key.keyid]
-    alg = custodian.key.algorithm
-    verifier = engines.verifier_for(alg)
-    if not any(verifier.verify(alg, custodian.key.raw, envelope.pae(), s.sig) for s in sigs):
+    if not envelope.signed_by(custodian.key):
         return "bad signature"
     if custodian.id in counted:
         return f"custodian {custodian.id!r} counted already"

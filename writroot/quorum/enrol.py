@@ -6,7 +6,6 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, Signature, payload_type_for
 from writroot.errors import BadInput, VerificationFailed
@@ -43,9 +42,6 @@ def check_enrolment(envelope: Envelope, where: str) -> dict[str, Any]:
     key: PublicKey = custodian["key"]
     if st.issuer_keyid != key.keyid:
         raise VerificationFailed("enrolment is not self-signed", where)
-    alg = key.algorithm
-    verifier = engines.verifier_for(alg)
-    if not any(s.keyid == key.keyid and verifier.verify(alg, key.raw, envelope.pae(), s.sig)
-               for s in envelope.signatures):
+    if not envelope.signed_by(key):
         raise VerificationFailed("enrolment signature does not verify", where)
     return custodian

@@ -185,7 +185,8 @@ def _revocation_list(subject: Any, where: str) -> dict[str, Any]:
     return out
 
 
-def _enclave(value: Any, where: str) -> dict[str, Any]:
+def enclave_check(value: Any, where: str) -> dict[str, Any]:
+    """One side of a federation pairing: an enclave's trust domain and impact level."""
     from writroot.spiffe import trust_domain_check
 
     return s.record(value, where, {"trust_domain": trust_domain_check,
@@ -204,14 +205,17 @@ def _enclave_bundle(subject: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def pairing_check(value: Any, where: str) -> list[dict[str, Any]]:
+    """A federation pairing: two different enclaves."""
+    pairing: list[dict[str, Any]] = s.list_of(enclave_check, 2, 2)(value, where)
+    if pairing[0]["trust_domain"] == pairing[1]["trust_domain"]:
+        raise BadInput("a pairing names two different enclaves", where)
+    return pairing
+
+
 def _federation_key(subject: Any, where: str) -> dict[str, Any]:
-    out = s.record(subject, where, {"region": region_check, "key": s.key,
-                                    "pairing": s.list_of(_enclave, 2, 2)},
-                   {"cds_route": s.name})
-    a, b = out["pairing"]
-    if a["trust_domain"] == b["trust_domain"]:
-        raise BadInput("a pairing names two different enclaves", f"{where}.pairing")
-    return out
+    return s.record(subject, where, {"region": region_check, "key": s.key,
+                                     "pairing": pairing_check}, {"cds_route": s.name})
 
 
 def crosses_impact_levels(pairing: list[dict[str, Any]]) -> bool:

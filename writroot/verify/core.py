@@ -19,7 +19,7 @@ from typing import Any
 from writroot.ceremony.operations import covers, registered_route
 from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
-from writroot.envelope import Envelope, payload_type_for
+from writroot.envelope import INTOTO_TYPES, Envelope, payload_type_for
 from writroot.errors import BadInput, WritrootError
 from writroot.jsonio import canonical, format_time
 from writroot.quorum.count import Roster, Tally, count
@@ -552,8 +552,7 @@ class _Verifier:
 
         from writroot.jsonio import loads_strict
 
-        named = [(item, n) for kind in ("oscal-baseline", "oscal-overlay", "release-provenance")
-                 for item in by_type[kind]
+        named = [(item, n) for kind in INTOTO_TYPES for item in by_type[kind]
                  for n in (item.statement.subject.get("artifacts") or [item.statement.subject])]
         extra: list[ArtifactResult] = []
         for fname, data in files:

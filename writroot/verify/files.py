@@ -7,7 +7,7 @@ from pathlib import Path
 from writroot.crypto.fingerprint import normalise
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput
-from writroot.jsonio import is_hex_digest
+from writroot.jsonio import is_hex_digest, read_capped
 from writroot.verify.core import Anchor
 
 ENVELOPE_SUFFIX = ".dsse.json"
@@ -27,16 +27,6 @@ def resolve_anchor(text: str) -> Anchor:
     if not is_hex_digest(keyid):
         raise BadInput("expected a 64-hex-digit fingerprint or a PEM file", "--anchor")
     return Anchor(keyid)
-
-
-def read_capped(path: Path, cap: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > cap:
-            raise BadInput(f"file is {size} bytes, larger than the {cap}-byte cap", str(path))
-        return path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
 
 
 def gather(paths: list[str]) -> list[tuple[str, bytes]]:
