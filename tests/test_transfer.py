@@ -568,16 +568,16 @@ def test_dest_parent_missing_refused(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from writroot.transfer import tree as tree_module
+    from writroot import outputs as tree_module
 
     export_bundle(make_src(tmp_path / "src"), tmp_path / "b.tar", "key-request")
     calls = []
 
-    def failing(path: Path, data: bytes) -> None:
+    def failing(path: Path, data: bytes, mode: int = 0o644) -> None:
         calls.append(path)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        real(path, data)
+        real(path, data, mode)
 
     real = tree_module._write_new
     monkeypatch.setattr(tree_module, "_write_new", failing)

@@ -57,3 +57,21 @@ class EngineUnavailable(WritrootError):
     """A requested crypto engine is not installed or cannot load (exit 2)."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputFailed(BadInput):
+    """An output could not be written (disk full, read-only media, permissions) (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class Interrupted(WritrootError):
+    """The run was interrupted (Ctrl-C) (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class EngineFault(WritrootError):
+    """An engine failed (as opposed to a signature that does not verify) (exit 1)."""
+
+    exit_code = EXIT_VERIFY

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
+import os
 import re
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,15 +61,57 @@ def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BY
         raise BadInput(f"malformed JSON: {exc}", where) from None
 
 
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def read_fd_capped(fd: int, cap: int) -> bytes | None:
+    """All of fd's bytes, or None if there are more than `cap` (reads at most cap + 1)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got <= cap:
+        chunk = os.read(fd, min(1024 * 1024, cap + 1 - got))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        got += len(chunk)
+    return None
+
+
+def file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISDIR, "directory"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
 def read_capped(path: Path, cap: int) -> bytes:
-    """A file's bytes, refusing one larger than `cap`; the error names the file."""
+    """A regular file's bytes, at most `cap` of them; the error names the file.
+
+    The one capped read: opened without following a final symlink and without blocking, then
+    fstat'd on the descriptor, so a FIFO, a device (/dev/zero) or a file swapped in after a
+    stat is refused rather than read without end; never more than cap + 1 bytes are read.
+    """
     try:
-        size = path.stat().st_size
-        if size > cap:
-            raise BadInput(f"file is {size} bytes, larger than the {cap}-byte cap", str(path))
-        return path.read_bytes()
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadInput("is a symbolic link; give the file itself", str(path)) from None
+        raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"is a {file_kind(info.st_mode)}, not a regular file", str(path))
+        if info.st_size > cap:
+            raise BadInput(f"file is {info.st_size} bytes, larger than the {cap}-byte cap",
+                           str(path))
+        data = read_fd_capped(fd, cap)
     except OSError as exc:
         raise BadInput(f"cannot read: {exc.strerror}", str(path)) from None
+    finally:
+        os.close(fd)
+    if data is None:
+        raise BadInput(f"file grew past the {cap}-byte cap", str(path))
+    return data
 
 
 def read_json_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:

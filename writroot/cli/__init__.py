@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from typing import Any
+import traceback
+from typing import Any, NoReturn
 
 import click
 
@@ -51,7 +53,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="writroot")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="On an error, also print the Python traceback "
+              "(or set WRITROOT_DEBUG=1).")
+def cli(debug: bool) -> None:
     """writroot: offline trust-root ceremonies for a federation's SLH-DSA fleet root.
 
     Exit codes: 0 success; 1 verification failed or policy refused; 2 bad usage or bad
@@ -59,19 +63,63 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> Any:
-    from writroot.errors import WritrootError
+def _debugging(args: list[str]) -> bool:
+    if os.environ.get("WRITROOT_DEBUG", "") not in ("", "0"):
+        return True
+    for arg in args:
+        if arg == "--debug":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
 
+
+def _fail(message: str, code: int, debug: bool) -> NoReturn:
+    """The one line a user sees for any failure; the traceback only when debugging."""
+    if debug:
+        traceback.print_exc()
+    line = " ".join(message.split()) or "unknown error"
     try:
-        return cli.main(args=argv, prog_name="writroot", standalone_mode=False)
+        sys.stderr.write(f"writroot: error: {line} (exit {code})\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+    sys.exit(code)
+
+
+def _hsm_fault(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "pkcs11"
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """The console entry point: no Python traceback ever reaches a user (see --debug)."""
+    from writroot.errors import EXIT_HSM, EXIT_USAGE, EXIT_VERIFY, WritrootError
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = _debugging(args)
+    try:
+        return cli.main(args=args, prog_name="writroot", standalone_mode=False)
     except WritrootError as exc:
-        click.echo(f"writroot: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code, debug)
     except click.exceptions.Abort:
-        click.echo("writroot: aborted", err=True)
-        sys.exit(2)
+        _fail("aborted; nothing was written", EXIT_USAGE, debug)
     except click.ClickException as exc:
+        if debug:
+            traceback.print_exc()
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written", EXIT_USAGE, debug)
+    except MemoryError:
+        _fail("out of memory", EXIT_USAGE, debug)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_USAGE, debug)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        name = type(exc).__name__
+        if _hsm_fault(exc):
+            _fail(f"PKCS#11 token error: {name} {exc}".strip(), EXIT_HSM, debug)
+        _fail(f"internal fault: {name}: {exc} (run with --debug for details)", EXIT_VERIFY,
+              debug)

@@ -8,10 +8,11 @@ import stat
 from pathlib import Path
 
 from writroot.errors import BadInput, VerificationFailed
+from writroot.jsonio import read_capped
 from writroot.transfer import rules
 from writroot.transfer.manifest import Manifest, build_manifest, check_expect, parse_manifest
 from writroot.transfer.tarball import pack, unpack
-from writroot.transfer.tree import check_new, read_capped, read_tree, write_file, write_tree
+from writroot.transfer.tree import check_new, read_tree, write_file, write_tree
 
 
 def _is_tar(path: Path) -> bool:
@@ -66,17 +67,8 @@ def _load(src: Path) -> dict[str, bytes]:
         return read_tree(src, max_files, max_total)
     if not stat.S_ISREG(mode):
         raise BadInput("not a directory or a tar file", where)
-    cap = rules.max_tar_bytes()
-    try:
-        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = read_capped(fd, cap)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", where) from None
-    if data is None:
-        raise BadInput(f"archive is larger than the {cap}-byte cap", where)
+    # The one capped read: a file swapped for a FIFO or device after the stat is refused.
+    data = read_capped(src, rules.max_tar_bytes())
     return unpack(data, where, max_files, max_total)
 
 

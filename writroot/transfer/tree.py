@@ -6,15 +6,14 @@ following links, so a path swapped for a symlink mid-walk is refused rather than
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from writroot.errors import BadInput
+from writroot.jsonio import read_fd_capped as read_capped
+from writroot.outputs import Publication, publish_file
 from writroot.transfer import rules
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -88,19 +87,6 @@ class _Walk:
         self.files[rel] = data
 
 
-def read_capped(fd: int, cap: int) -> bytes | None:
-    """All of fd's bytes, or None if there are more than `cap` (the stat size is not trusted)."""
-    chunks: list[bytes] = []
-    got = 0
-    while got <= cap:
-        chunk = os.read(fd, min(1024 * 1024, cap + 1 - got))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        got += len(chunk)
-    return None
-
-
 def read_tree(root: Path, max_files: int, max_total: int) -> dict[str, bytes]:
     """Every regular file under `root` by relative POSIX path; anything else is refused."""
     try:
@@ -130,89 +116,20 @@ def check_new(out: Path, what: str) -> None:
         raise BadInput(f"the parent directory of the {what} does not exist", str(out))
 
 
-def _chmod(target: int | Path, mode: int) -> None:
-    # FAT and exFAT transfer media refuse chmod; the mode is advisory there, the content is not.
-    try:
-        os.chmod(target, mode)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP):
-            raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_fd(fd: int, data: bytes) -> None:
-    """Write all of `data` to a fresh file (mode 0644), fsync and close it."""
-    try:
-        _chmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    _write_fd(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                      0o644), data)
-
-
-def _staging_name(out: Path) -> str:
-    return f".{out.name}.writroot-staging-"
+_HINT = "bundles are written once, never over anything"
 
 
 def write_tree(out: Path, files: Mapping[str, bytes]) -> None:
-    """Create directory `out` holding `files` (modes 0644/0755): staged beside it, one rename."""
+    """Create directory `out` holding `files` (modes 0644/0755): the one staged publish."""
     check_new(out, "destination")
-    stage = Path(tempfile.mkdtemp(prefix=_staging_name(out), dir=out.parent))
-    try:
-        dirs = {stage}
+    need = sum(len(d) + 4096 for d in files.values()) + 64 * 1024
+    with Publication(out, "destination", need=need, exists_hint=_HINT, dir_mode=0o755) as pub:
         for rel, data in files.items():
             rules.check_path(rel, f"{out}: {rules.show(rel)}")
-            target = stage / rel
-            for parent in reversed(target.relative_to(stage).parents[:-1]):
-                if stage / parent not in dirs:
-                    os.mkdir(stage / parent, 0o755)
-                    dirs.add(stage / parent)
-            _write_new(target, data)
-        for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-            _chmod(path, 0o755)
-            _fsync_dir(path)
-        # rename() would replace an empty directory: look again right before it.
-        if os.path.lexists(out):
-            raise BadInput("destination appeared while staging", str(out))
-        os.rename(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    _fsync_dir(out.parent)
+            pub.write(rel, data)
 
 
 def write_file(out: Path, data: bytes) -> None:
     """Create file `out` (mode 0644): staged beside it, then linked into place without replacing."""
     check_new(out, "output")
-    fd, tmp_name = tempfile.mkstemp(prefix=_staging_name(out), dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        _write_fd(fd, data)
-        try:
-            os.link(tmp, out)  # fails rather than replace a file that appeared meanwhile
-        except FileExistsError:
-            raise BadInput("output appeared while staging", str(out)) from None
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise
-            # FAT-family media have no hard links: fall back to checking, then renaming.
-            if os.path.lexists(out):
-                raise BadInput("output appeared while staging", str(out)) from None
-            os.rename(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(out.parent)
+    publish_file(out, data, "output", exists_hint=_HINT)
