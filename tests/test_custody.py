@@ -69,8 +69,11 @@ def test_fleet_root_256s_signs_and_is_independently_checked(fleet_256s: FleetKey
 def test_kek_is_sensitive_and_never_extractable(fast_key, token_a: Token, module: str) -> None:
     with token_a.session() as session:
         attrs = Custody(session, module).kek_attributes()
+    check = attrs.pop("check_value")
     assert attrs == {"sensitive": True, "extractable": False, "always_sensitive": True,
-                     "never_extractable": True, "token": True, "private": True}
+                     "never_extractable": True, "token": True, "private": True, "local": True,
+                     "modifiable": False, "bytes": 32}
+    assert len(check) == 32
 
 
 def test_generate_refuses_an_existing_label(fast_key, token_a: Token, module: str) -> None:

@@ -24,7 +24,10 @@ def _spec(module: str | None, token_label: str | None, token_serial: str | None,
 
 @hsm.command()
 @token_options
-@click.option("--login", is_flag=True, help="Log in to also check the key-encryption key.")
+@click.option("--login/--no-login", default=True, show_default=True,
+              help="Log in to list keys, spent plans and the key-encryption key (writroot's "
+              "records are private objects); --no-login shows only the token and any planted "
+              "public objects.")
 @json_option
 def info(module: str | None, token_label: str | None, token_serial: str | None,
          pin_source: str, login: bool, as_json: bool) -> None:
@@ -51,11 +54,11 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
             "module": spec.module,
             "pqc_mechanisms": sorted(n for m, n in names.items() if m in mechs),
             "custody": {a.name: custody.mode_for(a) for a in (SLH_DSA_SHA2_256S, ML_DSA_87)},
-            "keys": [{"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
-                      "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at}
-                     for r in custody.keys()],
+            "logged_in": login,
+            "planted": [{"label": p.label, "kind": p.kind} for p in custody.planted()],
         }
         if login:
+            report.update(_inventory(custody))
             try:
                 report["kek"] = custody.kek_attributes()
             except Exception as exc:  # no KEK yet is a fact to show, not a failure
@@ -64,6 +67,40 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
         print_json(report)
         return
     _print_info(report)
+
+
+def _inventory(custody: Any) -> dict[str, Any]:
+    """Keys with their status, records that do not parse, spent plans, retired keys."""
+    records = custody.keys()
+    superseded = {r.supersedes for r in records if r.supersedes}
+    spent: dict[str, bool] = {}
+    keys = []
+    for r in records:
+        status = "active"
+        if r.keyid in superseded:
+            status = "superseded"
+        elif r.plan_sha256:
+            if r.plan_sha256 not in spent:
+                try:
+                    spent[r.plan_sha256] = custody.is_spent(r.plan_sha256)
+                except Exception:
+                    spent[r.plan_sha256] = True
+            if not spent[r.plan_sha256]:
+                status = "unpublished"
+        keys.append({"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
+                     "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at,
+                     "status": status, **({"plan_sha256": r.plan_sha256}
+                                          if r.plan_sha256 else {})})
+    retired = custody.retired()
+    plans = custody.spent_plans()
+    return {
+        "keys": keys,
+        "unreadable_records": [{"label": label, "problem": why}
+                               for label, why in custody.problems],
+        "spent_plans": [{"plan_sha256": p.plan_sha256, "state": p.state, "out": p.out,
+                         "at": p.at} for p in plans],
+        "retired_keys": sorted(retired),
+    }
 
 
 def _print_info(report: dict[str, Any]) -> None:
@@ -75,22 +112,39 @@ def _print_info(report: dict[str, Any]) -> None:
     token = report["token"]
     assert isinstance(token, dict)
     out.print(f"token    {token['label']}  serial {token['serial']}  "
-              f"{token['manufacturer']} {token['model']} fw {token['firmware']}")
-    out.print(f"module   {report['module']}")
+              f"{token['manufacturer']} {token['model']} fw {token['firmware']}", markup=False)
+    out.print(f"module   {report['module']}", markup=False)
     pqc = report["pqc_mechanisms"]
     out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}")
     custody = report["custody"]
     assert isinstance(custody, dict)
     out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()))
-    table = Table("label", "role", "algorithm", "keyid", "custody", "created")
+    for p in report["planted"]:
+        out.print(f"PLANTED  public {p['kind']} {p['label']!r}: made without the PIN; "
+                  "writroot ignores it — investigate and destroy it", markup=False)
+    if not report["logged_in"]:
+        out.print("not logged in: writroot's keys are private objects (log in to list them)")
+        return
+    table = Table("label", "role", "algorithm", "keyid", "custody", "created", "status")
     keys = report["keys"]
     assert isinstance(keys, list)
     for k in keys:
         table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
-                      k["custody"], k["created_at"])
+                      k["custody"], k["created_at"], k["status"])
     out.print(table if keys else "no writroot keys on this token")
+    for k in keys:
+        if k["status"] == "superseded":
+            out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
+                      "in a retire-key ceremony", markup=False)
+    for bad in report["unreadable_records"]:
+        out.print(f"UNREADABLE record {bad['label']!r}: {bad['problem']} (skipped)", markup=False)
+    for plan in report["spent_plans"]:
+        out.print(f"spent    plan {plan['plan_sha256']} {plan['state']} {plan['at']} -> "
+                  f"{plan['out']}", markup=False)
+    if report["retired_keys"]:
+        out.print(f"retired  {', '.join(report['retired_keys'])}")
     if "kek" in report:
-        out.print(f"KEK      {report['kek']}")
+        out.print(f"KEK      {report['kek']}", markup=False)
 
 
 @hsm.command()
@@ -137,18 +191,18 @@ def export_public(module: str | None, token_label: str | None, token_serial: str
     from writroot.crypto.fingerprint import normalise
     from writroot.hsm.custody import Custody
     from writroot.hsm.token import TokenSpec, open_session
-    from writroot.outputs import Staging
+    from writroot.outputs import check_destination, publish_file
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
-    with open_session(spec, rw=False, login=False) as session:
+    check_destination(out_path)
+    with open_session(spec, rw=False) as session:
         matches = [r for r in Custody(session, spec.module).keys() if r.keyid == normalise(keyid)]
     if not matches:
         from writroot.errors import HSMError
 
         raise HSMError(f"no writroot key with keyid {keyid} on this token")
-    with Staging(out_path.parent.resolve()) as stage:
-        stage.write(out_path.name, matches[0].key.pem.encode())
+    publish_file(out_path, matches[0].key.pem.encode())
 
 
 @hsm.command("split-pin")
