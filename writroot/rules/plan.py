@@ -1,0 +1,221 @@
+"""A locked plan against every rule: the same check at `ceremony show`, `approve`, `run`
+and in `verify` (on the plan an artifact carries as its proof of quorum).
+
+Pure: the caller gathers the facts (policy in force, the fleet root, the signer's authority)
+from statements it has verified, and passes the time the plan is checked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from writroot.rules import Violation
+from writroot.rules.covers import OP_TYPE, REGIONAL_OPS
+from writroot.rules.enclaves import bundle_assigned, pairing_allowed
+from writroot.rules.rights import region_may_sign
+from writroot.rules.validity import NESTED, nested, regional_validity
+
+PLAN_VERSION = 1
+TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "source"}
+OPTIONAL_TOP = {"fleet_root", "authority"}
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The signer of a regional ceremony, from its verified regional-root statement."""
+
+    region: str
+    keyid: str
+    may_sign: list[str]
+    enclaves: list[dict[str, Any]]
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    """What a plan is checked against. `now` is when it would sign (None in verify, which
+    checks each statement's own validity instead); `policy` the fleet policy in force (None
+    at genesis, whose policy is the plan's own); `fleet_*` the fleet root in force."""
+
+    now: datetime | None = None
+    policy: dict[str, Any] | None = None
+    fleet_keyid: str | None = None
+    fleet_version: int | None = None
+    fleet_not_after: datetime | None = None
+    authority: Authority | None = None
+
+
+def check_locked(plan: Any, facts: PlanFacts) -> list[Violation]:
+    """Every rule a locked plan must keep; an empty list when it keeps them all."""
+    shape = _shape(plan)
+    if shape:
+        return shape
+    try:
+        return check_structure(plan, facts) + [v for i, op in enumerate(plan["operations"])
+                                          for v in _operation(plan, op, i, facts)]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return [Violation("plan-well-formed", "", f"malformed locked plan ({exc!r})")]
+
+
+def _exact_types(value: Any, where: str) -> list[Violation]:
+    """A locked plan holds strings, integers, lists and objects: `true` is never `1`."""
+    if isinstance(value, bool) or isinstance(value, float) or value is None:
+        return [Violation("plan-well-formed", where, f"{value!r} is not a string, integer, "
+                          "list or object")]
+    if isinstance(value, dict):
+        return [v for k, item in value.items() for v in _exact_types(item, f"{where}.{k}"
+                                                                       if where else k)]
+    if isinstance(value, list):
+        return [v for i, item in enumerate(value) for v in _exact_types(item, f"{where}[{i}]")]
+    return []
+
+
+def _shape(plan: Any) -> list[Violation]:
+    if not isinstance(plan, dict):
+        return [Violation("plan-well-formed", "", "a locked plan is an object")]
+    missing = TOP_FIELDS - set(plan)
+    extra = set(plan) - TOP_FIELDS - OPTIONAL_TOP
+    if missing or extra:
+        return [Violation("plan-well-formed", "", f"locked plan fields are {sorted(TOP_FIELDS)} "
+                          f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
+                          f"unknown {sorted(extra)})")]
+    out = _exact_types({k: v for k, v in plan.items() if k != "source"}, "")
+    if out:
+        return out
+    if plan["plan"] != PLAN_VERSION:
+        return [Violation("plan-well-formed", "plan", f"plan version must be {PLAN_VERSION}")]
+    ops = plan["operations"]
+    if not isinstance(ops, list) or not ops or not all(
+            isinstance(op, dict) and (op.get("op") in OP_TYPE or op.get("op") in NON_SIGNING)
+            for op in ops):
+        return [Violation("plan-well-formed", "operations", "operations must be a non-empty "
+                          "list of known operations")]
+    return []
+
+
+#: Operations that yield no statement of their own.
+NON_SIGNING = ("generate-fleet-root", "retire-key")
+
+
+def check_structure(plan: dict[str, Any], facts: PlanFacts) -> list[Violation]:
+    kinds = [op["op"] for op in plan["operations"]]
+    genesis = "generate-fleet-root" in kinds
+    out: list[Violation] = []
+
+    def bad(where: str, message: str) -> None:
+        out.append(Violation("plan-structure", where, message))
+
+    if genesis != (plan["signer"] == "generate"):
+        bad("signer", "signer: generate goes with a generate-fleet-root operation, and only "
+            "with it")
+    if genesis and kinds[0] != "generate-fleet-root":
+        bad("operations[0]", "generate-fleet-root must be the first operation")
+    if kinds.count("generate-fleet-root") > 1 or kinds.count("sign-fleet-root") > 1:
+        bad("operations", "at most one fleet root per ceremony")
+    if genesis and "sign-fleet-root" not in kinds:
+        bad("operations", "a genesis plan must sign the fleet-root statement")
+    if genesis and "sign-roster" in kinds:
+        bad("operations", "a genesis plan carries its roster in the fleet-root statement")
+    if not genesis and "fleet_root" not in plan:
+        bad("fleet_root", "a plan after genesis names the fleet root in force")
+    if "sign-fleet-root" in kinds and not genesis:
+        bad("operations", "only a genesis plan signs a fleet-root statement")
+    regional = [k for k in kinds if k in REGIONAL_OPS]
+    if regional and len(regional) != len(kinds):
+        bad("operations", "a plan is signed by the fleet root or by one regional root, not both")
+    if regional and "authority" not in plan:
+        bad("authority", "a regional ceremony names its authority (the signer's regional-root "
+            "envelope)")
+    if not regional and "authority" in plan:
+        bad("authority", "only a regional ceremony names an authority")
+    if "rotate-fleet-root" in kinds and len(kinds) != 1:
+        bad("operations", "a fleet-root rotation is a ceremony of its own")
+    if facts.fleet_keyid is not None and "fleet_root" in plan:
+        if plan["fleet_root"]["keyid"] != facts.fleet_keyid:
+            bad("fleet_root.keyid", f"the fleet root in force is {facts.fleet_keyid}")
+        if not regional and plan["signer"] != facts.fleet_keyid:
+            bad("signer", f"the plan's signer is not the fleet root in force "
+                f"({facts.fleet_keyid})")
+    if facts.fleet_version is not None and "fleet_root" in plan \
+            and plan["fleet_root"]["version"] != facts.fleet_version:
+        bad("fleet_root.version", f"the fleet root in force is version {facts.fleet_version}")
+    authority = facts.authority
+    if regional and authority is not None:
+        if plan["signer"] != authority.keyid:
+            bad("signer", f"the plan's signer is not the key the authority certifies "
+                f"({authority.keyid})")
+        if facts.now is not None and facts.now > authority.not_after:
+            out.append(Violation("issuer-valid-when-signed", "authority", "the signer's "
+                                 "regional root has expired"))
+    return out
+
+
+def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,
+               facts: PlanFacts) -> list[Violation]:
+    at = f"operations[{i}]."
+    kind = op["op"]
+    out: list[Violation] = []
+    policy = facts.policy
+    if policy is None and "fleet_root" not in plan:  # genesis: the plan's own policy
+        policy = next((o["policy"] for o in plan["operations"] if o["op"] == "sign-fleet-root"),
+                      None)
+    if kind in REGIONAL_OPS:
+        out += _regional(op, at, facts, policy)
+    elif facts.now is not None and facts.fleet_not_after is not None \
+            and OP_TYPE.get(kind) in NESTED:
+        ends = facts.now + timedelta(days=op["validity_days"])
+        out += nested(ends, facts.fleet_not_after, "the fleet root in force",
+                      f"{at}validity_days")
+    if kind == "sign-regional-root" and policy is not None:
+        out += regional_validity(policy, op["validity_days"], f"{at}validity_days")
+        if op["key"]["algorithm"] not in policy["regional_root_algorithms"]:
+            out.append(Violation("policy-algorithm", f"{at}key", f"{op['key']['algorithm']} is "
+                                 "not a regional-root algorithm the fleet policy allows"))
+    if kind == "rotate-fleet-root":
+        if op["algorithm"] != op["policy"]["fleet_root_algorithm"]:
+            out.append(Violation("policy-algorithm", f"{at}algorithm", "policy requires a "
+                                 f"{op['policy']['fleet_root_algorithm']} fleet root"))
+        if facts.fleet_version is not None and op["version"] != facts.fleet_version + 1:
+            out.append(Violation("rotation-version", f"{at}version", f"version {op['version']} "
+                                 f"does not follow version {facts.fleet_version}"))
+    if kind == "sign-revocation-list" and "previous" in op \
+            and op["sequence"] <= op["previous"]["sequence"]:
+        out.append(Violation("revocation-sequence", f"{at}sequence", f"sequence "
+                             f"{op['sequence']} does not exceed the previous list's "
+                             f"{op['previous']['sequence']}"))
+    if kind == "sign-enclave-bundle" and "previous" in op \
+            and op["bundle"]["spiffe_sequence"] <= op["previous"]["spiffe_sequence"]:
+        out.append(Violation("spiffe-sequence", f"{at}bundle", f"spiffe_sequence "
+                             f"{op['bundle']['spiffe_sequence']} does not increase on the "
+                             f"signed {op['previous']['spiffe_sequence']}"))
+    return out
+
+
+def _regional(op: dict[str, Any], at: str, facts: PlanFacts,
+              policy: dict[str, Any] | None) -> list[Violation]:
+    """A region signs only for itself, only what its root may sign, only for the enclaves
+    the fleet assigned to it, and nothing that outlives its root."""
+    authority = facts.authority
+    if authority is None:
+        return []
+    out: list[Violation] = []
+    if op["region"] != authority.region:
+        out.append(Violation("region-matches", f"{at}region", f"the signer is the "
+                             f"{authority.region} regional root; it does not sign for "
+                             f"{op['region']}"))
+    if not region_may_sign(authority.may_sign, OP_TYPE[op["op"]]):
+        out.append(Violation("issuer-authorised", f"{at}op", f"the {authority.region} regional "
+                             f"root may not sign {OP_TYPE[op['op']]}"))
+    if op["op"] == "sign-enclave-bundle":
+        out += bundle_assigned(authority.enclaves, authority.region, op["trust_domain"],
+                               op["impact_level"], at)
+    if op["op"] == "sign-federation-key":
+        out += pairing_allowed(authority.enclaves, authority.region, op["pairing"],
+                               op.get("cds_route"), policy, at)
+    if facts.now is not None:
+        ends = facts.now + timedelta(days=op["validity_days"])
+        out += nested(ends, authority.not_after, f"the {authority.region} regional root",
+                      f"{at}validity_days")
+    return out
