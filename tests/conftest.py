@@ -166,11 +166,37 @@ def proof(signer: str, operations: list[dict[str, Any]], fleet: str = "testfleet
     plan = LockedPlan({"plan": 1, "ceremony": ceremony, "fleet": fleet, "signer": signer,
                        "roster": {"path": "roster.yaml", "sha256": "cd" * 32, "size": 1,
                                   "roster": roster},
-                       "operations": operations})
+                       "operations": operations, "source": {"test": "built by conftest"},
+                       **_plan_inputs(signer, operations)})
     approvals = [approve(plan, f"c{i}", _Signer(custodians()[i]), NOW - timedelta(days=2))
                  .to_json() for i in approvers]
     return {"id": ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
             "approvals": approvals}
+
+
+def ceremony_and_serial(serial: str | None) -> tuple[str, str]:
+    """A ceremony id, and the serial its first operation's statement has (`<id>.0`): a given
+    serial names the ceremony, so tests can still tell statements apart by it."""
+    import secrets
+
+    ceremony = (serial or f"t-{secrets.token_hex(6)}").lower()
+    return ceremony, f"{ceremony}.0"
+
+
+def _plan_inputs(signer: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fleet_root (after genesis) and authority (regional ceremonies) a locked plan pins."""
+    from writroot.rules.covers import REGIONAL_OPS
+
+    pin = {"sha256": "ab" * 32, "size": 1}
+    out: dict[str, Any] = {}
+    if signer != "generate":
+        out["fleet_root"] = {"path": "fleet-root.dsse.json", **pin, "keyid": "ab" * 32,
+                             "version": 1}
+    regional = [op for op in operations if op.get("op") in REGIONAL_OPS]
+    if regional:
+        out["authority"] = {"path": "regional-root.dsse.json", **pin,
+                            "region": regional[0]["region"], "not_after": "2099-01-01T00:00:00Z"}
+    return out
 
 
 def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
@@ -178,8 +204,13 @@ def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                        not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
     policy = policy or fast_policy()
     days = (not_after - not_before).days
+    cid, _ = ceremony_and_serial(over.get("serial"))
+    over["serial"] = f"{cid}.1"  # a genesis plan: generate (0), then sign the statement (1)
     ceremony = over.pop("ceremony", None) or proof(
-        fleet.keyid, [{"op": "sign-fleet-root", "validity_days": days, "policy": policy}])
+        "generate", [{"op": "generate-fleet-root", "label": "fleet-root-1",
+                      "algorithm": fleet.key.algorithm.name},
+                     {"op": "sign-fleet-root", "validity_days": days, "policy": policy}],
+        ceremony=cid)
     return build("fleet-root", fleet="testfleet", issuer_role="fleet-root",
                  issuer_keyid=over.pop("issuer_keyid", fleet.keyid), ceremony=ceremony,
                  subject={"key": fleet.key.to_json(), "version": 1,
@@ -188,11 +219,33 @@ def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
 
 
 REGIONAL_MAY_SIGN = ["enclave-bundle", "federation-key"]
+BOTH = ["enclave-bundle", "federation-key"]
+#: The enclaves test regions are given: each its own, plus partners for federation keys.
+TEST_ENCLAVES: dict[str, list[dict[str, Any]]] = {
+    "CONUS": [{"trust_domain": "conus-1.writsov.com", "impact_level": "IL4", "may_sign": BOTH},
+              {"trust_domain": "conus-2.writsov.com", "impact_level": "IL4", "may_sign": BOTH},
+              {"trust_domain": "conus-nss-1.writsov.com", "impact_level": "IL5",
+               "may_sign": ["federation-key"]},
+              {"trust_domain": "eucom-1.writsov.com", "impact_level": "IL4",
+               "may_sign": ["federation-key"]}],
+    "EUCOM": [{"trust_domain": "eucom-1.writsov.com", "impact_level": "IL4", "may_sign": BOTH}],
+    "CONUS-NSS": [{"trust_domain": "conus-nss-1.writsov.com", "impact_level": "IL5",
+                   "may_sign": BOTH}],
+}
 
 
-def regional_op(regional: PublicKey, region: str = "CONUS", days: int = 90) -> dict[str, Any]:
+def test_enclaves(region: str) -> list[dict[str, Any]]:
+    return [dict(e) for e in TEST_ENCLAVES.get(region, [])]
+
+
+test_enclaves.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def regional_op(regional: PublicKey, region: str = "CONUS", days: int = 90,
+                enclaves: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"op": "sign-regional-root", "region": region, "validity_days": days,
             "may_sign": REGIONAL_MAY_SIGN, "version": 1,
+            "enclaves": test_enclaves(region) if enclaves is None else enclaves,
             "key": {"path": f"{region}.pem", "sha256": "ef" * 32, "size": 1,
                     **regional.to_json()}}
 
@@ -203,13 +256,14 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
     fleet_id = over.pop("fleet_id", "testfleet")
     issuer_keyid = over.pop("issuer_keyid", fleet.keyid)
     days = (not_after - not_before).days
+    cid, over["serial"] = ceremony_and_serial(over.get("serial"))
     ceremony = over.pop("ceremony", None) or proof(
-        issuer_keyid, [regional_op(regional, region, days)], fleet=fleet_id)
+        issuer_keyid, [regional_op(regional, region, days)], fleet=fleet_id, ceremony=cid)
     return build("regional-root", fleet=fleet_id,
                  issuer_role=over.pop("issuer_role", "fleet-root"),
                  issuer_keyid=issuer_keyid, ceremony=ceremony,
                  subject={"region": region, "key": regional.to_json(), "version": 1,
-                          "may_sign": REGIONAL_MAY_SIGN},
+                          "may_sign": REGIONAL_MAY_SIGN, "enclaves": test_enclaves(region)},
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
 
 
@@ -225,8 +279,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
     """Run the real `writroot` entry point in a subprocess."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "writroot", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "writroot", *args], capture_output=True,
                           text=True, env=full_env, cwd=cwd, timeout=600, check=False)
+    assert_no_traceback(proc.stdout, proc.stderr)
+    return proc
+
+
+def assert_no_traceback(*outputs: str) -> None:
+    """DESIGN §7: no Python traceback ever reaches a user (unless --debug asks for one)."""
+    for text in outputs:
+        assert "Traceback" not in (text or ""), text
+
+
+def failpoint_env(spec: str) -> dict[str, str]:
+    """Arm one failpoint (writroot/failpoint.py) for a CLI subprocess."""
+    from writroot.failpoint import ARM_VALUE
+
+    return {"WRITROOT_FAILPOINT": spec, "WRITROOT_FAILPOINT_ARMED": ARM_VALUE}
 
 
 @pytest.fixture()
@@ -256,7 +325,9 @@ def hierarchy_payload(type_: str, issuer_keyid: str, op: dict[str, Any],
                       role: str, not_after: datetime | None = None, serial: str | None = None,
                       plan_signer: str | None = None, fleet: str = "testfleet") -> bytes:
     """A statement whose proof of quorum approves `op` (validity_days filled in)."""
-    ceremony = proof(plan_signer or issuer_keyid, [{**op, "validity_days": days}], fleet=fleet)
+    cid, serial = ceremony_and_serial(serial)
+    ceremony = proof(plan_signer or issuer_keyid, [{**op, "validity_days": days}], fleet=fleet,
+                     ceremony=cid)
     return build(type_, fleet=fleet, issuer_role=role, issuer_keyid=issuer_keyid,
                  ceremony=ceremony, subject=subject, issued_at=issued_at, not_before=issued_at,
                  not_after=not_after or issued_at + timedelta(days=days), serial=serial)
@@ -286,11 +357,14 @@ def rotation_payload(old: RawKey, new: RawKey, version: int, *, issued_at: datet
 def regional_root_payload(issuer: RawKey, regional: PublicKey, *, issued_at: datetime,
                           region: str = "CONUS", version: int = 1,
                           may_sign: list[str] | None = None, days: int = 104,
-                          role: str = "fleet-root", serial: str | None = None) -> bytes:
+                          role: str = "fleet-root", serial: str | None = None,
+                          enclaves: list[dict[str, Any]] | None = None) -> bytes:
     may_sign = may_sign or list(REGIONAL_MAY_SIGN)
-    op = {**regional_op(regional, region, days), "version": version, "may_sign": may_sign}
+    enclaves = test_enclaves(region) if enclaves is None else enclaves
+    op = {**regional_op(regional, region, days, enclaves), "version": version,
+          "may_sign": may_sign}
     subject = {"region": region, "key": regional.to_json(), "version": version,
-               "may_sign": may_sign}
+               "may_sign": may_sign, "enclaves": enclaves}
     return hierarchy_payload("regional-root", issuer.keyid, op, subject, issued_at=issued_at,
                              days=days, role=role, serial=serial)
 

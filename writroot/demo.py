@@ -38,6 +38,26 @@ REGIONS = (("CONUS", "SLH-DSA-SHA2-256s"), ("CONUS-NSS", "SLH-DSA-SHA2-256s"),
 TOKENS = (FLEET_TOKEN, *(f"writroot-{r.lower()}" for r, _ in REGIONS))
 START_DAYS_AGO = 60
 CDS_ROUTE = "cds-conus-nss-1"
+#: The enclaves each region is given in its regional-root statement (trust domain, impact
+#: level, what the region may sign for it). CONUS certifies federation keys that pair its
+#: enclave with EUCOM's and with CONUS-NSS's, so it is given those for federation keys only.
+ENCLAVES: dict[str, list[tuple[str, str, str]]] = {
+    "CONUS": [("conus-1.writsov.com", "IL4", "[enclave-bundle, federation-key]"),
+              ("conus-nss-1.writsov.com", "IL5", "[federation-key]"),
+              ("eucom-1.writsov.com", "IL4", "[federation-key]")],
+    "CONUS-NSS": [("conus-nss-1.writsov.com", "IL5", "[enclave-bundle, federation-key]")],
+    "EUCOM": [("eucom-1.writsov.com", "IL4", "[enclave-bundle, federation-key]")],
+    "INDOPAC": [("indopac-1.writsov.com", "IL4", "[enclave-bundle, federation-key]")],
+    "CENTCOM": [("centcom-1.writsov.com", "IL5", "[enclave-bundle, federation-key]")],
+    "FVEY": [("fvey-1.writsov.com", "IL4", "[enclave-bundle, federation-key]")],
+}
+
+
+def enclaves_yaml(region: str) -> str:
+    """The `enclaves:` field of a sign-regional-root operation, as plan YAML."""
+    return "    enclaves:\n" + "".join(
+        f"      - {{trust_domain: {d}, impact_level: {lvl}, may_sign: {rights}}}\n"
+        for d, lvl, rights in ENCLAVES[region])
 CATALOG = "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
 BASELINE = "baseline-component-definition.json"
 OVERLAY = "overlay-conus.json"
@@ -215,7 +235,7 @@ class _Story:
         from writroot.ceremony.runner import run
 
         self.write(f"{name}.yaml", plan.encode())
-        locked = lock(self.cdir / f"{name}.yaml")
+        locked = lock(self.cdir / f"{name}.yaml", when)
         self.write(f"{name}.lock.json", locked.dumps())
         for cid in APPROVERS:
             self.write(f"approvals/{name}/{cid}.dsse.json",
@@ -269,7 +289,7 @@ class _Story:
     def genesis(self) -> None:
         requests = [(r, self.request(r, alg, 1, self.day(0))) for r, alg in REGIONS]
         ops = "".join(f"  - op: sign-regional-root\n    region: {r}\n    request: {rel}\n"
-                      "    validity_days: 104\n" for r, rel in requests)
+                      "    validity_days: 104\n" + enclaves_yaml(r) for r, rel in requests)
         plan = f"""plan: 1
 ceremony: demo-genesis
 fleet: {FLEET}
@@ -401,7 +421,7 @@ operations:
     request: {rel}
     version: 2
     validity_days: 104
-""")
+{enclaves_yaml("CONUS")}""")
         self.ceremony("demo-conus-rotation", plan, FLEET_TOKEN, when)
         self.carry(self.artifact("demo-conus-rotation", "regional-root"),
                    "inputs/regional-root-CONUS-2.dsse.json")

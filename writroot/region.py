@@ -73,4 +73,4 @@ def check_request(obj: Any, where: str) -> dict[str, Any]:
     if not env.signed_by(key):
         raise VerificationFailed("proof of possession fails: the request's signature does not "
                                  "verify", where)
-    return {**st.subject, "requested_at": format_time(st.issued_at)}
+    return {**st.subject, "fleet": st.fleet, "requested_at": format_time(st.issued_at)}

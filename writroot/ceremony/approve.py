@@ -14,6 +14,16 @@ from writroot.statements import build, roster_check
 DEFAULT_EXPIRY_HOURS = 72
 
 
+def approval_hours(plan: LockedPlan) -> int:
+    """The longest an approval of this plan may live: the policy in force, or a genesis
+    plan's own policy."""
+    from writroot.statements import DEFAULT_POLICY
+
+    policy = plan.policy or next((op["policy"] for op in plan.operations
+                                  if op["op"] == "sign-fleet-root"), DEFAULT_POLICY)
+    return int(policy["approval_expiry_hours"])
+
+
 def plan_roster(plan: LockedPlan) -> Roster:
     return Roster.from_checked(roster_check(plan.document["roster"]["roster"], "plan roster"))
 
@@ -26,8 +36,14 @@ def plan_rosters(plan: LockedPlan) -> list[Roster]:
 
 
 def approve(plan: LockedPlan, custodian_id: str, signer: ApprovalSigner, now: datetime,
-            hours: int = DEFAULT_EXPIRY_HOURS) -> Envelope:
-    """Sign an approval of exactly this plan; only a roster custodian with their own key may."""
+            hours: int | None = None) -> Envelope:
+    """Sign an approval of exactly this plan; only a roster custodian with their own key may.
+    It lives `hours` (default and maximum: the policy's approval_expiry_hours)."""
+    limit = approval_hours(plan)
+    hours = min(DEFAULT_EXPIRY_HOURS, limit) if hours is None else hours
+    if not 1 <= hours <= limit:
+        raise PolicyRefused(f"approvals may live at most {limit} hours under the fleet policy "
+                            "(approval_expiry_hours)", "--hours")
     members = [c for r in plan_rosters(plan) for c in r.custodians if c.id == custodian_id]
     member = members[0] if members else None
     if member is None:

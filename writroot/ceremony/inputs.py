@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,18 @@ def check_authority(env: Envelope, st: Statement, fleet: dict[str, Any], signer:
     if issuer is None or not env.signed_by(issuer):
         raise VerificationFailed("the regional-root statement is not signed by the fleet root "
                                  "in force", where)
+
+
+@dataclass
+class LockContext:
+    """What locking an operation may read: the plan's directory, its located fields, and
+    the verified facts gathered so far."""
+
+    base: Path
+    where: Callable[[str], str]  # plan path -> "file:line: field"
+    signer: str
+    roster: dict[str, Any]
+    policy: dict[str, Any] | None = None  # the fleet policy in force (or genesis policy)
+    fleet: dict[str, Any] | None = None  # fleet_state() of the fleet_root input
+    authority: Statement | None = None  # a regional ceremony's regional-root statement
+    fleet_name: str | None = None  # the plan's fleet: every input must name it

@@ -1,5 +1,6 @@
-"""Ceremony operations: the plan schema of each, what locking pins, the statement it yields,
-and the pure rule a verifier uses to tell whether an approved plan covers a statement."""
+"""Ceremony operations: the plan schema of each, what locking pins (reading and checking the
+inputs), and the statement each yields. The rules a locked plan must keep, and the rule a
+verifier uses to tell whether an approved plan covers a statement, live in `writroot.rules`."""
 
 from __future__ import annotations
 
@@ -7,21 +8,19 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from writroot.ceremony.inputs import read_statement, resolve_input
+from writroot.ceremony import retire
+from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.crypto.keys import PublicKey
-from writroot.envelope import INTOTO_TYPES
 from writroot.errors import BadInput, PolicyRefused
-from writroot.jsonio import canonical, format_time, loads_strict
+from writroot.jsonio import canonical, loads_strict
+from writroot.rules.covers import INTOTO_OPS, OP_TYPE, REGIONAL_OPS, filled_entries
+from writroot.rules.rights import ENCLAVE_MAY_SIGN, REGIONAL_MAY_SIGN
 from writroot.statements import (
     IMPACT_LEVELS,
-    REGIONAL_MAY_SIGN,
     REVOCATION_REASONS,
-    Statement,
     build,
-    crosses_impact_levels,
     pairing_check,
     region_check,
     revocation_target,
@@ -29,20 +28,22 @@ from writroot.statements import (
 )
 from writroot.statements import schema as s
 
+__all__ = [
+    "INTOTO_OPS",
+    "OPERATIONS",
+    "OP_TYPE",
+    "REGIONAL_OPS",
+    "BuildContext",
+    "lock_op",
+    "op_check",
+    "policy_of",
+    "statement_for",
+]
+
 FLEET_ALGORITHMS = ("SLH-DSA-SHA2-256s", "SLH-DSA-SHA2-256f")
-#: The statement type each signing operation yields.
-OP_TYPE = {
-    "sign-fleet-root": "fleet-root", "sign-roster": "roster",
-    "sign-regional-root": "regional-root", "rotate-fleet-root": "fleet-rotation",
-    "sign-revocation-list": "revocation-list", "sign-enclave-bundle": "enclave-bundle",
-    "sign-federation-key": "federation-key", "sign-oscal-baseline": "oscal-baseline",
-    "sign-oscal-overlay": "oscal-overlay", "sign-release-provenance": "release-provenance",
-}
-REGIONAL_OPS = ("sign-enclave-bundle", "sign-federation-key", "sign-oscal-overlay")
-INTOTO_OPS = ("sign-oscal-baseline", "sign-oscal-overlay", "sign-release-provenance")
 OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster",
               "rotate-fleet-root", "sign-revocation-list", "sign-oscal-baseline",
-              "sign-release-provenance", *REGIONAL_OPS)
+              "sign-release-provenance", *REGIONAL_OPS, retire.OP)
 
 
 def _plan_entry(value: Any, where: str) -> dict[str, Any]:
@@ -58,12 +59,22 @@ def _plan_entry(value: Any, where: str) -> dict[str, Any]:
     return entry
 
 
+def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
+    """An enclave assigned to a region, as a plan writes it: `may_sign` defaults to both."""
+    from writroot.spiffe import trust_domain_check
+
+    return s.record(value, where, {"trust_domain": trust_domain_check,
+                                   "impact_level": s.one_of(*IMPACT_LEVELS)},
+                    {"may_sign": s.list_of(s.one_of(*ENCLAVE_MAY_SIGN), 1)})
+
+
 _DAYS = s.integer(1, 3650)
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)}, {}),
     "sign-fleet-root": ({"validity_days": _DAYS}, {"policy": s.anything}),
     "sign-roster": ({"roster": s.string, "validity_days": _DAYS}, {}),
-    "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS},
+    "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
+                            "enclaves": s.list_of(_plan_enclave, 0, 1024)},
                            {"may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1),
                             "version": s.integer(1)}),
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
@@ -85,6 +96,8 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
                                 {"build_type": s.string, "builder_id": s.string}),
 }
 
+SCHEMAS[retire.OP] = retire.SCHEMA  # retire-key: writroot/ceremony/retire.py
+
 
 def op_check(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict) or value.get("op") not in OPERATIONS:
@@ -95,37 +108,21 @@ def op_check(value: Any, where: str) -> dict[str, Any]:
 
 # -- locking: resolve and pin inputs, refuse what policy forbids ------------------------------
 
-@dataclass
-class LockContext:
-    base: Path
-    where: Callable[[str], str]  # plan path -> "file:line: field"
-    signer: str
-    roster: dict[str, Any]
-    policy: dict[str, Any] | None = None  # the fleet policy in force (or genesis policy)
-    fleet: dict[str, Any] | None = None  # fleet_state() of the fleet_root input
-    authority: Statement | None = None  # a regional ceremony's regional-root statement
-
-
 def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     entry = dict(op)
     at = f"operations[{i}]"
     kind = op["op"]
-    if kind in REGIONAL_OPS:
-        _check_regional(op, at, ctx)
     if kind == "sign-regional-root":
         entry.pop("request")
         entry["key"] = _request(ctx, op, at)
         entry.setdefault("version", 1)
         entry.setdefault("may_sign", list(REGIONAL_MAY_SIGN))
-        _regional_policy(ctx, entry, at)
+        entry["enclaves"] = _enclaves(op["enclaves"], ctx.where(f"{at}.enclaves"))
     elif kind == "rotate-fleet-root":
         if ctx.fleet is None:
             raise BadInput("rotating the fleet root needs the fleet_root input", ctx.where("plan"))
         entry["version"] = ctx.fleet["version"] + 1
         entry["policy"] = policy_of(op.get("policy"), ctx.fleet["policy"], ctx.where, at)
-        if op["algorithm"] != entry["policy"]["fleet_root_algorithm"]:
-            raise PolicyRefused(f"policy requires a {entry['policy']['fleet_root_algorithm']} "
-                                "fleet root", ctx.where(f"{at}.algorithm"))
     elif kind == "sign-revocation-list":
         entry["entries"] = [dict(e) for e in op["entries"]]
         _revocation_previous(entry, ctx, at)
@@ -155,6 +152,18 @@ def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
     return policy
 
 
+def _enclaves(given: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The enclaves a regional root is given, in the statement's form (sorted, explicit)."""
+    from writroot.statements import enclaves_check
+
+    out = sorted(({**e, "may_sign": e.get("may_sign", list(ENCLAVE_MAY_SIGN))} for e in given),
+                 key=lambda e: str(e["trust_domain"]))
+    try:
+        return enclaves_check(out, "enclaves")
+    except BadInput as exc:
+        raise BadInput(exc.message, where) from None
+
+
 def _request(ctx: LockContext, op: dict[str, Any], at: str) -> dict[str, Any]:
     """A region's key request (proof of possession), as an envelope or a transfer bundle."""
     from writroot.region import check_request
@@ -170,37 +179,14 @@ def _request(ctx: LockContext, op: dict[str, Any], at: str) -> dict[str, Any]:
             raise BadInput("the bundle carries no key-request.json", where)
         name, data = f"{name}!key-request.json", files["key-request.json"]
     request = check_request(loads_strict(data, name), name)
+    if ctx.fleet_name is not None and request["fleet"] != ctx.fleet_name:
+        raise BadInput(f"the key request is for fleet {request['fleet']!r}, the plan's is "
+                       f"{ctx.fleet_name!r}", where)
     if request["region"] != op["region"]:
         raise PolicyRefused(f"the request is for region {request['region']}, not {op['region']}",
                             where)
     key: PublicKey = request["key"]
     return {**pin, **key.to_json()}
-
-
-def _regional_policy(ctx: LockContext, entry: dict[str, Any], at: str) -> None:
-    if ctx.policy is None:
-        return
-    limit = ctx.policy["regional_root_rotation_days"] + ctx.policy["regional_overlap_days"]
-    if entry["validity_days"] > limit:
-        raise PolicyRefused(f"policy allows regional roots at most {limit} days",
-                            ctx.where(f"{at}.validity_days"))
-    if entry["key"]["algorithm"] not in ctx.policy["regional_root_algorithms"]:
-        raise PolicyRefused(f"{entry['key']['algorithm']} is not a regional-root algorithm the "
-                            "fleet policy allows", ctx.where(f"{at}.request"))
-
-
-def _check_regional(op: dict[str, Any], at: str, ctx: LockContext) -> None:
-    """A region signs only for itself, and only the types its regional root may sign."""
-    if ctx.authority is None:
-        raise BadInput("a regional ceremony needs the authority input (the signer's "
-                       "regional-root statement)", ctx.where("plan"))
-    region = ctx.authority.subject["region"]
-    if op["region"] != region:
-        raise PolicyRefused(f"the signer is the {region} regional root; it does not sign for "
-                            f"{op['region']}", ctx.where(f"{at}.region"))
-    if OP_TYPE[op["op"]] not in ctx.authority.subject["may_sign"]:
-        raise PolicyRefused(f"the {region} regional root may not sign {OP_TYPE[op['op']]}",
-                            ctx.where(f"{at}.op"))
 
 
 def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
@@ -213,9 +199,6 @@ def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> No
     keys = [k for k in (fleet.get("key"), fleet.get("previous")) if k]
     if not any(k.keyid == st.issuer_keyid and env.signed_by(k) for k in keys):
         raise PolicyRefused("the previous list is not signed by the fleet root in force", where)
-    if entry["sequence"] <= st.subject["sequence"]:
-        raise PolicyRefused(f"sequence {entry['sequence']} does not exceed the previous list's "
-                            f"{st.subject['sequence']}", ctx.where(f"{at}.sequence"))
     mine = {revocation_target(e) for e in entry["entries"]}
     for old in st.subject["entries"]:
         if revocation_target(old) not in mine:
@@ -239,35 +222,13 @@ def _enclave_bundle(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
         _env, st, ppin = read_statement(ctx.base, entry["previous"], where, ("enclave-bundle",))
         if st.subject["trust_domain"] != entry["trust_domain"]:
             raise BadInput(f"the previous bundle is for {st.subject['trust_domain']}", where)
-        if bundle["spiffe_sequence"] <= st.subject["spiffe_sequence"]:
-            raise BadInput(f"spiffe_sequence {bundle['spiffe_sequence']} does not increase on "
-                           f"the signed {st.subject['spiffe_sequence']}",
-                           f"{name}: spiffe_sequence")
         entry["previous"] = {**ppin, "spiffe_sequence": st.subject["spiffe_sequence"]}
-
-
-def registered_route(policy: dict[str, Any], route_id: str,
-                     pairing: list[dict[str, Any]]) -> bool:
-    """The policy registers this CDS route between exactly these two enclaves."""
-    domains = sorted(p["trust_domain"] for p in pairing)
-    return any(r["id"] == route_id and sorted(r["between"]) == domains
-               for r in policy.get("cds_routes", []))
 
 
 def _federation_key(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     data, pin = resolve_input(ctx.base, entry["key"], ctx.where(f"{at}.key"))
     key = PublicKey.from_pem(data, ctx.where(f"{at}.key"))
     entry["key"] = {**pin, **key.to_json()}
-    a, b = entry["pairing"]
-    route = entry.get("cds_route")
-    if crosses_impact_levels(entry["pairing"]) and route is None:
-        raise PolicyRefused(f"{a['trust_domain']} ({a['impact_level']}) and {b['trust_domain']} "
-                            f"({b['impact_level']}) cross impact levels; name a registered CDS "
-                            "route", ctx.where(f"{at}.pairing"))
-    if route is not None and (ctx.policy is None
-                              or not registered_route(ctx.policy, route, entry["pairing"])):
-        raise PolicyRefused(f"CDS route {route!r} is not registered between these enclaves in "
-                            "the fleet policy", ctx.where(f"{at}.cds_route"))
 
 
 # -- running: the statement each operation yields --------------------------------------------
@@ -306,7 +267,8 @@ def statement_for(op: dict[str, Any], index: int, ctx: BuildContext,
         subject = {"roster": op["roster"]["roster"]}
     elif kind == "sign-regional-root":
         subject = {"region": op["region"], "key": _locked_key(op, index),
-                   "version": op["version"], "may_sign": op["may_sign"]}
+                   "version": op["version"], "may_sign": op["may_sign"],
+                   "enclaves": op["enclaves"]}
     elif kind == "rotate-fleet-root":
         assert new_key is not None
         subject = {"key": new_key.to_json(), "previous": ctx.signer_key.to_json(),
@@ -329,52 +291,3 @@ def _locked_key(op: dict[str, Any], index: int) -> dict[str, str]:
     key = PublicKey.from_json({k: op["key"][k] for k in ("algorithm", "public_key", "keyid")},
                               f"operations[{index}].key")
     return key.to_json()
-
-
-def filled_entries(op: dict[str, Any], issued_at: datetime) -> list[dict[str, Any]]:
-    return [{**e, "revoked_at": e.get("revoked_at", format_time(issued_at))}
-            for e in op["entries"]]
-
-
-# -- verifying: does an approved plan cover this statement? (pure) ---------------------------
-
-def covers(plan: dict[str, Any], st: Statement) -> bool:
-    ops = plan.get("operations")
-    if not isinstance(ops, list) or plan.get("signer") not in ("generate", st.issuer_keyid):
-        return False
-    return any(isinstance(op, dict) and OP_TYPE.get(str(op.get("op"))) == st.type
-               and _covers_op(op, st) for op in ops)
-
-
-def _covers_op(op: dict[str, Any], st: Statement) -> bool:
-    doc = st.document["subject"]
-    if (st.not_after - st.not_before) != timedelta(days=op.get("validity_days", -1)):
-        return False
-    try:
-        if st.type in INTOTO_TYPES:
-            from writroot.ceremony import oscal_ops
-
-            return oscal_ops.covers(op, doc, st.type)
-        if st.type == "fleet-root":
-            return bool(op.get("policy") == doc["policy"])
-        if st.type == "roster":
-            return canonical(op["roster"]["roster"]) == canonical(doc["roster"])
-        if st.type == "fleet-rotation":
-            return bool(op["algorithm"] == doc["key"]["algorithm"]
-                        and op["version"] == doc["version"] and op["policy"] == doc["policy"])
-        if st.type == "revocation-list":
-            return bool(op["sequence"] == doc["sequence"]
-                        and filled_entries(op, st.issued_at) == doc["entries"])
-        if st.type == "enclave-bundle":
-            return bool(op["bundle"]["canonical_sha256"]
-                        == hashlib.sha256(canonical(doc["bundle"])).hexdigest()
-                        and all(op[k] == doc[k] for k in ("trust_domain", "region",
-                                                          "impact_level")))
-        key_ok = op["key"]["keyid"] == doc["key"]["keyid"]
-        if st.type == "regional-root":
-            return bool(key_ok and op["region"] == doc["region"]
-                        and op["version"] == doc["version"] and op["may_sign"] == doc["may_sign"])
-        return bool(key_ok and op["region"] == doc["region"] and op["pairing"] == doc["pairing"]
-                    and op.get("cds_route") == doc.get("cds_route"))
-    except (KeyError, TypeError, BadInput):
-        return False

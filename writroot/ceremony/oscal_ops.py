@@ -6,14 +6,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from writroot.ceremony.inputs import read_statement, resolve_input
+from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.errors import BadInput, PolicyRefused
 from writroot.statements import header
-
-if TYPE_CHECKING:
-    from writroot.ceremony.operations import LockContext
 
 BUILD_TYPE = "https://writroot.dev/ceremony/release/v1"
 BUILDER_ID = "https://writroot.dev/ceremony"
@@ -135,16 +132,3 @@ def payload(op: dict[str, Any], common: dict[str, Any], doc: Any) -> bytes:
     else:
         head = header("oscal-baseline", **common, subject=subject)
     return oscal_statement(doc, {"writroot": head})
-
-
-def covers(op: dict[str, Any], doc: dict[str, Any], type_: str) -> bool:
-    if type_ == "release-provenance":
-        mine = sorted((a["name"], a["sha256"]) for a in op["artifacts"])
-        return mine == sorted((a["name"], a["sha256"]) for a in doc["artifacts"])
-    pinned = op["document"] if type_ == "oscal-baseline" else op["profile"]
-    ok = (pinned["name"], pinned["canonical_sha256"]) == (doc["name"], doc["sha256"])
-    if type_ == "oscal-overlay":
-        ok = ok and op["region"] == doc["region"] and \
-            (op["baseline"]["name"], op["baseline"]["canonical_sha256"]) == \
-            (doc["baseline"]["name"], doc["baseline"]["sha256"])
-    return ok

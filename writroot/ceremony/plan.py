@@ -1,30 +1,35 @@
 """Ceremony plans: strict YAML in, a locked plan (every input pinned by SHA-256) out.
 
 The locked plan is what custodians approve: its SHA-256 over RFC 8785 JSON is the plan digest.
-Host details (module, token, PIN) are not in it, so the reviewed plan runs unchanged.
+Host details (module, token, PIN) are not in it, so the reviewed plan runs unchanged. It
+carries its own `source` (the parsed YAML): every command that reads a lock locks the source
+again from the inputs beside it and refuses unless the result is byte-for-byte the lock, so
+a hand-edited lock skips no rule (`revalidate`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from writroot.ceremony import strictyaml
 from writroot.ceremony.inputs import (
+    LockContext,
     check_authority,
     fleet_state,
     read_statement,
     resolve_input,
 )
-from writroot.ceremony.operations import REGIONAL_OPS, LockContext, lock_op, op_check
-from writroot.errors import BadInput
+from writroot.ceremony.operations import lock_op, op_check
+from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import canonical, read_json_file
+from writroot.rules import Violation
+from writroot.rules.plan import PLAN_VERSION, Authority, PlanFacts, check_locked, check_structure
 from writroot.statements import roster_check
 from writroot.statements import schema as s
-
-PLAN_VERSION = 1
 
 
 def _signer(value: Any, where: str) -> str:
@@ -46,6 +51,8 @@ PLAN_OPTIONAL: dict[str, s.Check] = {"fleet_root": s.string, "authority": s.stri
 @dataclass(frozen=True)
 class LockedPlan:
     document: dict[str, Any]
+    #: The fleet policy in force when it was (re)locked: not part of the plan's digest.
+    policy: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -113,51 +120,35 @@ def check_plan(located: strictyaml.Located) -> dict[str, Any]:
         plan = s.record(located.value, "plan", PLAN_FIELDS, PLAN_OPTIONAL)
     except BadInput as exc:
         raise located.rebase(exc, "plan") from None
-    ops = plan["operations"]
-    kinds = [o["op"] for o in ops]
-    genesis = "generate-fleet-root" in kinds
-    if genesis != (plan["signer"] == "generate"):
-        raise BadInput("signer: generate goes with a generate-fleet-root operation, and only "
-                       "with it", located.where("signer"))
-    if genesis and kinds[0] != "generate-fleet-root":
-        raise BadInput("generate-fleet-root must be the first operation",
-                       located.where("operations[0]"))
-    if kinds.count("generate-fleet-root") > 1 or kinds.count("sign-fleet-root") > 1:
-        raise BadInput("at most one fleet root per ceremony", located.where("operations"))
-    if genesis and "sign-fleet-root" not in kinds:
-        raise BadInput("a genesis plan must sign the fleet-root statement",
-                       located.where("operations"))
-    if genesis and "sign-roster" in kinds:
-        raise BadInput("a genesis plan carries its roster in the fleet-root statement",
-                       located.where("operations"))
-    if not genesis and "fleet_root" not in plan:
-        raise BadInput("a plan after genesis names the fleet root in force (fleet_root: the "
-                       "latest fleet-root or fleet-rotation envelope)", located.where("plan"))
-    regional = [k for k in kinds if k in REGIONAL_OPS]
-    if regional and len(regional) != len(kinds):
-        raise BadInput("a plan is signed by the fleet root or by one regional root, not both",
-                       located.where("operations"))
-    if regional and "authority" not in plan:
-        raise BadInput("a regional ceremony names its authority (the signer's regional-root "
-                       "envelope)", located.where("plan"))
-    if "rotate-fleet-root" in kinds and len(kinds) != 1:
-        raise BadInput("a fleet-root rotation is a ceremony of its own",
-                       located.where("operations"))
+    _refuse(check_structure(plan, PlanFacts()), located)
     return plan
 
 
-def lock(plan_path: Path) -> LockedPlan:
+def _refuse(violations: list[Violation], located: strictyaml.Located) -> None:
+    """The first broken rule as a one-line error naming the rule, file, line and field."""
+    if not violations:
+        return
+    v = violations[0]
+    error = BadInput if v.rule in ("plan-well-formed", "plan-structure") else PolicyRefused
+    raise error(f"{v.message} [{v.rule}]", located.where(v.where))
+
+
+def lock(plan_path: Path, now: datetime) -> LockedPlan:
     """Parse a plan strictly and pin every input; errors name file, line and field."""
-    located = strictyaml.load_file(plan_path)
+    return _lock(strictyaml.load_file(plan_path), plan_path.parent, now)
+
+
+def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
     plan = check_plan(located)
-    base = plan_path.parent
     genesis = plan["signer"] == "generate"
     roster_loader = _genesis_roster if genesis else _roster_in_force
     roster, roster_pin = roster_loader(base, plan["roster"], located.where("roster"))
-    ctx = LockContext(base, located.where, plan["signer"], roster)
+    ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"])
     document: dict[str, Any] = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"],
                                 "fleet": plan["fleet"], "signer": plan["signer"],
-                                "roster": {**roster_pin, "roster": roster}}
+                                "roster": {**roster_pin, "roster": roster},
+                                "source": located.value}
+    facts = PlanFacts(now=now)
     if "fleet_root" in plan:
         where = located.where("fleet_root")
         env, st, pin = read_statement(base, plan["fleet_root"], where,
@@ -165,20 +156,30 @@ def lock(plan_path: Path) -> LockedPlan:
         ctx.fleet = fleet_state(env, st, where)
         ctx.policy = ctx.fleet["policy"]
         if st.fleet != plan["fleet"]:
-            raise BadInput(f"the fleet root is fleet {st.fleet!r}", where)
-        if "authority" not in plan and ctx.fleet["key"].keyid != plan["signer"]:
-            raise BadInput("the plan's signer is not the fleet root in force "
-                           f"({ctx.fleet['key'].keyid})", located.where("signer"))
+            raise BadInput(f"the fleet root is fleet {st.fleet!r}, the plan's is "
+                           f"{plan['fleet']!r}", where)
         document["fleet_root"] = {**pin, "keyid": ctx.fleet["key"].keyid,
                                   "version": ctx.fleet["version"]}
+        facts = PlanFacts(now=now, policy=ctx.policy, fleet_keyid=ctx.fleet["key"].keyid,
+                          fleet_version=ctx.fleet["version"],
+                          fleet_not_after=ctx.fleet["not_after"])
     if "authority" in plan:
         where = located.where("authority")
         env, st, pin = read_statement(base, plan["authority"], where, ("regional-root",))
-        assert ctx.fleet is not None
+        if ctx.fleet is None:
+            raise BadInput("a regional ceremony names the fleet root in force", where)
         check_authority(env, st, ctx.fleet, plan["signer"], where)
+        if st.fleet != plan["fleet"]:
+            raise BadInput(f"the authority is for fleet {st.fleet!r}", where)
         ctx.authority = st
         document["authority"] = {**pin, "region": st.subject["region"],
                                  "not_after": st.document["not_after"]}
+        facts = PlanFacts(now=now, policy=facts.policy, fleet_keyid=facts.fleet_keyid,
+                          fleet_version=facts.fleet_version,
+                          fleet_not_after=facts.fleet_not_after,
+                          authority=Authority(st.subject["region"], st.subject["key"].keyid,
+                                              st.subject["may_sign"], st.subject["enclaves"],
+                                              st.not_after))
     locked_ops = []
     for i, op in enumerate(plan["operations"]):
         if op["op"] == "sign-fleet-root":
@@ -191,7 +192,8 @@ def lock(plan_path: Path) -> LockedPlan:
             op = {**op, "roster": {**pin, "roster": new}}
         locked_ops.append(lock_op(op, i, ctx))
     document["operations"] = locked_ops
-    return LockedPlan(document)
+    _refuse(check_locked(document, facts), located)
+    return LockedPlan(document, ctx.policy)
 
 
 def _policy(value: Any, located: strictyaml.Located, index: int) -> dict[str, Any]:
@@ -202,16 +204,52 @@ def _policy(value: Any, located: strictyaml.Located, index: int) -> dict[str, An
 
 
 def load_locked(path: Path) -> LockedPlan:
-    """Read a locked plan; it must be canonical JSON of a plan we would have produced."""
+    """Read a locked plan's shape only (for tools that never sign with it); anything that
+    approves or runs a plan uses `revalidate`."""
     obj = read_json_file(path)
-    if not isinstance(obj, dict) or obj.get("plan") != PLAN_VERSION:
-        raise BadInput(f"not a locked plan (plan: {PLAN_VERSION} missing)", str(path))
-    expected = {"plan", "ceremony", "fleet", "signer", "roster", "operations"}
-    if not expected <= set(obj) <= expected | {"fleet_root", "authority"}:
-        raise BadInput(f"locked plan fields must be {sorted(expected)} (and fleet_root, "
-                       "authority)", str(path))
-    s.name(obj["ceremony"], f"{path}: ceremony")
-    s.name(obj["fleet"], f"{path}: fleet")
+    shape = check_locked(obj, PlanFacts()) if isinstance(obj, dict) else []
+    if not isinstance(obj, dict) or any(v.rule == "plan-well-formed" for v in shape):
+        why = shape[0] if shape else Violation("plan-well-formed", "", "not an object")
+        raise BadInput(f"not a locked plan: {why.message}",
+                       f"{path}: {why.where}" if why.where else str(path))
     roster_check(obj["roster"].get("roster") if isinstance(obj["roster"], dict) else None,
                  f"{path}: roster.roster")
     return LockedPlan(obj)
+
+
+def revalidate(path: Path, now: datetime) -> LockedPlan:
+    """A locked plan, trusted for nothing: its source is locked again from the inputs beside
+    it (every input re-hashed, every signature and proof of possession re-checked, every rule
+    applied at `now`) and the result must be exactly the lock."""
+    given = load_locked(path)
+    source = strictyaml.Located(given.document["source"], {}, f"{path}: source")
+    relocked = _lock(source, path.parent, now)
+    if canonical(relocked.document) != canonical(given.document):
+        where = first_difference(given.document, relocked.document)
+        raise PolicyRefused("the lock is not what its source and inputs lock to (edited by "
+                            "hand, or an input changed); lock the plan again and have it "
+                            "approved again [plan-relock]", f"{path}: {where}")
+    return relocked
+
+
+def first_difference(a: Any, b: Any, where: str = "") -> str:
+    """The first field path at which two JSON values differ (types count: true is not 1)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return f"{where}.{k}" if where else k
+            found = first_difference(a[k], b[k], f"{where}.{k}" if where else k)
+            if found:
+                return found
+        return ""
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return where or "(list length)"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = first_difference(x, y, f"{where}[{i}]")
+            if found:
+                return found
+        return ""
+    if type(a) is not type(b) or a != b:
+        return where or "(document)"
+    return ""

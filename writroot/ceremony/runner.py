@@ -7,31 +7,30 @@ checked before the HSM is opened; every output is staged and published by one re
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from writroot import __version__
-from writroot.ceremony.approve import plan_roster, plan_rosters
+from writroot import __version__, failpoint
+from writroot.ceremony import retire
+from writroot.ceremony.approve import approval_hours, plan_roster, plan_rosters
+from writroot.ceremony.commit import RunCommit
 from writroot.ceremony.host import HostProfile, network_interfaces_up
-from writroot.ceremony.inputs import PINNED_FIELDS
 from writroot.ceremony.operations import BuildContext, statement_for
-from writroot.ceremony.plan import LockedPlan, load_locked
+from writroot.ceremony.plan import LockedPlan, revalidate
 from writroot.ceremony.transcript import Transcript
 from writroot.crypto.algorithms import by_name
 from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, PolicyRefused, QuorumNotMet
-from writroot.hsm.custody import Custody
-from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
+from writroot.hsm.custody import Custody, KeyRecord
+from writroot.hsm.token import TokenSpec, default_module, token_facts
 from writroot.jsonio import canonical, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
+from writroot.rules.validity import approval_window
 from writroot.signing import Signed, sign_statement
 from writroot.statements import build, roster_check
 
@@ -47,28 +46,9 @@ class RunResult:
     outputs: list[str] = field(default_factory=list)
     signed: list[Signed] = field(default_factory=list)
     network: list[str] = field(default_factory=list)
-
-
-def pinned_inputs(plan: LockedPlan) -> list[dict[str, Any]]:
-    """Every input file the locked plan pins (top level, then per operation)."""
-    holders = [plan.document, *plan.operations]
-    values = [h[f] for h in holders for f in PINNED_FIELDS if f in h]
-    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
-    return [v for v in flat if isinstance(v, dict) and "path" in v and "sha256" in v]
-
-
-def check_inputs(plan: LockedPlan, base: Path) -> None:
-    """Every input still has the digest the custodians approved."""
-    for pin in pinned_inputs(plan):
-        path = base / pin["path"]
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise BadInput(f"input missing: {exc.strerror}", str(path)) from None
-        if digest != pin["sha256"]:
-            raise PolicyRefused("input changed since the plan was locked (digest "
-                                f"{digest[:16]}... is not the approved {pin['sha256'][:16]}...)",
-                                str(path))
+    generated: list[KeyRecord] = field(default_factory=list)  # keys this run put on the token
+    plan_sha256: str = ""
+    previous_root: str = ""  # the signer a rotation supersedes
 
 
 def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
@@ -87,11 +67,12 @@ def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
 def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) -> Tally:
     """The count under the roster in force; a roster change must also meet the new roster's
     threshold (TUF's rule), reported as one tally that is met only when both are."""
-    tally = count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at)
+    hours = approval_hours(plan)
+    tally = count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at, hours)
     for op in plan.operations:
         if op["op"] == "sign-roster":
             new = Roster.from_checked(roster_check(op["roster"]["roster"], "new roster"))
-            under_new = count(approvals, new, plan.ceremony, plan.sha256, at)
+            under_new = count(approvals, new, plan.ceremony, plan.sha256, at, hours)
             if not under_new.met:
                 tally.rejected.append(("new roster", f"{len(under_new.counted)} of "
                                        f"{under_new.threshold} approvals by the new roster"))
@@ -104,10 +85,10 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
         now: datetime | None = None, pin: bytearray | None = None) -> RunResult:
     """`pin` is a PIN already in memory (the demo's); otherwise the host profile's source."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    plan = load_locked(plan_path)
-    if out_dir.exists():
-        raise BadInput("output directory exists already (outputs are write-once)", str(out_dir))
-    check_inputs(plan, plan_path.parent)
+    # Nothing the plan author's machine checked is trusted: lock the source again, from the
+    # inputs, under every rule, at the time of signing (writroot.rules).
+    plan = revalidate(plan_path, now)
+    RunCommit.preflight(out_dir)  # output path, media and free space: before anything else
     approvals = load_approvals(approval_paths)
     tally = tally_for(plan, approvals, now)
     if not tally.met:
@@ -115,7 +96,8 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
         raise QuorumNotMet(f"{len(tally.counted)} of {tally.threshold} approvals counted "
                            f"({', '.join(tally.counted) or 'none'}); not counted: {reasons}",
                            str(plan_path))
-    _check_nested(plan, now)
+    for v in approval_window(now, tally.windows):
+        raise PolicyRefused(f"{v.message} [{v.rule}]", str(plan_path))
     network = network_interfaces_up()
     if network and not allow_network:
         raise PolicyRefused(f"network interfaces are up ({', '.join(network)}); a ceremony "
@@ -134,32 +116,13 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     transcript.record("quorum", counted=tally.counted, threshold=tally.threshold,
                       rejected=[{"approval": Path(a).name, "reason": r}
                                 for a, r in tally.rejected])
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
-    try:
-        _execute(plan, host, staging, plan_path.parent, proof, transcript, result, now, say,
-                 pin)
-        _publish(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    result.plan_sha256 = plan.sha256
+    result.previous_root = str(plan.document.get("signer", ""))
+    failpoint.check()
+    with RunCommit(plan.sha256, str(plan_path), out_dir, transcript, result) as commit:
+        _execute(plan, host, commit.stage, plan_path.parent, proof, transcript, result, now,
+                 say, pin, commit)
     return result
-
-
-def _check_nested(plan: LockedPlan, now: datetime) -> None:
-    """What a regional root signs must expire before it does: nothing breaks at rotation."""
-    from writroot.jsonio import parse_time
-
-    authority = plan.document.get("authority")
-    if authority is None:
-        return
-    ends = parse_time(authority["not_after"], "authority.not_after")
-    if now > ends:
-        raise PolicyRefused("the signer's regional root has expired", "authority")
-    for i, op in enumerate(plan.operations):
-        if now + timedelta(days=op["validity_days"]) > ends:
-            raise PolicyRefused(f"would outlive its issuer: the {authority['region']} regional "
-                                f"root expires {authority['not_after']}; lower validity_days",
-                                f"operations[{i}].validity_days")
 
 
 def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
@@ -168,7 +131,8 @@ def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
     rosters = plan_rosters(plan)
     names: set[str] = set()
     for roster in rosters:
-        tally = count(approvals, roster, plan.ceremony, plan.sha256, now)
+        tally = count(approvals, roster, plan.ceremony, plan.sha256, now,
+                      approval_hours(plan))
         rejected = {a for a, _ in tally.rejected}
         names |= {name for name, _ in approvals if name not in rejected}
     return names
@@ -184,12 +148,12 @@ def _pin(host: HostProfile) -> bytearray:
 def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
              proof: dict[str, Any],
              transcript: Transcript, result: RunResult, now: datetime, say: Say,
-             given_pin: bytearray | None) -> None:
+             given_pin: bytearray | None, commit: RunCommit) -> None:
     spec = TokenSpec(host.module or default_module(), host.token_label, host.token_serial,
                      host.pin_source)
     pin = bytearray(given_pin) if given_pin is not None else _pin(host)
     try:
-        with open_session(spec, rw=True, pin_bytes=pin) as session:
+        with commit.session(spec, pin) as session:
             custody = Custody(session, spec.module)
             facts = token_facts(session.token)
             transcript.record("token", **facts)
@@ -202,6 +166,9 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
                                                  "fleet-root.pem")
                     keyid = signer_key.keyid
+                    continue
+                if op["op"] == retire.OP:  # no statement: the transcript records it
+                    retire.execute(op, custody, transcript, keyid, plan.ceremony)
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
@@ -225,6 +192,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
             _close(plan, custody, keyid, role, transcript, staging, result, now)
+            commit.commit()
     finally:
         wipe(pin)
 
@@ -233,7 +201,11 @@ def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
                     transcript: Transcript, result: RunResult, pem_name: str) -> PublicKey:
     """Generate a fleet root in the HSM (genesis or rotation) and stage its PEM."""
     alg = by_name(op["algorithm"])
-    record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys")
+    # a key left under this label by a run of a plan that never published is removed first
+    supersedes = result.previous_root if op["op"] == "rotate-fleet-root" else ""
+    record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys",
+                              plan_sha256=result.plan_sha256, supersedes=supersedes)
+    result.generated.append(record)
     transcript.record("generate", label=op["label"], keyid=record.keyid, algorithm=alg.name,
                       custody=record.custody)
     _write(staging, pem_name, record.key.pem.encode(), result)
@@ -298,18 +270,3 @@ def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript
     signed = sign_statement(custody, keyid, payload)
     _write(staging, "ceremony-record.dsse.json", signed.envelope.dumps(), result)
     _write(staging, "plan.lock.json", canonical(plan.document) + b"\n", result)
-
-
-def _publish(staging: Path, out_dir: Path) -> None:
-    """One rename: a kill at any moment leaves no outputs or all of them."""
-    for root, _dirs, files in os.walk(staging):
-        for f in files:
-            fd = os.open(os.path.join(root, f), os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-    os.rename(staging, out_dir)
-    fd = os.open(out_dir.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -28,6 +28,8 @@ class Located:
         while probe and probe not in self.lines:
             cut = max(probe.rfind("."), probe.rfind("["))
             probe = probe[:cut] if cut > 0 else ""
+        if not self.lines:  # a plan's source read back from its lock: no lines to name
+            return f"{self.source}: {path}" if path else self.source
         line = self.lines.get(probe, 1)
         return f"{self.source}:{line}: {path}" if path else f"{self.source}:{line}"
 

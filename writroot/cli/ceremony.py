@@ -56,7 +56,7 @@ def plan(plan_file: Path, out_path: Path | None, as_json: bool) -> None:
     from writroot.ceremony.plan import lock
     from writroot.outputs import Staging
 
-    locked = lock(plan_file)
+    locked = lock(plan_file, _now())
     target = out_path or plan_file.with_suffix(".lock.json")
     with Staging(target.parent.resolve()) as stage:
         stage.write(target.name, locked.dumps())
@@ -75,11 +75,12 @@ def plan(plan_file: Path, out_path: Path | None, as_json: bool) -> None:
               type=click.Path(path_type=Path), help="Approval files or directories.")
 @json_option
 def show(locked: Path, approvals: tuple[Path, ...], as_json: bool) -> None:
-    """Review a locked plan and count the approvals given for it."""
-    from writroot.ceremony.plan import load_locked
+    """Review a locked plan (checked again against every rule, its inputs re-read) and count
+    the approvals given for it."""
+    from writroot.ceremony.plan import revalidate
     from writroot.ceremony.runner import load_approvals, tally_for
 
-    plan_doc = load_locked(locked)
+    plan_doc = revalidate(locked, _now())
     tally = tally_for(plan_doc, load_approvals(list(approvals)), _now())
     if as_json:
         print_json({"plan_sha256": plan_doc.sha256, "ceremony": plan_doc.ceremony,
@@ -107,22 +108,32 @@ def _print_tally(tally: Any, out: Any) -> None:
 @click.option("--card-label", help="Smartcard token label (ECDSA P-384 custodian key).")
 @click.option("--card-pin", default="prompt", show_default=True, metavar="SOURCE")
 @click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH")
-@click.option("--hours", type=click.IntRange(1, 24 * 30), default=72, show_default=True,
-              help="Hours until the approval expires.")
+@click.option("--hours", type=click.IntRange(1, 24 * 90), default=None,
+              help="Hours until the approval expires (default 72, at most the fleet policy's "
+              "approval_expiry_hours).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              required=True)
+              required=True, help="Directory to write the approval into.")
+@click.option("--yes", is_flag=True, help="Do not ask for the typed ceremony id (CI).")
 def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: str,
-            card_label: str | None, card_pin: str, module: str | None, hours: int,
-            out_dir: Path) -> None:
-    """Sign an approval of exactly this locked plan (its SHA-256) as one custodian."""
+            card_label: str | None, card_pin: str, module: str | None, hours: int | None,
+            out_dir: Path, yes: bool) -> None:
+    """Review a locked plan (checked again against every rule) and sign an approval of
+    exactly it (its SHA-256) as one custodian."""
     from writroot.ceremony.approve import approve as approve_plan
-    from writroot.ceremony.plan import load_locked
+    from writroot.ceremony.plan import revalidate
     from writroot.crypto.fingerprint import hex_groups
-    from writroot.errors import BadInput
+    from writroot.errors import BadInput, PolicyRefused
     from writroot.hsm.pin import read_pin
     from writroot.outputs import Staging
 
-    plan_doc = load_locked(locked)
+    plan_doc = revalidate(locked, _now())
+    if not yes:
+        err = console(stderr=True)
+        _review(plan_doc, err)
+        typed = click.prompt(f"type the ceremony id ({plan_doc.ceremony}) to approve it",
+                             default="", show_default=False, err=True)
+        if typed != plan_doc.ceremony:
+            raise PolicyRefused("not confirmed; nothing was signed", "approve")
     name = f"{plan_doc.ceremony}.approval.{custodian_id}.dsse.json"
     if key_file is not None and card_label is None:
         from writroot.quorum.custodian import load_file_key

@@ -50,6 +50,8 @@ class Tally:
     threshold: int
     counted: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    #: (created, expires) of each counted approval: a statement is issued inside all of them.
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
 
     @property
     def met(self) -> bool:
@@ -61,18 +63,22 @@ class Tally:
 
 
 def count(approvals: list[tuple[str, Any]], roster: Roster, ceremony_id: str,
-          plan_sha256: str, at: datetime) -> Tally:
-    """Count distinct roster custodians with valid, unexpired approvals of this exact plan.
+          plan_sha256: str, at: datetime, max_hours: int | None = None) -> Tally:
+    """Count distinct roster custodians with valid, unexpired approvals of this exact plan,
+    each living no longer than `max_hours` (the policy's approval_expiry_hours).
 
     `approvals` are (name, envelope JSON object) pairs.
     """
     tally = Tally(roster.threshold)
     for name, obj in approvals:
-        reason = _check(obj, name, roster, ceremony_id, plan_sha256, at, tally.counted)
+        reason = _check(obj, name, roster, ceremony_id, plan_sha256, at, tally.counted,
+                        max_hours)
         if isinstance(reason, str):
             tally.rejected.append((name, reason))
         else:
-            tally.counted.append(reason.id)
+            custodian, window = reason
+            tally.counted.append(custodian.id)
+            tally.windows.append(window)
     return tally
 
 
@@ -84,7 +90,8 @@ def roster_change(approvals: list[tuple[str, Any]], old: Roster, new: Roster, ce
 
 
 def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: str,
-           at: datetime, counted: list[str]) -> str | Custodian:
+           at: datetime, counted: list[str],
+           max_hours: int | None) -> str | tuple[Custodian, tuple[datetime, datetime]]:
     try:
         envelope = Envelope.from_json(obj, name)
         statement = parse_payload(envelope.payload, f"{name}: payload")
@@ -106,8 +113,15 @@ def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: s
         return f"not valid until {format_time(statement.not_before)}"
     if at > statement.not_after:
         return f"expired at {format_time(statement.not_after)}"
+    if max_hours is not None:
+        from writroot.rules.validity import approval_lifetime
+
+        too_long = approval_lifetime({"approval_expiry_hours": max_hours},
+                                     statement.not_before, statement.not_after)
+        if too_long:
+            return too_long
     if not envelope.signed_by(custodian.key):
         return "bad signature"
     if custodian.id in counted:
         return f"custodian {custodian.id!r} counted already"
-    return custodian
+    return custodian, (statement.not_before, statement.not_after)

@@ -12,6 +12,7 @@ from typing import Any
 from writroot.envelope import INTOTO_PAYLOAD_TYPE, INTOTO_TYPES
 from writroot.errors import BadInput
 from writroot.jsonio import canonical, format_time, loads_strict
+from writroot.rules.rights import ENCLAVE_MAY_SIGN, REGIONAL_MAY_SIGN
 from writroot.statements import schema as s
 
 MAX_STATEMENT_BYTES = 2 * 1024 * 1024
@@ -23,26 +24,8 @@ IMPACT_LEVELS = ("IL2", "IL4", "IL5", "IL6")
 REVOCATION_REASONS = ("key-compromise", "ca-compromise", "superseded", "cessation-of-operation",
                       "affiliation-changed", "privilege-withdrawn", "unspecified")
 MAX_REVOCATIONS = 10_000
+MAX_ENCLAVES = 1024
 
-#: Which issuer role may sign which statement type (DESIGN §1).
-RIGHTS: dict[str, tuple[str, ...]] = {
-    "fleet-root": ("fleet-root",),
-    "fleet-rotation": ("fleet-root",),
-    "roster": ("fleet-root",),
-    "regional-root": ("fleet-root",),
-    "revocation-list": ("fleet-root",),
-    "enclave-bundle": ("regional-root",),
-    "federation-key": ("regional-root",),
-    "ceremony-record": ("fleet-root", "regional-root"),
-    "enrolment": ("custodian",),
-    "approval": ("custodian",),
-    "key-request": ("regional-root",),
-    "oscal-baseline": ("fleet-root",),
-    "oscal-overlay": ("regional-root",),
-    "release-provenance": ("fleet-root",),
-}
-
-REGIONAL_MAY_SIGN = ("enclave-bundle", "federation-key", "oscal-overlay", "ceremony-record")
 
 
 def serial_check(value: Any, where: str) -> str:
@@ -146,10 +129,32 @@ def _approval(subject: Any, where: str) -> dict[str, Any]:
                                      "plan_sha256": s.digest})
 
 
+def assigned_enclave(value: Any, where: str) -> dict[str, Any]:
+    """An enclave the fleet assigns to a region: its trust domain, impact level and what the
+    region may sign for it."""
+    from writroot.spiffe import trust_domain_check
+
+    return s.record(value, where, {
+        "trust_domain": trust_domain_check, "impact_level": s.one_of(*IMPACT_LEVELS),
+        "may_sign": s.list_of(s.one_of(*ENCLAVE_MAY_SIGN), 1, len(ENCLAVE_MAY_SIGN))})
+
+
+def enclaves_check(value: Any, where: str) -> list[dict[str, Any]]:
+    """A regional root's enclaves: distinct trust domains, in a canonical order."""
+    enclaves: list[dict[str, Any]] = s.list_of(assigned_enclave, 0, MAX_ENCLAVES)(value, where)
+    domains = [e["trust_domain"] for e in enclaves]
+    if len(set(domains)) != len(domains):
+        raise BadInput("a trust domain is assigned twice", where)
+    if domains != sorted(domains):
+        raise BadInput("enclaves are sorted by trust_domain", where)
+    return enclaves
+
+
 def _regional_root(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {
         "region": region_check, "key": s.key, "version": s.integer(1),
         "may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1, len(REGIONAL_MAY_SIGN)),
+        "enclaves": enclaves_check,
     })
 
 
@@ -216,10 +221,6 @@ def pairing_check(value: Any, where: str) -> list[dict[str, Any]]:
 def _federation_key(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"region": region_check, "key": s.key,
                                      "pairing": pairing_check}, {"cds_route": s.name})
-
-
-def crosses_impact_levels(pairing: list[dict[str, Any]]) -> bool:
-    return bool(pairing[0]["impact_level"] != pairing[1]["impact_level"])
 
 
 def _key_request(subject: Any, where: str) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 time in, findings out.
 
 No I/O and no clock: the caller passes the bytes and `at`. Every finding is reported, not
-only the first; each check is named after the rule it enforces (DESIGN §6). Order matters:
-the fleet-root chain and rosters first (in time order), then revocation lists, then regional
-roots, then what regional roots sign.
+only the first; each check is named after the rule it enforces (DESIGN §6). The rules come
+from `writroot.rules`, the module the ceremony machine uses too. Phases run in a fixed order
+(the fleet-root chain and rosters, revocation lists, regional roots, what regional roots
+sign), and within a phase artifacts are taken in an order computed from their contents, so
+the answer never depends on the order of the inputs. Statements that claim the same slot
+are conflicts, reported on every one of them, and none of them is trusted.
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from writroot.ceremony.operations import covers, registered_route
 from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import INTOTO_TYPES, Envelope, payload_type_for
-from writroot.errors import BadInput, WritrootError
+from writroot.errors import BadInput, EngineFault, EngineUnavailable, WritrootError
 from writroot.jsonio import canonical, format_time
 from writroot.quorum.count import Roster, Tally, count
+from writroot.rules import Violation
+from writroot.rules.covers import covers
+from writroot.rules.enclaves import bundle_assigned, pairing_allowed
+from writroot.rules.plan import Authority, PlanFacts, check_locked
+from writroot.rules.rights import region_may_sign, role_may_sign
+from writroot.rules.validity import NESTED, approval_window, nested, regional_validity
 from writroot.statements import (
-    RIGHTS,
     Statement,
-    crosses_impact_levels,
     parse_any,
     revocation_target,
     roster_check,
@@ -37,8 +43,6 @@ __all__ = ["Anchor", "ArtifactResult", "Finding", "Report", "verify"]
 
 #: A hard bound on the rotation chain, whatever a policy says.
 MAX_CHAIN = 64
-#: Statements whose validity must fit inside their issuer's (nothing breaks at rotation).
-NESTED = ("regional-root", "enclave-bundle", "federation-key", "revocation-list", "oscal-overlay")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ class _Item:
     result: ArtifactResult
     envelope: Envelope
     statement: Statement
+    digest: str = ""  # SHA-256 of the file: a total order and identity independent of names
+
+    @property
+    def order(self) -> tuple[datetime, str, str]:
+        return (self.statement.issued_at, self.statement.serial, self.digest)
 
 
 @dataclass
@@ -93,11 +102,44 @@ class _Verifier:
     revoked: dict[str, _Revoked] = field(default_factory=dict)
     revocation_sequence: int | None = None
     plans: dict[str, tuple[str, str, Roster]] = field(default_factory=dict)
-    tallies: dict[tuple[str, datetime], list[tuple[Any, Roster, Tally]]] = field(
+    tallies: dict[tuple[str, datetime, int | None], list[tuple[Any, Roster, Tally]]] = field(
         default_factory=dict)
+    rotations: list[_Item] = field(default_factory=list)
+    forked: set[int] = field(default_factory=set)
+    fork_at: int | None = None
+
+    #: (envelope id, keyid) -> verified? (a conflict check and the main check share work)
+    verified: dict[tuple[int, str], bool] = field(default_factory=dict)
 
     def fail(self, item: _Item, check: str, message: str) -> None:
         item.result.findings.append(Finding(item.result.name, check, message))
+
+    def violations(self, item: _Item, found: list[Violation]) -> bool:
+        for v in found:
+            self.fail(item, v.rule, f"{v.where}: {v.message}" if v.where else v.message)
+        return not found
+
+    def conflict(self, items: list[_Item], check: str, slot: str) -> None:
+        """Statements that claim one slot: each is reported, naming the others."""
+        for item in items:
+            others = ", ".join(sorted(o.result.name for o in items if o is not item))
+            self.fail(item, check, f"{slot} is claimed by another statement too ({others}); "
+                      "neither is trusted")
+
+    def signed_by(self, item: _Item, key: PublicKey) -> bool:
+        """Silently: does a signature under this key verify? (No findings; engine faults
+        count as not verified here and are reported by `signature_valid`.)"""
+        cached = self.verified.get((id(item.envelope), key.keyid))
+        if cached is not None:
+            return cached
+        try:
+            primary = engines.verifier_for(key.algorithm)
+            ok = any(primary.verify(key.algorithm, key.raw, item.envelope.pae(), s.sig)
+                     for s in item.envelope.signatures if s.keyid == key.keyid)
+        except (EngineFault, EngineUnavailable):
+            return False
+        self.verified[(id(item.envelope), key.keyid)] = ok
+        return ok
 
     # -- signatures and windows -----------------------------------------------------------
 
@@ -109,20 +151,25 @@ class _Verifier:
             return False
         message = item.envelope.pae()
         alg = key.algorithm
-        primary = engines.verifier_for(alg)
-        for sig in sigs:
-            if not primary.verify(alg, key.raw, message, sig.sig):
-                continue
-            item.result.checked_by.add(primary.name)
-            if self.independent:
-                second = engines.independent_for(alg, primary)
-                if not second.verify(alg, key.raw, message, sig.sig):
-                    self.fail(item, "signature-independent",
-                              f"{second.name} rejects the signature by {key.keyid} that "
-                              f"{primary.name} accepts")
-                    return False
-                item.result.checked_by.add(second.name)
-            return True
+        try:
+            primary = engines.verifier_for(alg)
+            for sig in sigs:
+                if not primary.verify(alg, key.raw, message, sig.sig):
+                    continue
+                item.result.checked_by.add(primary.name)
+                if self.independent:
+                    second = engines.independent_for(alg, primary)
+                    if not second.verify(alg, key.raw, message, sig.sig):
+                        self.fail(item, "signature-independent",
+                                  f"{second.name} rejects the signature by {key.keyid} that "
+                                  f"{primary.name} accepts")
+                        return False
+                    item.result.checked_by.add(second.name)
+                return True
+        except (EngineFault, EngineUnavailable) as exc:
+            self.fail(item, "engine-error", f"could not check the signature by {key.keyid}: "
+                      f"{exc}")
+            return False
         self.fail(item, "signature-valid", f"signature by {key.keyid} does not verify")
         return False
 
@@ -154,7 +201,8 @@ class _Verifier:
         if self.anchor.key is not None:
             self.current = self.trusted[self.anchor.keyid] = _Trusted(
                 self.anchor.key, "fleet-root", None, None)
-        for item in items:
+        good: list[_Item] = []
+        for item in sorted(items, key=lambda i: i.order):
             st = item.statement
             if st.type not in ("fleet-root", "fleet-rotation"):
                 continue
@@ -178,15 +226,26 @@ class _Verifier:
             ok = self.policy_algorithm(item) and ok
             if not (ok and item.result.ok):
                 self.anchor_statement_failed = True
-            elif self.current is None or self.current.statement is None:
-                self.current = self.trusted[key.keyid] = _Trusted(
-                    key, "fleet-root", None, st, since=st.issued_at)
-                self.current_item = item
-                self.version = st.subject["version"]
-                self.fleet = st.fleet
-                self.policies = [(st.issued_at, st.subject["policy"])]
-                self.rosters = [(st.issued_at, st.subject["roster"]["version"], roster)]
-                self.anchor_item = item
+            else:
+                good.append(item)
+        if len(good) > 1:  # the anchor signed two statements of itself: trust neither
+            self.conflict(good, "conflict-anchor", f"the pinned fleet root's own statement "
+                          f"({self.anchor.keyid})")
+            self.anchor_statement_failed = True
+            return
+        if good:
+            item = good[0]
+            st = item.statement
+            key = st.subject["key"]
+            self.current = self.trusted[key.keyid] = _Trusted(
+                key, "fleet-root", None, st, since=st.issued_at)
+            self.current_item = item
+            self.version = st.subject["version"]
+            self.fleet = st.fleet
+            self.policies = [(st.issued_at, st.subject["policy"])]
+            self.rosters = [(st.issued_at, st.subject["roster"]["version"],
+                             Roster.from_checked(st.subject["roster"]).to_json())]
+            self.anchor_item = item
 
     def issuer_is(self, item: _Item, key: PublicKey) -> bool:
         st = item.statement
@@ -217,6 +276,21 @@ class _Verifier:
         if self.current is None:
             self.fail(item, "rotation-chain", "no trusted fleet root to rotate from (see the "
                       "anchor's findings)")
+            return
+        if id(item) in self.forked:
+            return  # reported as a conflict already
+        if previous.keyid == self.current.key.keyid:
+            rivals = [r for r in self.rotations if r.statement.subject["previous"] == previous
+                      and self.signed_by(r, previous)]
+            if len({r.digest for r in rivals}) > 1:
+                self.conflict(rivals, "conflict-rotation", f"the rotation from fleet root "
+                              f"version {self.version} ({previous.keyid})")
+                self.forked |= {id(r) for r in rivals}
+                self.fork_at = self.version
+                return
+        if self.fork_at is not None:
+            self.fail(item, "rotation-chain", f"the chain forks at version {self.fork_at}; "
+                      "no rotation after a fork is trusted")
             return
         if previous.keyid != self.current.key.keyid:
             known = previous.keyid in self.trusted
@@ -295,7 +369,7 @@ class _Verifier:
     def check_issued(self, item: _Item, window: bool = True) -> bool:
         st = item.statement
         ok = self.fleet_matches(item)
-        if st.issuer_role not in RIGHTS.get(st.type, ()):
+        if not role_may_sign(st.issuer_role, st.type):
             self.fail(item, "issuer-authorised",
                       f"a {st.issuer_role} may not sign {st.type} statements")
             ok = False
@@ -314,11 +388,9 @@ class _Verifier:
         ok = self.issuer_in_office(item, trusted) and ok
         if trusted.role == "regional-root":
             ok = self.regional_rights(item, trusted) and ok
-        if trusted.statement is not None and st.type in NESTED \
-                and st.not_after > trusted.statement.not_after:
-            self.fail(item, "validity-nested", f"valid until {format_time(st.not_after)}, "
-                      f"after its issuer expires ({format_time(trusted.statement.not_after)})")
-            ok = False
+        if trusted.statement is not None and st.type in NESTED:
+            ok = self.violations(item, nested(st.not_after, trusted.statement.not_after,
+                                              "its issuer")) and ok
         ok = self.signature_valid(item, trusted.key) and ok
         if st.type != "ceremony-record":  # the record seals a transcript; artifacts carry proof
             ok = self.quorum_proven(item, self.roster_at(st.issued_at)) and ok
@@ -360,14 +432,24 @@ class _Verifier:
         st = item.statement
         ok = True
         assert trusted.statement is not None
-        if st.type != "ceremony-record" and st.type not in trusted.statement.subject["may_sign"]:
-            self.fail(item, "issuer-authorised", f"regional root {trusted.region} may not "
+        region = trusted.region or ""
+        if not region_may_sign(trusted.statement.subject["may_sign"], st.type):
+            self.fail(item, "issuer-authorised", f"regional root {region} may not "
                       f"sign {st.type}")
             ok = False
-        if "region" in st.subject and st.subject["region"] != trusted.region:
-            self.fail(item, "region-matches", f"signed by the {trusted.region} regional root "
+        if "region" in st.subject and st.subject["region"] != region:
+            self.fail(item, "region-matches", f"signed by the {region} regional root "
                       f"for region {st.subject['region']}: a region signs only for itself")
             ok = False
+        enclaves = trusted.statement.subject["enclaves"]
+        if st.type == "enclave-bundle":  # the region's right to the enclave, from its root
+            ok = self.violations(item, bundle_assigned(
+                enclaves, region, st.subject["trust_domain"], st.subject["impact_level"],
+                "subject.")) and ok
+        if st.type == "federation-key":
+            ok = self.violations(item, pairing_allowed(
+                enclaves, region, st.subject["pairing"], st.subject.get("cds_route"),
+                self.policy_at(st.issued_at) or None, "subject.")) and ok
         return ok
 
     # -- proof of quorum ------------------------------------------------------------------
@@ -405,13 +487,34 @@ class _Verifier:
             self.fail(item, "quorum-proof", f"the approved plan has no operation that "
                       f"yields this {st.type} statement")
             return False
-        tally = self.tally(cer, roster, st.issued_at)
+        if not self.plan_rules(item, plan):
+            return False
+        policy = self.policy_at(st.issued_at) or _genesis_policy(plan)
+        tally = self.tally(cer, roster, st.issued_at, policy.get("approval_expiry_hours"))
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
             self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
                       f"approvals hold{' under the ' + label if label else ''} ({why})")
             return False
-        return True
+        return self.violations(item, approval_window(st.issued_at, tally.windows))
+
+    def plan_rules(self, item: _Item, plan: dict[str, Any]) -> bool:
+        """The carried plan keeps every rule the ceremony machine applies (writroot.rules),
+        judged from the facts verified here: the policy in force and the signer's root."""
+        st = item.statement
+        trusted = self.trusted.get(st.issuer_keyid)
+        authority = None
+        if trusted is not None and trusted.role == "regional-root" and trusted.statement:
+            sub = trusted.statement.subject
+            authority = Authority(sub["region"], st.issuer_keyid, sub["may_sign"],
+                                  sub["enclaves"], trusted.statement.not_after)
+        facts = PlanFacts(policy=self.policy_at(st.issued_at) or None, authority=authority)
+        seen = {f.check for f in item.result.findings}  # the statement's own finding says it
+        found = [v for v in check_locked(plan, facts) if v.rule not in seen]
+        for v in found:
+            self.fail(item, v.rule, f"the approved plan breaks a rule at {v.where or 'top'}: "
+                      f"{v.message}")
+        return not found
 
     def plan_facts(self, claimed: str, plan: dict[str, Any]) -> tuple[str, Roster]:
         """A plan's digest and roster. Every statement of a ceremony carries the same plan:
@@ -426,15 +529,16 @@ class _Verifier:
         self.plans[claimed] = (exact, digest, roster)
         return digest, roster
 
-    def tally(self, cer: dict[str, Any], roster: Roster, when: datetime) -> Tally:
+    def tally(self, cer: dict[str, Any], roster: Roster, when: datetime,
+              max_hours: int | None) -> Tally:
         """Count the approvals; the same approvals, roster and time give the same count."""
-        key = (cer["plan_sha256"], when)
+        key = (cer["plan_sha256"], when, max_hours)
         exact = _exact(cer["approvals"])
         for approvals, counted_roster, tally in self.tallies.get(key, []):
             if approvals == exact and counted_roster == roster:
                 return tally
         named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
-        tally = count(named, roster, cer["id"], cer["plan_sha256"], when)
+        tally = count(named, roster, cer["id"], cer["plan_sha256"], when, max_hours)
         self.tallies.setdefault(key, []).append((exact, roster, tally))
         return tally
 
@@ -444,16 +548,26 @@ class _Verifier:
         """Every verified list's entries apply: no list, older or newer, un-revokes. The
         highest sequence must be current; a later list that drops an entry is reported."""
         good: list[_Item] = []
-        by_sequence: dict[int, _Item] = {}
-        for item in sorted(lists, key=lambda i: i.statement.subject["sequence"]):
-            seq = item.statement.subject["sequence"]
-            if seq in by_sequence and canonical(by_sequence[seq].statement.document) != \
-                    canonical(item.statement.document):
-                self.fail(item, "revocation-sequence", f"sequence {seq} is also used by "
-                          f"{by_sequence[seq].result.name} with other contents")
-            by_sequence.setdefault(seq, item)
+        by_sequence: dict[int, list[_Item]] = defaultdict(list)
+        ordered = sorted(lists, key=lambda i: (i.statement.subject["sequence"], i.order))
+        for item in ordered:
+            by_sequence[item.statement.subject["sequence"]].append(item)
+        for seq, claims in by_sequence.items():
+            if len({c.digest for c in claims}) > 1:
+                self.conflict(claims, "revocation-sequence", f"revocation list sequence {seq}")
+        for item in ordered:
             if self.check_issued(item, window=False):
                 good.append(item)
+        for item in good:  # a list issued after another carries a higher sequence
+            st = item.statement
+            earlier = [o for o in good if o.statement.issued_at < st.issued_at
+                       and o.statement.subject["sequence"] > st.subject["sequence"]]
+            if earlier:
+                first = min(earlier, key=lambda o: o.order)
+                self.fail(item, "revocation-sequence", f"issued {format_time(st.issued_at)} "
+                          f"with sequence {st.subject['sequence']}, after list "
+                          f"{first.statement.subject['sequence']} ({first.result.name}) "
+                          "was issued: sequences only increase")
         for item in good:
             for entry in item.statement.subject["entries"]:
                 target = revocation_target(entry)
@@ -489,7 +603,7 @@ class _Verifier:
 
     # -- regional roots and what they sign ------------------------------------------------
 
-    def check_regional_root(self, item: _Item) -> None:
+    def check_regional_root(self, item: _Item) -> bool:
         st = item.statement
         ok = self.check_issued(item)
         key: PublicKey = st.subject["key"]
@@ -499,39 +613,64 @@ class _Verifier:
                       "algorithm the fleet policy allows")
             ok = False
         if policy:
-            limit = policy["regional_root_rotation_days"] + policy["regional_overlap_days"]
             days = (st.not_after - st.not_before).total_seconds() / 86400
-            if days > limit:
-                self.fail(item, "policy-validity", f"valid for {days:.1f} days, policy allows "
-                          f"{limit}")
-                ok = False
-        if ok and item.result.ok and key.keyid not in self.trusted:
-            self.trusted[key.keyid] = _Trusted(key, "regional-root", st.subject["region"], st)
+            ok = self.violations(item, regional_validity(policy, round(days, 1), "")) and ok
+        return ok and item.result.ok
 
-    def check_federation_key(self, item: _Item, bundles: list[_Item]) -> None:
-        """The no-cross-impact-level rule: IL4 and IL5 pair only through a registered CDS;
-        a pairing's impact levels are those the enclaves' own signed bundles state."""
-        st = item.statement
-        if not self.check_issued(item):
-            return
-        levels = {b.statement.subject["trust_domain"]: b.statement.subject["impact_level"]
-                  for b in sorted(bundles, key=lambda b: b.statement.issued_at) if b.result.ok}
-        for side in st.subject["pairing"]:
-            known = levels.get(side["trust_domain"])
-            if known is not None and known != side["impact_level"]:
-                self.fail(item, "impact-level", f"names {side['trust_domain']} as "
-                          f"{side['impact_level']}; its signed bundle says {known}")
-        pairing = st.subject["pairing"]
-        route = st.subject.get("cds_route")
-        if crosses_impact_levels(pairing) and route is None:
-            a, b = pairing
-            self.fail(item, "impact-level", f"{a['trust_domain']} ({a['impact_level']}) and "
-                      f"{b['trust_domain']} ({b['impact_level']}) cross impact levels without "
-                      "a CDS route")
-        elif route is not None and not registered_route(self.policy_at(st.issued_at), route,
-                                                        pairing):
-            self.fail(item, "impact-level", f"CDS route {route!r} is not registered between "
-                      "these enclaves in the fleet policy")
+    def trust_regional_roots(self, items: list[_Item]) -> None:
+        """Regional roots that verified are trusted, unless two claim one region and version
+        (a conflict: neither is trusted). Enclaves assigned to two regions, or at two impact
+        levels, are conflicts of the fleet's own statements, reported on each."""
+        slots: dict[tuple[str, int], list[_Item]] = defaultdict(list)
+        for item in items:
+            slots[(item.statement.subject["region"], item.statement.subject["version"])] \
+                .append(item)
+        trusted: list[_Item] = []
+        for (region, version), claims in sorted(slots.items()):
+            if len({c.digest for c in claims}) > 1:
+                self.conflict(claims, "conflict-regional-root", f"{region} regional root "
+                              f"version {version}")
+                continue
+            trusted.append(claims[0])
+        for item in sorted(trusted, key=lambda i: i.order):
+            key: PublicKey = item.statement.subject["key"]
+            if key.keyid not in self.trusted:
+                self.trusted[key.keyid] = _Trusted(key, "regional-root",
+                                                   item.statement.subject["region"],
+                                                   item.statement)
+        owners: dict[str, list[tuple[_Item, dict[str, Any]]]] = defaultdict(list)
+        for item in trusted:
+            for enclave in item.statement.subject["enclaves"]:
+                owners[enclave["trust_domain"]].append((item, enclave))
+        for domain, given in sorted(owners.items()):
+            regions = {i.statement.subject["region"] for i, e in given
+                       if "enclave-bundle" in e["may_sign"]}
+            if len(regions) > 1:
+                for item, _e in given:
+                    self.fail(item, "conflict-enclave-assigned", f"{domain} is assigned to "
+                              f"{', '.join(sorted(regions))}: an enclave belongs to one region")
+            levels = {e["impact_level"] for _i, e in given}
+            if len(levels) > 1:
+                for item, _e in given:
+                    self.fail(item, "conflict-impact-level", f"{domain} is given as "
+                              f"{' and '.join(sorted(levels))} by the regional roots")
+
+    def check_bundles(self, items: list[_Item]) -> None:
+        """Two verified bundles for one trust domain and spiffe_sequence are a conflict."""
+        slots: dict[tuple[str, int], list[_Item]] = defaultdict(list)
+        for item in sorted(items, key=lambda i: i.order):
+            if self.check_issued(item):
+                st = item.statement
+                slots[(st.subject["trust_domain"], st.subject["spiffe_sequence"])].append(item)
+        for (domain, sequence), claims in sorted(slots.items()):
+            if len({c.digest for c in claims}) > 1:
+                self.conflict(claims, "conflict-enclave-bundle", f"{domain} spiffe_sequence "
+                              f"{sequence}")
+
+    def check_federation_key(self, item: _Item) -> None:
+        """The no-cross-impact-level rule (checked in `regional_rights` against the enclaves
+        and levels the signing region's own root was given)."""
+        self.check_issued(item)
 
     def overlays_pin_signed_baselines(self, baselines: list[_Item],
                                       overlays: list[_Item]) -> None:
@@ -577,48 +716,41 @@ class _Verifier:
         return extra
 
     def sequences(self, items: list[_Item]) -> None:
-        """Per trust domain, spiffe_sequence strictly increases with issue time; per region,
-        regional-root versions are distinct."""
+        """Per region, regional-root versions increase with issue time; per trust domain,
+        so does spiffe_sequence. (Equal claims are conflicts, reported elsewhere.)"""
         domains: dict[str, list[_Item]] = defaultdict(list)
-        regions: dict[tuple[str, int], _Item] = {}
-        for item in sorted(items, key=lambda i: i.statement.issued_at):
+        regions: dict[str, list[_Item]] = defaultdict(list)
+        for item in sorted(items, key=lambda i: i.order):
             st = item.statement
             if not item.result.ok:  # already failing: a sequence finding would be noise
                 continue
             if st.type == "enclave-bundle":
                 domains[st.subject["trust_domain"]].append(item)
             if st.type == "regional-root":
-                slot = (st.subject["region"], st.subject["version"])
-                if slot in regions and regions[slot].statement.subject["key"] != \
-                        st.subject["key"]:
-                    self.fail(item, "regional-version", f"{slot[0]} version {slot[1]} is also "
-                              f"certified for another key by {regions[slot].result.name}")
-                regions.setdefault(slot, item)
-        by_region: dict[str, list[_Item]] = defaultdict(list)
-        for (region, _version), item in sorted(regions.items(),
-                                               key=lambda kv: kv[1].statement.issued_at):
-            by_region[region].append(item)
-        for versions in by_region.values():
+                regions[st.subject["region"]].append(item)
+        for versions in regions.values():
             for before, after in itertools.pairwise(versions):
-                if after.statement.subject["version"] <= before.statement.subject["version"]:
+                if after.statement.subject["version"] < before.statement.subject["version"]:
                     self.fail(after, "regional-version", f"version "
                               f"{after.statement.subject['version']} was certified after "
                               f"version {before.statement.subject['version']}: versions "
                               "only increase")
-        for domain, bundles in domains.items():
-            owners = {b.statement.subject["region"] for b in bundles}
-            first = bundles[0].statement.subject["region"]
-            for item in bundles:
-                if len(owners) > 1 and item.statement.subject["region"] != first:
-                    self.fail(item, "trust-domain-region", f"{domain} belongs to {first} "
-                              f"(first signed by {bundles[0].result.name}); "
-                              f"{item.statement.subject['region']} may not sign its bundle")
+        for bundles in domains.values():
             for before, after in itertools.pairwise(bundles):
                 a = before.statement.subject["spiffe_sequence"]
                 b = after.statement.subject["spiffe_sequence"]
-                if b <= a:
+                if b < a:
                     self.fail(after, "spiffe-sequence", f"spiffe_sequence {b} does not increase "
                               f"on {a} ({before.result.name}, signed earlier)")
+
+
+def _genesis_policy(plan: dict[str, Any]) -> dict[str, Any]:
+    """Before any policy is in force, a genesis plan's own (for the approvals' lifetime)."""
+    for op in plan.get("operations") or []:
+        if isinstance(op, dict) and op.get("op") == "sign-fleet-root" \
+                and isinstance(op.get("policy"), dict):
+            return dict(op["policy"])
+    return {}
 
 
 def _exact(obj: Any) -> str:
@@ -640,8 +772,7 @@ def _oscal_name(data: bytes) -> str | None:
         return None
 
 
-def _parse(name: str, data: bytes, serials: dict[str, str],
-           verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
+def _parse(name: str, data: bytes, verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
     result = ArtifactResult(name)
     try:
         envelope = Envelope.parse(data, name)
@@ -652,15 +783,21 @@ def _parse(name: str, data: bytes, serials: dict[str, str],
     result.type, result.serial = statement.type, statement.serial
     result.issuer_keyid = statement.issuer_keyid
     result.statement = statement
-    item = _Item(result, envelope, statement)
+    item = _Item(result, envelope, statement, hashlib.sha256(data).hexdigest())
     if envelope.payload_type != payload_type_for(statement.type):
         verifier.fail(item, "payload-type", f"payloadType {envelope.payload_type!r} does not "
                       f"match the statement type {statement.type!r}")
-    if statement.serial in serials:
-        verifier.fail(item, "serial-unique",
-                      f"serial {statement.serial} is also used by {serials[statement.serial]}")
-    serials.setdefault(statement.serial, name)
     return result, item
+
+
+def _serials_unique(verifier: _Verifier, items: list[_Item]) -> None:
+    by_serial: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_serial[item.statement.serial].append(item)
+    for serial, claims in by_serial.items():
+        for item in claims if len(claims) > 1 else []:
+            others = ", ".join(sorted(o.result.name for o in claims if o is not item))
+            verifier.fail(item, "serial-unique", f"serial {serial} is also used by {others}")
 
 
 def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
@@ -669,31 +806,36 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
            subject_files: list[tuple[str, bytes]] | None = None) -> Report:
     """Verify artifacts against the anchor at reference time `at`, applying every revocation
     list given (as `revocations`, or among the artifacts); `subject_files` (release files,
-    OSCAL documents) must match the subjects of the in-toto statements that name them."""
+    OSCAL documents) must match the subjects of the in-toto statements that name them.
+
+    The inputs are first put in an order of their own (by name, then content), so the
+    answer and the report are the same whatever order they were given in."""
     verifier = _Verifier(anchor, at, independent)
     results: list[ArtifactResult] = []
     items: list[_Item] = []
-    serials: dict[str, str] = {}
     seen: set[bytes] = set()
-    for name, data in artifacts + (revocations or []):
+    given = sorted(artifacts + (revocations or []), key=lambda nd: (nd[0], nd[1]))
+    for name, data in given:
         if data in seen:  # the same file given twice (say, in a directory and by name)
             continue
         seen.add(data)
-        result, item = _parse(name, data, serials, verifier)
+        result, item = _parse(name, data, verifier)
         results.append(result)
         if item is not None:
             items.append(item)
-    for name, _data in revocations or []:
-        bad = [i for i in items if i.result.name == name
-               and i.statement.type != "revocation-list"]
-        for item in bad:
+    _serials_unique(verifier, items)
+    revocation_names = {name for name, _data in revocations or []}
+    for item in items:
+        if item.result.name in revocation_names and item.statement.type != "revocation-list":
             verifier.fail(item, "revocation-list", "--revocations takes revocation lists only")
     by_type: dict[str, list[_Item]] = defaultdict(list)
-    for item in items:
+    for item in sorted(items, key=lambda i: i.order):
         by_type[item.statement.type].append(item)
     verifier.establish_anchor(by_type["fleet-root"] + by_type["fleet-rotation"])
+    verifier.rotations = by_type["fleet-rotation"]
     fleet_level = by_type["fleet-rotation"] + by_type["roster"]
-    for item in sorted(fleet_level, key=lambda i: (i.statement.issued_at, i.statement.type)):
+    for item in sorted(fleet_level, key=lambda i: (i.statement.issued_at, i.statement.type,
+                                                   i.order)):
         if item.statement.type == "fleet-rotation":
             verifier.check_rotation(item)
         else:
@@ -703,18 +845,17 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
     verifier.apply_revocations(by_type["revocation-list"])
     for item in fleet_level + by_type["fleet-root"]:
         verifier.not_revoked(item)
-    for item in sorted(by_type["regional-root"], key=lambda i: i.statement.issued_at):
-        verifier.check_regional_root(item)
-    for item in by_type["enclave-bundle"]:
-        verifier.check_issued(item)
+    regional = [i for i in by_type["regional-root"] if verifier.check_regional_root(i)]
+    verifier.trust_regional_roots(regional)
+    verifier.check_bundles(by_type["enclave-bundle"])
     for item in by_type["federation-key"]:
-        verifier.check_federation_key(item, by_type["enclave-bundle"])
+        verifier.check_federation_key(item)
     for kind in ("oscal-baseline", "release-provenance", "oscal-overlay",
                  "ceremony-record", "enrolment", "approval", "key-request"):
         for item in by_type[kind]:
             verifier.check_issued(item)
     verifier.overlays_pin_signed_baselines(by_type["oscal-baseline"], by_type["oscal-overlay"])
-    results += verifier.subject_files(by_type, subject_files or [])
+    results += verifier.subject_files(by_type, sorted(subject_files or []))
     verifier.sequences(items)
     current = verifier.current.key.keyid if verifier.current else None
     return Report(at, anchor.keyid, independent, results, fleet_root=current,

@@ -29,7 +29,8 @@ class Engine(ABC):
 
     @abstractmethod
     def verify(self, alg: Algorithm, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """False for any bad signature; never raises for one."""
+        """False for a signature that does not verify; raises EngineFault when the engine
+        itself fails (a verifier failure is not a bad signature)."""
 
     def public_from_private(self, alg: Algorithm, private_key: bytes | bytearray) -> bytes:
         """The public key embedded in or derived from a private key."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.engines.base import Engine
-from writroot.errors import EngineUnavailable
+from writroot.errors import EngineFault, EngineUnavailable
 
 _OQS_NAMES = {
     "SLH-DSA-SHA2-256s": "SLH_DSA_PURE_SHA2_256S",
@@ -76,5 +76,5 @@ class LiboqsEngine(Engine):
         with self._oqs.Signature(self._names[alg.name]) as sig:
             try:
                 return bool(sig.verify(message, signature, public_key))
-            except Exception:
-                return False
+            except Exception as exc:  # liboqs answers False for a bad signature
+                raise EngineFault(f"liboqs failed verifying {alg.name}: {exc}") from None

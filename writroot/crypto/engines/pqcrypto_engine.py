@@ -6,6 +6,7 @@ from types import ModuleType
 
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.engines.base import Engine
+from writroot.errors import EngineFault
 
 _MODULES = {
     "SLH-DSA-SHA2-256s": "slh_dsa_sha2_256s",
@@ -44,8 +45,12 @@ class PqcryptoEngine(Engine):
         mod = _module(alg)
         if len(signature) != alg.signature_size or len(public_key) != alg.public_key_size:
             return False
+        from pqcrypto import InvalidSignatureError
+
         try:
             mod.verify(public_key, message, signature)
-        except Exception:  # pqcrypto raises InvalidSignatureError (and ValueError on junk)
+        except InvalidSignatureError:
             return False
+        except Exception as exc:  # anything else is the engine failing, not a bad signature
+            raise EngineFault(f"pqcrypto failed verifying {alg.name}: {exc}") from None
         return True

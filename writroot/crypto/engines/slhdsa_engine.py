@@ -10,6 +10,7 @@ from typing import Any
 
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.engines.base import Engine
+from writroot.errors import EngineFault
 
 
 def _params(alg: Algorithm) -> Any:
@@ -67,5 +68,5 @@ class SlhDsaPyEngine(Engine):
         pub = slhdsa.PublicKey.from_digest(public_key, _params(alg))
         try:
             return bool(pub.verify_pure(message, signature, ctx=context))
-        except Exception:  # malformed input is a failed verification, not a crash
-            return False
+        except Exception as exc:  # sizes are checked above: this is the engine failing
+            raise EngineFault(f"slh-dsa-py failed verifying {alg.name}: {exc}") from None
