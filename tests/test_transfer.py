@@ -772,7 +772,9 @@ def test_manifest_round_trips(files: dict[str, bytes]) -> None:
 
 
 def _run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=True)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=True)
+    assert "Traceback" not in result.output
+    return result
 
 
 def test_cli_export_inspect_import(tmp_path: Path) -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from writroot import failpoint
 from writroot.errors import BadInput, VerificationFailed
 from writroot.jsonio import canonical, format_time, loads_strict
 
@@ -25,7 +24,7 @@ class Transcript:
     head: str = GENESIS
 
     def record(self, event: str, **facts: Any) -> None:
-        _fault_point(event)
+        failpoint.hit(f"transcript-{event}")
         entry = {"seq": len(self.lines), "time": format_time(datetime.now(UTC)),
                  "event": event, "prev": self.head, "facts": facts}
         line = canonical(entry)
@@ -34,13 +33,6 @@ class Transcript:
 
     def dumps(self) -> bytes:
         return b"".join(line + b"\n" for line in self.lines)
-
-
-def _fault_point(event: str) -> None:
-    """Fault injection for the crash tests: WRITROOT_FAULT_AT=<event> kills the process
-    (SIGKILL, no clean-up) just before that event is recorded."""
-    if os.environ.get("WRITROOT_FAULT_AT") == event:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_chain(data: bytes, where: str) -> tuple[list[dict[str, Any]], str]:

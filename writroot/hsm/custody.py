@@ -654,16 +654,18 @@ class Custody:
     def is_spent(self, plan_sha256: str) -> bool:
         """Published, or pending with its output directory holding this very plan (a run killed
         between the rename and the "published" mark did publish)."""
-        state = self.plan_state(plan_sha256)
-        if state is None:
-            return False
-        if state.state == "published":
+        found = [p for p in self.spent_plans() if p.plan_sha256 == plan_sha256]
+        if any(p.state == "published" for p in found):
             return True
-        out = Path(state.out)
-        if not out.parent.is_dir():
-            raise HSMError(f"plan {plan_sha256} was being published to {out} when a run stopped, "
-                           f"and {out.parent} is not here to look at; mount it and try again")
-        return _holds_plan(out, plan_sha256)
+        for pending in found:
+            out = Path(pending.out)
+            if not out.parent.is_dir():
+                raise HSMError(f"plan {plan_sha256} was being published to {out} when a run "
+                               f"stopped, and {out.parent} is not here to look at; mount it and "
+                               "try again")
+            if _holds_plan(out, plan_sha256):
+                return True
+        return False
 
     def mark_spent(self, plan_sha256: str, out: Path, state: str) -> None:
         """Record a plan's publish: "pending" just before the rename, "published" after."""
