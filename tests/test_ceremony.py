@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOW, Token, custodians, key_request, raw_key, roster_json, run_cli
+from tests.conftest import (
+    NOW,
+    Token,
+    custodians,
+    failpoint_env,
+    key_request,
+    raw_key,
+    roster_json,
+    run_cli,
+)
 from writroot.ceremony.approve import approve
 from writroot.ceremony.plan import LockedPlan
 from writroot.quorum.count import Roster, count, roster_change
@@ -212,7 +221,7 @@ def test_sigkill_leaves_nothing_and_rerun_succeeds(env: Env, event: str) -> None
     approvals = _approve(env, locked, "alice", "chen")
     out = locked.parent / "out"
     killed = _run(env, locked, approvals, out, "--allow-network",
-                  env={"WRITROOT_FAULT_AT": event})
+                  env=failpoint_env(f"transcript-{event}:kill"))
     assert killed.returncode == -9
     assert not out.exists()
     again = _run(env, locked, approvals, out, "--allow-network")
