@@ -301,6 +301,13 @@ class Staging:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._pub is not None:
+            if exc_type is None and os.path.isdir(self.root) and not os.path.islink(self.root):
+                # someone made the directory meanwhile (the caller's own key files): link in
+                try:
+                    self._publish()
+                finally:
+                    self._pub.discard()
+                return
             self._pub.__exit__(exc_type, exc, tb)
             return
         assert self.dir is not None
