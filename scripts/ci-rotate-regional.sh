@@ -17,6 +17,8 @@
 #   WRITROOT_FLEET_HOST     host profile (module, token, PIN source) of the fleet HSM
 #   WRITROOT_APPROVERS      space-separated custodian=keyfile=PASSPHRASE_ENV_VAR triples
 #   WRITROOT_WORK           a new directory for this rotation's files and outputs
+#   WRITROOT_ENCLAVES       the enclaves the region keeps, as a YAML flow list, e.g.
+#                           '[{trust_domain: eucom-1.writsov.com, impact_level: IL4}]'
 # Optional: WRITROOT (the command, default `writroot`),
 #   WRITROOT_ALGORITHM (default SLH-DSA-SHA2-256s), WRITROOT_VALIDITY_DAYS (104),
 #   WRITROOT_PKCS11_MODULE, WRITROOT_ALLOW_NETWORK=1 (CI runners have network up).
@@ -25,7 +27,8 @@ set -euo pipefail
 
 for name in WRITROOT_REGION WRITROOT_VERSION WRITROOT_FLEET WRITROOT_FLEET_KEYID \
             WRITROOT_FLEET_ROOT WRITROOT_ROSTER WRITROOT_ANCHOR WRITROOT_REGION_TOKEN \
-            WRITROOT_REGION_PIN WRITROOT_FLEET_HOST WRITROOT_APPROVERS WRITROOT_WORK; do
+            WRITROOT_REGION_PIN WRITROOT_FLEET_HOST WRITROOT_APPROVERS WRITROOT_WORK \
+            WRITROOT_ENCLAVES; do
   if [ -z "${!name:-}" ]; then echo "ci-rotate-regional: $name is not set" >&2; exit 2; fi
 done
 WRITROOT=${WRITROOT:-writroot}
@@ -67,6 +70,7 @@ operations:
     request: requests/$lower-$WRITROOT_VERSION.tar
     version: $WRITROOT_VERSION
     validity_days: $DAYS
+    enclaves: $WRITROOT_ENCLAVES
 PLAN
 $WRITROOT ceremony plan "$work/ceremony/plan.yaml" --json > "$work/plan.json"
 log "plan locked: $(grep -o '"plan_sha256": "[^"]*"' "$work/plan.json")"
@@ -74,7 +78,7 @@ log "plan locked: $(grep -o '"plan_sha256": "[^"]*"' "$work/plan.json")"
 # 3. Approvals: each custodian's key file and passphrase (from the CI secret store).
 for triple in $WRITROOT_APPROVERS; do
   IFS='=' read -r who keyfile passvar <<<"$triple"
-  $WRITROOT ceremony approve "$work/ceremony/plan.lock.json" --custodian "$who" \
+  $WRITROOT ceremony approve "$work/ceremony/plan.lock.json" --yes --custodian "$who" \
     --key "$keyfile" --passphrase "env:$passvar" --out "$work/ceremony/approvals" > /dev/null
 done
 

@@ -222,6 +222,7 @@ def revalidate(path: Path, now: datetime) -> LockedPlan:
     it (every input re-hashed, every signature and proof of possession re-checked, every rule
     applied at `now`) and the result must be exactly the lock."""
     given = load_locked(path)
+    _inputs_unchanged(given.document, path.parent)
     source = strictyaml.Located(given.document["source"], {}, f"{path}: source")
     relocked = _lock(source, path.parent, now)
     if canonical(relocked.document) != canonical(given.document):
@@ -230,6 +231,28 @@ def revalidate(path: Path, now: datetime) -> LockedPlan:
                             "hand, or an input changed); lock the plan again and have it "
                             "approved again [plan-relock]", f"{path}: {where}")
     return relocked
+
+
+def _pins(value: Any) -> list[dict[str, Any]]:
+    """Every input pin ({path, sha256, size, ...}) anywhere in a locked plan."""
+    if isinstance(value, dict):
+        here = [value] if {"path", "sha256", "size"} <= set(value) else []
+        return here + [p for k, v in value.items() if k != "source" for p in _pins(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _pins(v)]
+    return []
+
+
+def _inputs_unchanged(document: dict[str, Any], base: Path) -> None:
+    """Each input still has the digest the custodians approved (checked first, so a changed
+    input is named as such rather than by whatever its new bytes break)."""
+    for pin in _pins(document):
+        path = str(pin["path"])
+        data, now = resolve_input(base, path, f"{base / path}")
+        if now["sha256"] != pin["sha256"]:
+            raise PolicyRefused(f"input changed since the plan was locked (sha256 "
+                                f"{now['sha256'][:16]}... is not the approved "
+                                f"{str(pin['sha256'])[:16]}...)", str(base / path))
 
 
 def first_difference(a: Any, b: Any, where: str = "") -> str:
