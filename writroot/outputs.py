@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from writroot import failpoint
 from writroot.errors import BadInput, OutputFailed
 
 #: Free space every publish asks for (SLH-DSA-SHA2-256s envelopes with proofs are ~100 KB).
@@ -195,7 +194,6 @@ class Publication:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
-            failpoint.hit("before-publish")
             # rename() would replace an empty directory: look again right before it.
             if os.path.lexists(self.dest):
                 raise BadInput(f"{self.what} appeared while staging ({self.exists_hint})",

@@ -107,6 +107,7 @@ class RunCommit:
         """Publish the staged outputs and record the plan spent, in that crash-safe order."""
         assert self.custody is not None
         self.custody.mark_spent(self.plan_sha256, self.out_dir.absolute(), "pending")
+        failpoint.hit("before-publish")
         self.pub.commit()
         failpoint.hit("after-publish")
         self.custody.mark_spent(self.plan_sha256, self.out_dir.absolute(), "published")
