@@ -454,23 +454,3 @@ def test_unpublishable_output_is_refused_before_the_hsm(fleet: Fleet, make_token
     assert not os.path.exists(out)
     with token.session() as session:  # the HSM was never asked for anything
         assert Custody(session, module).keys() == []
-
-
-def test_real_full_disk_while_staging(fleet: Fleet, make_token, module: str,
-                                      mounts: list[Path], monkeypatch) -> None:
-    """A real ENOSPC from a tiny tmpfs while the run writes its staged outputs."""
-    token, host = _fresh_host(fleet, make_token, "tiny")
-    locked = fleet.plan("tiny", "fleet-root-t")
-    media = fleet.root / "tiny" / "media"
-    _mount_tmpfs(media, "size=4200k")  # passes the 4 MiB free-space check, then fills up
-    mounts.append(media)
-    filler = media / "filler"
-    free = os.statvfs(media).f_bavail * os.statvfs(media).f_frsize
-    filler.write_bytes(b"\0" * max(0, free - 4 * 1024 * 1024 - 8 * 1024))
-    proc = fleet.run(locked, media / "out", host=host)
-    if proc.returncode == 0:
-        pytest.skip("the outputs fitted; nothing to test on this file system")
-    _one_line_error(proc, 2, "could not publish")
-    assert not (media / "out").exists()
-    with token.session() as session:
-        assert Custody(session, module).keys() == []
