@@ -274,13 +274,14 @@ def key_request(raw: RawKey, region: str, fleet: str = "testfleet") -> Envelope:
     return sign_raw(raw, request_payload(raw.key, region, fleet, "wrapped", "test-token", NOW))
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `writroot` entry point in a subprocess."""
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `writroot` entry point in a subprocess (`input_text` on its stdin)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-m", "writroot", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=600, check=False)
+                          text=True, env=full_env, cwd=cwd, timeout=600, check=False,
+                          input=input_text)
     assert_no_traceback(proc.stdout, proc.stderr)
     return proc
 

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.conftest import (
     Token,
     custodians,
     failpoint_env,
+    jwt_bundle,
     key_request,
     raw_key,
     roster_json,
@@ -769,3 +771,137 @@ def test_ci_rotation_script_names_a_missing_variable(env: Env, make_token, tmp_p
     proc = subprocess.run(["bash", str(ROTATE_SCRIPT)], env=variables, capture_output=True,
                           text=True, timeout=60, check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "WRITROOT_REGION is not set" in proc.stderr
+
+
+# -- issue 9: a hand-edited lock skips no rule (re-checked at show, approve and run) ---------
+
+def _edit_op(key: str, value: Any, source_too: bool = False) -> Any:
+    def edit(doc: dict) -> None:
+        doc["operations"][0][key] = value
+        if source_too:
+            doc["source"]["operations"][0][key] = value
+    return edit
+
+
+def _other_key(doc: dict) -> None:
+    """A key that never made a key request (no proof of possession)."""
+    from writroot.crypto.algorithms import ML_DSA_87
+
+    doc["operations"][0]["key"].update(raw_key(ML_DSA_87).key.to_json())
+
+
+def _plan_true(doc: dict) -> None:
+    doc["plan"] = True
+
+
+def _enclaves_added(doc: dict) -> None:
+    doc["operations"][0]["enclaves"].append(
+        {"trust_domain": "conus-1.writsov.com", "impact_level": "IL4",
+         "may_sign": ["enclave-bundle", "federation-key"]})
+
+
+def _source_region(doc: dict) -> None:
+    doc["source"]["operations"][0]["region"] = "CONUS"
+    doc["operations"][0]["region"] = "CONUS"
+
+
+def _signer(doc: dict) -> None:
+    doc["signer"] = "ab" * 32
+
+
+LOCK_EDITS = [
+    ("validity above policy, lock only", _edit_op("validity_days", 3650), 1, "plan-relock"),
+    ("validity above policy, source too", _edit_op("validity_days", 200, True), 1,
+     "policy-validity"),
+    ("validity past the fleet root, source too", _edit_op("validity_days", 3650, True), 1,
+     "validity-nested"),
+    ("a key that made no key request", _other_key, 1, "plan-relock"),
+    ("true where 1 is required", _plan_true, 2, "plan-well-formed"),
+    ("an enclave the region was not given", _enclaves_added, 1, "plan-relock"),
+    ("the request's region changed in source and lock", _source_region, 1, "region"),
+    ("another signer", _signer, 1, "signer"),
+]
+
+
+@pytest.mark.parametrize("name, edit, code, says", LOCK_EDITS,
+                         ids=[row[0] for row in LOCK_EDITS])
+def test_hand_edited_lock_is_refused_at_show_approve_and_run(env: Env, name: str, edit: Any,
+                                                             code: int, says: str) -> None:
+    """Custodians hoodwinked into approving an edited lock (their approvals signed through
+    the library, as a tampered tool would) still sign nothing: show, approve and run each
+    lock the source again and apply every rule."""
+    from writroot.ceremony.plan import LockedPlan
+    from writroot.quorum.custodian import load_file_key
+
+    slug = "edit-" + "".join(c if c.isalnum() else "-" for c in name.lower())[:40]
+    locked = _regional_plan(env, slug)
+    doc = json.loads(locked.read_text())
+    edit(doc)
+    edited = LockedPlan(doc)
+    locked.write_bytes(edited.dumps())
+    out_approvals = locked.parent / "approvals"
+    out_approvals.mkdir()
+    for cid in ("alice", "bruno"):
+        signer = load_file_key(env.root / "custodians" / f"{cid}.key.pem",
+                               bytearray(PASS.encode()))
+        envelope = approve(edited, cid, signer, NOW.now(NOW.tzinfo) - timedelta(minutes=5), 24)
+        (out_approvals / f"{cid}.dsse.json").write_bytes(envelope.dumps())
+    shown = env.cli("ceremony", "show", str(locked))
+    approved = env.cli("ceremony", "approve", str(locked), "--yes", "--custodian", "chen",
+                       "--key", "custodians/chen.key.pem", "--passphrase", "env:PP", "--out",
+                       str(locked.parent / "more"))
+    ran = _run(env, locked, out_approvals, locked.parent / "out", "--allow-network")
+    for proc in (shown, approved, ran):
+        assert proc.returncode == code, proc.stderr
+        assert says in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert not (locked.parent / "out").exists() and not (locked.parent / "more").exists()
+
+
+def test_bundle_for_another_regions_enclave_is_refused_at_lock(
+        env: Env, eucom_authority: tuple[str, Path]) -> None:
+    """EUCOM's root was given eucom-1 only: a plan for conus-1's bundle does not lock."""
+    d = env.root / "eucom-forges-conus"
+    d.mkdir()
+    shutil.copy(env.fleet_root, d / "fleet-root.dsse.json")
+    shutil.copy(eucom_authority[1], d / "authority.dsse.json")
+    _write(d / "bundle.json", json.dumps(jwt_bundle(1)))
+    _write(d / "plan.yaml", f"""plan: 1
+ceremony: eucom-forges-conus
+fleet: testfleet
+signer: "{eucom_authority[0]}"
+roster: fleet-root.dsse.json
+fleet_root: fleet-root.dsse.json
+authority: authority.dsse.json
+operations:
+  - op: sign-enclave-bundle
+    region: EUCOM
+    trust_domain: conus-1.writsov.com
+    impact_level: IL4
+    bundle: bundle.json
+    validity_days: 30
+""")
+    proc = env.cli("ceremony", "plan", str(d / "plan.yaml"))
+    assert proc.returncode == 1 and "enclave-assigned" in proc.stderr, proc.stderr
+    assert "plan.yaml:" in proc.stderr and not (d / "plan.lock.json").exists()
+
+
+def test_approval_may_not_outlive_the_policy(env: Env) -> None:
+    locked = _regional_plan(env, "long-approval")
+    proc = env.cli("ceremony", "approve", str(locked), "--yes", "--custodian", "alice",
+                   "--key", "custodians/alice.key.pem", "--passphrase", "env:PP",
+                   "--hours", "1000", "--out", str(locked.parent / "approvals"))
+    assert proc.returncode == 1 and "approval_expiry_hours" in proc.stderr, proc.stderr
+    assert not (locked.parent / "approvals").exists()
+
+
+def test_approve_shows_the_review_and_wants_the_typed_id(env: Env) -> None:
+    locked = _regional_plan(env, "typed-approval")
+    base = ["ceremony", "approve", str(locked), "--custodian", "alice", "--key",
+            "custodians/alice.key.pem", "--passphrase", "env:PP", "--out"]
+    wrong = run_cli(*base, str(locked.parent / "a1"), cwd=env.root, env={"PP": PASS},
+                    input_text="not-the-id\n")
+    assert wrong.returncode == 1 and "plan digest" in wrong.stderr
+    assert not (locked.parent / "a1").exists()
+    right = run_cli(*base, str(locked.parent / "a2"), cwd=env.root, env={"PP": PASS},
+                    input_text="typed-approval\n")
+    assert right.returncode == 0, right.stderr

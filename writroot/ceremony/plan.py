@@ -210,7 +210,7 @@ def load_locked(path: Path) -> LockedPlan:
     shape = check_locked(obj, PlanFacts()) if isinstance(obj, dict) else []
     if not isinstance(obj, dict) or any(v.rule == "plan-well-formed" for v in shape):
         why = shape[0] if shape else Violation("plan-well-formed", "", "not an object")
-        raise BadInput(f"not a locked plan: {why.message}",
+        raise BadInput(f"not a locked plan: {why.message} [{why.rule}]",
                        f"{path}: {why.where}" if why.where else str(path))
     roster_check(obj["roster"].get("roster") if isinstance(obj["roster"], dict) else None,
                  f"{path}: roster.roster")
