@@ -51,6 +51,12 @@ G = NOW - timedelta(days=1)
 
 C1, C2, CN, E1 = ("conus-1.writsov.com", "conus-2.writsov.com", "conus-nss-1.writsov.com",
                   "eucom-1.writsov.com")
+I1, I2, X1 = "indopac-1.writsov.com", "indopac-2.writsov.com", "centcom-1.writsov.com"
+BOTH = ["enclave-bundle", "federation-key"]
+#: Enclaves of the regions conftest's TEST_ENCLAVES does not know.
+INDOPAC_ENCLAVES = [{"trust_domain": I1, "impact_level": "IL4", "may_sign": BOTH},
+                    {"trust_domain": I2, "impact_level": "IL4", "may_sign": BOTH}]
+CENTCOM_ENCLAVES = [{"trust_domain": X1, "impact_level": "IL4", "may_sign": BOTH}]
 POLICY = {**fast_policy(),
           "cds_routes": [{"id": "cds-1", "between": [C1, CN]},
                          {"id": "cds-2", "between": [C2, E1]}]}
@@ -89,6 +95,8 @@ class Keys:
     indopac: RawKey
     spare: RawKey
     federation: PublicKey
+    nss: RawKey  # the CONUS-NSS regional root
+
 
     @property
     def k0(self) -> RawKey:
@@ -98,7 +106,7 @@ class Keys:
 @pytest.fixture(scope="module")
 def k() -> Keys:
     return Keys(tuple(raw_key() for _ in range(5)), raw_key(), raw_key(), raw_key(), raw_key(),
-                raw_key(), raw_key(), raw_key(ML_DSA_87).key)
+                raw_key(), raw_key(), raw_key(ML_DSA_87).key, raw_key())
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +120,8 @@ def base(k: Keys) -> dict[str, bytes]:
                                                     region="EUCOM", serial="reg-eucom-1"), k.k0),
         "regional-INDOPAC": env(regional_root_payload(k.k0, k.indopac.key, issued_at=G,
                                                       region="INDOPAC",
-                                                      may_sign=["enclave-bundle"]), k.k0),
+                                                      may_sign=["enclave-bundle"],
+                                                      enclaves=INDOPAC_ENCLAVES), k.k0),
     }
 
 
@@ -166,8 +175,10 @@ ROTATIONS = [
      {"rotation-chain-length"}, 3, 4),
     ("a rotation lowering max_rotation_chain binds later steps", 16,
      [Step(0, 1, 2, max_chain=1), Step(1, 2, 3)], {"rotation-chain-length"}, 1, 2),
-    ("fork: a second rotation from the superseded root", 16, [Step(0, 1, 2), Step(0, 2, 2)],
-     {"rotation-chain"}, 1, 2),
+    ("fork: a second rotation from the same root", 16, [Step(0, 1, 2), Step(0, 2, 2)],
+     {"conflict-rotation"}, 0, 1),
+    ("fork, then a step from one branch", 16, [Step(0, 1, 2), Step(0, 2, 2), Step(1, 3, 3)],
+     {"conflict-rotation", "rotation-chain"}, 0, 1),
     ("rotation from a root never in the chain", 16, [Step(3, 4, 2)], {"rotation-chain"}, 0, 1),
     ("a step after a rejected one", 16, [Step(0, 1, 2, "new"), Step(1, 2, 3)],
      {"signature-present", "rotation-chain"}, 0, 1),
@@ -357,7 +368,7 @@ def revocation_set(k: Keys, base) -> dict[str, dict[str, bytes]]:
 
     eucom = entry({"keyid": k.eucom.keyid}, "key-compromise", h(2))
     eucom_other = {**eucom, "reason": "unspecified"}
-    bundle = entry({"serial": "bundle-conus-1"}, "superseded", h(2))
+    bundle = entry({"serial": "bundle-conus-1.0"}, "superseded", h(2))
     conus_future = entry({"keyid": k.conus.keyid}, "cessation-of-operation",
                          NOW + timedelta(days=1))
     conus_now = entry({"keyid": k.conus.keyid}, "key-compromise", h(2))
@@ -398,8 +409,8 @@ REVOCATIONS = [
     ("a later list drops an entry", ["L1", "L2-drops"], NOW,
      {**L2_APPLIED, "L2-drops": {"revocation-cumulative"}}, 2),
     ("an older list cannot un-revoke", ["L2", "L1-empty"], NOW, L2_APPLIED, 2),
-    ("same sequence, other contents", ["L2", "L2-other"], NOW,
-     {**L2_APPLIED, "L2-other": {"revocation-sequence"}}, 2),
+    ("same sequence, other contents: a conflict on both lists", ["L2", "L2-other"], NOW,
+     {**L2_APPLIED, "L2": {"revocation-sequence"}, "L2-other": {"revocation-sequence"}}, 2),
     ("revoked_at in the future is not yet effective", ["L3-future"], NOW, L2_APPLIED, 3),
     ("revoked_at in the future, once reached", ["L3-future"], NOW + timedelta(days=2),
      {**L2_APPLIED, "regional-CONUS": {"not-revoked"}, "bundle-CONUS": CASCADE}, 3),
@@ -482,22 +493,32 @@ RULES: list[tuple[str, Callable[[Keys], bytes], set[str]]] = [
     ("registered route, pairing in the other order",
      lambda k: _fed(k, IL5_CN, IL4_C1, "cds-1"), set()),
     ("crossing through a route not registered",
-     lambda k: _fed(k, IL4_C1, IL5_CN, "cds-9"), {"impact-level"}),
+     lambda k: _fed(k, IL4_C1, IL5_CN, "cds-9"), {"cds-route"}),
     ("crossing through a route registered between other enclaves",
-     lambda k: _fed(k, IL4_C2, IL5_CN, "cds-1"), {"impact-level"}),
+     lambda k: _fed(k, IL4_C2, IL5_CN, "cds-1"), {"cds-route"}),
     ("same level, naming a route not registered",
-     lambda k: _fed(k, IL4_C1, IL4_C2, "cds-9"), {"impact-level"}),
+     lambda k: _fed(k, IL4_C1, IL4_C2, "cds-9"), {"cds-route"}),
     ("same level, through the route registered for these enclaves",
-     lambda k: _fed(k, IL4_C1, IL4_CN, "cds-1"), set()),
+     lambda k: _fed(k, IL4_C2, IL4_E1, "cds-2"), set()),
+    ("a pairing calling an IL5 enclave IL4, even through its registered route",
+     lambda k: _fed(k, IL4_C1, IL4_CN, "cds-1"), {"impact-level"}),
+    ("federation key for an enclave its region was not given",
+     lambda k: _fed(k, IL4_C1, (I1, "IL4")), {"enclave-assigned"}),
     ("federation key for another region", lambda k: _fed(k, IL4_C1, IL4_C2, region="EUCOM"),
      {"region-matches"}),
     ("federation key signed by the fleet root", lambda k: _fed(k, IL4_C1, IL4_C2, signer="k0"),
      {"issuer-authorised"}),
     ("federation key outside the regional root's may_sign",
-     lambda k: _fed(k, IL4_C1, IL4_C2, signer="indopac", region="INDOPAC"),
+     lambda k: _fed(k, (I1, "IL4"), (I2, "IL4"), signer="indopac", region="INDOPAC"),
      {"issuer-authorised"}),
     ("enclave bundle inside the regional root's may_sign",
-     lambda k: _bundle(k, "indopac", "INDOPAC"), set()),
+     lambda k: _bundle(k, "indopac", "INDOPAC", td=I1), set()),
+    ("enclave bundle for an enclave its region was not given",
+     lambda k: _bundle(k, "indopac", "INDOPAC"), {"enclave-assigned"}),
+    ("enclave bundle for an enclave given for federation keys only",
+     lambda k: _bundle(k, td=CN, impact_level="IL5"), {"enclave-assigned"}),
+    ("enclave bundle at another level than its region's root gives",
+     lambda k: _bundle(k, impact_level="IL5"), {"impact-level"}),
     ("enclave bundle for another region", lambda k: _bundle(k, region="EUCOM"),
      {"region-matches"}),
     ("enclave bundle signed by the fleet root", lambda k: _bundle(k, "k0"),
@@ -535,8 +556,9 @@ def test_rules(k: Keys, base, case, make, expected) -> None:
 def test_signed_inside_the_regional_roots_validity(k: Keys, base, hour, expected) -> None:
     blobs = {**base,
              "regional-CENTCOM": env(regional_root_payload(k.k0, k.spare.key, issued_at=h(4),
-                                                           region="CENTCOM", days=90), k.k0),
-             "item": _bundle(k, "spare", "CENTCOM", issued_at=h(hour))}
+                                                           region="CENTCOM", days=90,
+                                                           enclaves=CENTCOM_ENCLAVES), k.k0),
+             "item": _bundle(k, "spare", "CENTCOM", td=X1, issued_at=h(hour))}
     report = run(blobs, Anchor(k.k0.keyid))
     assert by_name(report) == ({"item": expected} if expected else {}), report.findings
 
@@ -564,36 +586,58 @@ def test_federation_key_alone_without_a_route(k: Keys) -> None:
 
 # -- sequences: spiffe_sequence per trust domain, regional-root versions per region ----------
 
-SPIFFE = [
-    # (case, bundles as (trust domain, spiffe_sequence, hours after genesis), flagged)
-    ("increasing", [(C1, 5, 2), (C1, 6, 3)], set()),
-    ("repeated", [(C1, 5, 2), (C1, 5, 3)], {"b1"}),
-    ("decreasing", [(C1, 6, 2), (C1, 5, 3)], {"b1"}),
-    ("given out of order, increasing by issue time", [(C1, 6, 3), (C1, 5, 2)], set()),
-    ("given out of order, decreasing by issue time", [(C1, 5, 3), (C1, 6, 2)], {"b0"}),
-    ("trust domains are independent", [(C1, 5, 2), (C2, 1, 3)], set()),
-    ("the middle one regresses", [(C1, 5, 2), (C1, 4, 3), (C1, 7, 4)], {"b1"}),
+SEQ, CONFLICT = {"spiffe-sequence"}, {"conflict-enclave-bundle"}
+SPIFFE: list[tuple[str, list[tuple[str, int, float]], dict[str, set[str]]]] = [
+    # (case, bundles as (trust domain, spiffe_sequence, hours after genesis), findings)
+    ("increasing", [(C1, 5, 2), (C1, 6, 3)], {}),
+    ("repeated: one slot claimed twice, a conflict on both", [(C1, 5, 2), (C1, 5, 3)],
+     {"b0": CONFLICT, "b1": CONFLICT}),
+    ("the same statement given twice", [(C1, 5, 2), (C1, 5, 2)], {}),
+    ("decreasing", [(C1, 6, 2), (C1, 5, 3)], {"b1": SEQ}),
+    ("given out of order, increasing by issue time", [(C1, 6, 3), (C1, 5, 2)], {}),
+    ("given out of order, decreasing by issue time", [(C1, 5, 3), (C1, 6, 2)], {"b0": SEQ}),
+    ("trust domains are independent", [(C1, 5, 2), (C2, 1, 3)], {}),
+    ("the middle one regresses", [(C1, 5, 2), (C1, 4, 3), (C1, 7, 4)], {"b1": SEQ}),
 ]
 
 
-def test_trust_domain_belongs_to_the_region_that_first_signed_it(k: Keys, base) -> None:
-    """EUCOM cannot take over conus-1's bundle with a higher spiffe_sequence."""
+def test_a_bundle_needs_the_enclave_in_its_regions_own_root(k: Keys, base) -> None:
+    """EUCOM cannot take over conus-1, whatever it signs and whenever it claims to: its own
+    regional root was not given the enclave. The rule does not depend on which bundle was
+    issued first, nor on which are verified together (the old first-signer rule did, and let
+    a compromised region claim an enclave by backdating)."""
     own = env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(2)), k.conus)
-    takeover = env(enclave_bundle_payload(k.eucom, C1, 9, issued_at=h(3), region="EUCOM"),
-                   k.eucom)
-    report = run({**base, "own": own, "takeover": takeover}, Anchor(k.k0.keyid))
-    assert by_name(report) == {"takeover": {"trust-domain-region"}}, report.findings
+    for when in (h(3), h(1)):  # after CONUS's bundle, and backdated before it
+        takeover = env(enclave_bundle_payload(k.eucom, C1, 9, issued_at=when, region="EUCOM"),
+                       k.eucom)
+        alone = run({**base, "takeover": takeover}, Anchor(k.k0.keyid))
+        assert by_name(alone) == {"takeover": {"enclave-assigned"}}, alone.findings
+        for names in (("own", "takeover"), ("takeover", "own")):  # either sorts first
+            blobs = {**base, names[0]: own, names[1]: takeover}
+            report = run(blobs, Anchor(k.k0.keyid))
+            assert by_name(report) == {names[1]: {"enclave-assigned"}}, report.findings
+    genuine = run({**base, "own": own}, Anchor(k.k0.keyid))
+    assert genuine.ok, genuine.findings
 
 
-@pytest.mark.parametrize(("level", "flagged"), [("IL5", False), ("IL4", True)],
-                         ids=["as its bundle says", "contradicting its bundle"])
-def test_pairing_levels_must_match_the_enclaves_signed_bundles(k: Keys, base, level: str,
-                                                               flagged: bool) -> None:
-    """A federation key cannot dodge the IL rule by calling an IL5 enclave IL4."""
-    bundle = env(enclave_bundle_payload(k.conus, CN, 1, issued_at=h(2), impact_level="IL5"),
-                 k.conus)
-    fed = _fed(k, IL4_C1, (CN, level), "cds-1")
-    report = run({**base, "bundle": bundle, "fed": fed}, Anchor(k.k0.keyid))
+@pytest.mark.parametrize(("level", "with_bundle", "flagged"), [
+    ("IL5", True, False), ("IL4", True, True), ("IL5", False, False), ("IL4", False, True)],
+    ids=["as its region's root says", "contradicting its region's root",
+         "as its region's root says, no bundle", "contradicting its region's root, no bundle"])
+def test_pairing_levels_come_from_the_signing_regions_root(k: Keys, base, level: str,
+                                                          with_bundle: bool,
+                                                          flagged: bool) -> None:
+    """A federation key cannot dodge the IL rule by calling an IL5 enclave IL4: the level is
+    the one the CONUS regional root gives conus-nss-1, whether or not that enclave's owner
+    (CONUS-NSS) has a signed bundle among the artifacts."""
+    blobs = {**base, "fed": _fed(k, IL4_C1, (CN, level), "cds-1")}
+    if with_bundle:
+        blobs["regional-CONUS-NSS"] = env(regional_root_payload(
+            k.k0, k.nss.key, issued_at=G, region="CONUS-NSS", serial="reg-nss-1"), k.k0)
+        blobs["bundle"] = env(enclave_bundle_payload(k.nss, CN, 1, issued_at=h(2),
+                                                     region="CONUS-NSS", impact_level="IL5"),
+                              k.nss)
+    report = run(blobs, Anchor(k.k0.keyid))
     assert by_name(report) == ({"fed": {"impact-level"}} if flagged else {}), report.findings
 
 
@@ -610,25 +654,27 @@ def bundles(k: Keys) -> Callable[[str, int, float], bytes]:
     return make
 
 
-@pytest.mark.parametrize(("case", "given", "flagged"), SPIFFE, ids=[s[0] for s in SPIFFE])
-def test_spiffe_sequence(k: Keys, base, bundles, case, given, flagged) -> None:
+@pytest.mark.parametrize(("case", "given", "expected"), SPIFFE, ids=[s[0] for s in SPIFFE])
+def test_spiffe_sequence(k: Keys, base, bundles, case, given, expected) -> None:
     blobs = {**base, **{f"b{i}": bundles(*b) for i, b in enumerate(given)}}
     report = run(blobs, Anchor(k.k0.keyid))
-    assert by_name(report) == {name: {"spiffe-sequence"} for name in flagged}, report.findings
+    assert by_name(report) == expected, report.findings
 
 
-VERSIONS = [
-    # (case, the second CONUS regional root: key, version, flagged)
-    ("another key, the same version", "conus_b", 1, True),
-    ("another key, the next version", "conus_b", 2, False),
-    ("the same key certified again", "conus", 1, False),
-    ("a lower version certified later", "conus_b", 0, True),
+BOTH_CLAIMS = {"regional-CONUS": {"conflict-regional-root"}, "second": {"conflict-regional-root"}}
+VERSIONS: list[tuple[str, str, int, dict[str, set[str]]]] = [
+    # (case, the second CONUS regional root: key, version, findings)
+    ("another key, the same version: a conflict on both", "conus_b", 1, BOTH_CLAIMS),
+    ("another key, the next version", "conus_b", 2, {}),
+    ("the same key certified again at the same version: a conflict on both", "conus", 1,
+     BOTH_CLAIMS),
+    ("a lower version certified later", "conus_b", 0, {"second": {"regional-version"}}),
 ]
 
 
-@pytest.mark.parametrize(("case", "key", "version", "flagged"), VERSIONS,
+@pytest.mark.parametrize(("case", "key", "version", "expected"), VERSIONS,
                          ids=[v[0] for v in VERSIONS])
-def test_regional_version(k: Keys, base, case, key, version, flagged) -> None:
+def test_regional_version(k: Keys, base, case, key, version, expected) -> None:
     blobs = dict(base)
     if version == 0:  # CONUS v3 first, then v2 after it
         blobs["third"] = env(regional_root_payload(k.k0, k.spare.key, issued_at=h(2),
@@ -639,7 +685,7 @@ def test_regional_version(k: Keys, base, case, key, version, flagged) -> None:
     payload = regional_root_payload(k.k0, getattr(k, key).key, issued_at=when,
                                     version=version, days=90)
     report = run({**blobs, "second": env(payload, k.k0)}, Anchor(k.k0.keyid))
-    assert by_name(report) == ({"second": {"regional-version"}} if flagged else {})
+    assert by_name(report) == expected, report.findings
 
 
 # -- proof of quorum: does the approved plan op cover the statement? --------------------------
@@ -710,7 +756,7 @@ COVERS = [
                          ids=[f"{c[0]}:{c[1]}={c[2] if c[2] is not DELETE else 'deleted'}"
                               for c in COVERS])
 def test_covers_requires_the_exact_operation(covered, kind, path, value) -> None:
-    from writroot.ceremony.operations import covers
+    from writroot.rules.covers import covers
 
     st, plan = _statement_and_plan(covered[kind])
     assert covers(plan, st)
@@ -720,7 +766,7 @@ def test_covers_requires_the_exact_operation(covered, kind, path, value) -> None
 @pytest.mark.parametrize("kind", ["fleet-rotation", "revocation-list", "enclave-bundle",
                                   "federation-key"])
 def test_covers_binds_the_plans_signer(covered, kind) -> None:
-    from writroot.ceremony.operations import covers
+    from writroot.rules.covers import covers
 
     st, plan = _statement_and_plan(covered[kind])
     assert not covers({**plan, "signer": "00" * 32}, st)
@@ -729,7 +775,7 @@ def test_covers_binds_the_plans_signer(covered, kind) -> None:
 
 def test_covers_fills_revoked_at_with_the_issue_time(k: Keys) -> None:
     """A plan entry without revoked_at means: revoked when the list is signed."""
-    from writroot.ceremony.operations import covers
+    from writroot.rules.covers import covers
 
     entry = {"keyid": k.eucom.keyid, "reason": "key-compromise"}
     at_issue = {**entry, "revoked_at": format_time(h(1))}
@@ -796,7 +842,7 @@ def _lock(plandir: Path, text: str):
 
     path = plandir / "plan.yaml"
     path.write_text(text)
-    return lock(path)
+    return lock(path, NOW)
 
 
 def _line(text: str, needle: str) -> int:
@@ -890,10 +936,10 @@ def test_lock_refuses_a_type_outside_the_authoritys_may_sign(k: Keys, plandir) -
 
 
 def test_lock_refuses_a_spiffe_sequence_that_does_not_increase(k: Keys, plandir) -> None:
-    with pytest.raises(BadInput) as info:
-        _lock(plandir, _bundle_plan(k, previous=True))  # 5, and the signed previous is 5
-    assert info.value.where == f"{plandir / 'bundles/conus-1.json'}: spiffe_sequence"
-    assert "does not increase on the signed 5" in info.value.message
+    text = _bundle_plan(k, previous=True)  # 5, and the signed previous is 5
+    exc = _refused(plandir, text, PolicyRefused, "operations[0].bundle", "    bundle:",
+                   r"spiffe_sequence 5 does not increase on the signed 5 \[spiffe-sequence\]")
+    assert exc.exit_code == 1
 
 
 def test_lock_pins_an_increasing_spiffe_sequence(k: Keys, plandir, lock_inputs) -> None:
@@ -951,7 +997,8 @@ def test_lock_refuses_a_previous_list_not_signed_by_the_fleet_root(k: Keys, plan
 def _issuance_plan(k: Keys, request: str, region: str = "EUCOM", days: int = 104) -> str:
     return (_header(k.k0.keyid, "regional-eucom")
             + f"  - op: sign-regional-root\n    region: {region}\n    request: {request}\n"
-            f"    validity_days: {days}\n")
+            f"    validity_days: {days}\n    enclaves:\n"
+            f"      - {{trust_domain: {E1}, impact_level: IL4}}\n")
 
 
 def test_lock_pins_a_key_request_at_the_policy_limit(k: Keys, plandir) -> None:
@@ -977,13 +1024,14 @@ def test_lock_refuses_a_request_for_another_region(k: Keys, plandir) -> None:
 def test_lock_refuses_regional_validity_above_policy(k: Keys, plandir) -> None:
     text = _issuance_plan(k, "requests/eucom.json", days=105)
     _refused(plandir, text, PolicyRefused, "operations[0].validity_days", "validity_days:",
-             "at most 104 days")
+             "valid for 105 days; policy allows regional roots at most 104 "
+             r"\[policy-validity\]")
 
 
 PLAN_SHAPES = [
     ("regional and fleet operations mixed",
      "  - op: sign-regional-root\n    region: EUCOM\n    request: requests/eucom.json\n"
-     "    validity_days: 90\n"
+     f"    validity_days: 90\n    enclaves:\n      - {{trust_domain: {E1}, impact_level: IL4}}\n"
      f"  - op: sign-enclave-bundle\n    region: CONUS\n    trust_domain: {C1}\n"
      "    impact_level: IL4\n    bundle: bundles/conus-1.json\n    validity_days: 30\n",
      True, "operations", "  - op:", "not both"),
@@ -994,7 +1042,7 @@ PLAN_SHAPES = [
      True, "operations", "  - op:", "a ceremony of its own"),
     ("no fleet_root after genesis",
      "  - op: sign-revocation-list\n    sequence: 1\n    entries: []\n    validity_days: 30\n",
-     False, "plan", "plan: 1", "names the fleet root in force"),
+     False, "fleet_root", "plan: 1", "names the fleet root in force"),
 ]
 
 

@@ -202,15 +202,22 @@ def test_fleet_root_algorithm_must_match_policy(fleet: RawKey) -> None:
 
 
 def test_duplicate_serials_and_other_fleets(fleet: RawKey, regional: RawKey, good) -> None:
+    """A serial shared by two statements is a finding on every one of them (neither is the
+    'first'); the duplicate is for another region so that nothing else conflicts."""
     first = json.loads(base64.b64decode(json.loads(good["regional-root-CONUS.dsse.json"])
                                         ["payload"]))
-    dup = sign_raw(fleet, regional_payload(fleet, regional.key, serial=first["serial"])).dumps()
+    ceremony = first["serial"].rsplit(".", 1)[0]  # the serial is <ceremony id>.<op index>
+    dup = sign_raw(fleet, regional_payload(fleet, raw_key(ML_DSA_87).key, region="EUCOM",
+                                           serial=ceremony)).dumps()
+    assert json.loads(base64.b64decode(json.loads(dup)["payload"]))["serial"] == first["serial"]
     other = sign_raw(fleet, regional_payload(fleet, regional.key, serial="o1",
                                              fleet_id="otherfleet")).dumps()
     report = run({**good, "dup.dsse.json": dup, "other.dsse.json": other}, Anchor(fleet.keyid))
     by_name = {r.name: {f.check for f in r.findings} for r in report.results}
-    assert by_name["dup.dsse.json"] == {"serial-unique"}
-    assert by_name["other.dsse.json"] == {"fleet-matches"}
+    assert by_name == {"fleet-root.dsse.json": set(),
+                       "regional-root-CONUS.dsse.json": {"serial-unique"},
+                       "dup.dsse.json": {"serial-unique"},
+                       "other.dsse.json": {"fleet-matches"}}
 
 
 def test_every_finding_is_reported_not_just_the_first(fleet: RawKey, good) -> None:
