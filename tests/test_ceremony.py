@@ -83,8 +83,8 @@ operations:
     e = Env(root, token, root / "genesis" / "fleet-root.pem", Path(), "")
     assert e.cli("ceremony", "plan", "genesis.yaml").returncode == 0
     for cid in ("alice", "chen"):
-        proc = e.cli("ceremony", "approve", "genesis.lock.json", "--yes", "--custodian", cid, "--key",
-                     f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out",
+        proc = e.cli("ceremony", "approve", "genesis.lock.json", "--yes", "--custodian", cid,
+                     "--key", f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out",
                      "approvals-genesis")
         assert proc.returncode == 0, proc.stderr
     proc = e.cli("ceremony", "run", "genesis.lock.json", "--approvals", "approvals-genesis",

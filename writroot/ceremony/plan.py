@@ -248,7 +248,7 @@ def _inputs_unchanged(document: dict[str, Any], base: Path) -> None:
     input is named as such rather than by whatever its new bytes break)."""
     for pin in _pins(document):
         path = str(pin["path"])
-        data, now = resolve_input(base, path, f"{base / path}")
+        _data, now = resolve_input(base, path, f"{base / path}")
         if now["sha256"] != pin["sha256"]:
             raise PolicyRefused(f"input changed since the plan was locked (sha256 "
                                 f"{now['sha256'][:16]}... is not the approved "
