@@ -21,7 +21,7 @@ import sys
 from writroot.errors import BadInput
 
 ARM_VALUE = "yes-i-am-testing-writroot"
-POINTS = (
+POINTS: tuple[str, ...] = (
     "after-keygen",      # a key was generated and stored on the token, nothing published
     "before-publish",    # every output is staged, the spent-plan record says pending
     "after-publish",     # the outputs were renamed into place, not yet marked published
