@@ -1060,3 +1060,366 @@ def test_lock_accepts_a_rotation_alone(k: Keys, plandir) -> None:
             "    algorithm: SLH-DSA-SHA2-256f\n    validity_days: 500\n")
     op = _lock(plandir, text).operations[0]
     assert op["version"] == 2 and op["policy"] == POLICY
+
+
+# -- issue 9: hostile inputs ------------------------------------------------------------------
+#
+# (a) Verification is order-free: every slot claimed twice is a conflict on each claimant, in
+# whatever order the artifacts are given and whatever they are called.
+
+
+def order_free(blobs: dict[str, bytes], anchor: Anchor, at: datetime = NOW,
+               shuffles: int = 12) -> tuple[dict[str, set[str]], Report]:
+    """Verify `blobs` in every order (all permutations of up to four inputs, else the given
+    order, its reverse and `shuffles` seeded shuffles), each time under names that sort in
+    that order. The (artifact, check) findings and the report's fleet root, version and
+    revocation sequence must be identical every time; returns the findings by name."""
+    import itertools
+    import random
+
+    names = list(blobs)
+    if len(names) <= 4:
+        orders = [list(p) for p in itertools.permutations(names)]
+    else:
+        orders = [names, names[::-1]] + [random.Random(seed).sample(names, len(names))
+                                         for seed in range(shuffles)]
+    answers: set[tuple[Any, ...]] = set()
+    first: tuple[dict[str, set[str]], Report] | None = None
+    for order in orders:
+        renamed = {f"{pos:02d}~{name}": name for pos, name in enumerate(order)}
+        report = verify([(new, blobs[old]) for new, old in renamed.items()], anchor, at)
+        found = frozenset((renamed[f.artifact], f.check) for f in report.findings)
+        answers.add((found, report.fleet_root, report.fleet_version,
+                     report.revocation_sequence))
+        if first is None:
+            named: dict[str, set[str]] = {}
+            for name, check in found:
+                named.setdefault(name, set()).add(check)
+            first = named, report
+    assert len(answers) == 1, f"the answer depends on the order: {answers}"
+    assert first is not None
+    return first
+
+
+@pytest.fixture(scope="module")
+def hostile(k: Keys) -> Callable[[str], bytes]:
+    """Named statements for the hostile tables, each signed once."""
+    k0, k1, k2, k3 = k.roots[:4]
+    eucom_with_c1 = sorted([{"trust_domain": C1, "impact_level": "IL4", "may_sign": BOTH},
+                            {"trust_domain": E1, "impact_level": "IL4", "may_sign": BOTH}],
+                           key=lambda e: e["trust_domain"])
+    eucom_e1_il5 = [{"trust_domain": E1, "impact_level": "IL5", "may_sign": BOTH}]
+    makers: dict[str, Callable[[], bytes]] = {
+        "genesis": lambda: env(genesis_payload(k0, POLICY, issued_at=G), k0),
+        "genesis-again": lambda: env(genesis_payload(k0, POLICY, issued_at=h(1)), k0),
+        "rotate-0-1": lambda: env(rotation_payload(k0, k1, 2, issued_at=h(1), policy=POLICY),
+                                  k0, k1),
+        "rotate-0-2": lambda: env(rotation_payload(k0, k2, 2, issued_at=h(2), policy=POLICY),
+                                  k0, k2),
+        "rotate-1-3": lambda: env(rotation_payload(k1, k3, 3, issued_at=h(3), policy=POLICY),
+                                  k1, k3),
+        "reg-CONUS": lambda: env(regional_root_payload(k0, k.conus.key, issued_at=G), k0),
+        "reg-CONUS-b": lambda: env(regional_root_payload(k0, k.conus_b.key, issued_at=h(1)), k0),
+        "reg-CONUS-v3": lambda: env(regional_root_payload(k0, k.spare.key, issued_at=h(2),
+                                                          version=3, days=90), k0),
+        "reg-CONUS-v2-later": lambda: env(regional_root_payload(
+            k0, k.conus_b.key, issued_at=h(3), version=2, days=90), k0),
+        "reg-EUCOM": lambda: env(regional_root_payload(k0, k.eucom.key, issued_at=G,
+                                                       region="EUCOM"), k0),
+        "reg-EUCOM-with-C1": lambda: env(regional_root_payload(
+            k0, k.eucom.key, issued_at=G, region="EUCOM", enclaves=eucom_with_c1), k0),
+        "reg-EUCOM-E1-IL5": lambda: env(regional_root_payload(
+            k0, k.eucom.key, issued_at=G, region="EUCOM", enclaves=eucom_e1_il5), k0),
+        "reg-CONUS-shared": lambda: env(regional_root_payload(k0, k.conus.key, issued_at=G,
+                                                              serial="shared"), k0),
+        "reg-EUCOM-shared": lambda: env(regional_root_payload(k0, k.eucom.key, issued_at=G,
+                                                              region="EUCOM", serial="shared"),
+                                        k0),
+        "bundle-5": lambda: env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(2)), k.conus),
+        "bundle-5-again": lambda: env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(3)),
+                                      k.conus),
+        "bundle-6": lambda: env(enclave_bundle_payload(k.conus, C1, 6, issued_at=h(2)), k.conus),
+        "bundle-5-later": lambda: env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(4)),
+                                      k.conus),
+        "list-2": lambda: env(revocation_payload(k0, 2, [_entry("11")], issued_at=h(4)), k0),
+        "list-2-other": lambda: env(revocation_payload(k0, 2, [_entry("22")], issued_at=h(5)),
+                                    k0),
+        "list-3": lambda: env(revocation_payload(k0, 3, [], issued_at=h(3)), k0),
+        "list-2-after-3": lambda: env(revocation_payload(k0, 2, [], issued_at=h(4)), k0),
+    }
+    made: dict[str, bytes] = {}
+
+    def get(name: str) -> bytes:
+        if name not in made:
+            made[name] = makers[name]()
+        return made[name]
+
+    return get
+
+
+def _entry(byte: str) -> dict[str, str]:
+    return {"keyid": byte * 32, "reason": "key-compromise", "revoked_at": format_time(h(1))}
+
+
+def _all(names: tuple[str, ...], check: str) -> dict[str, set[str]]:
+    return {name: {check} for name in names}
+
+
+CONFLICTS: list[tuple[str, tuple[str, ...], dict[str, set[str]]]] = [
+    # (case, the artifacts, the findings: exactly these, whatever the order)
+    ("two fleet-root statements of the pinned anchor: neither is trusted",
+     ("genesis", "genesis-again", "reg-CONUS"),
+     {**_all(("genesis", "genesis-again"), "conflict-anchor"), "reg-CONUS": {"issuer-known"}}),
+    ("two rotations from one root (a fork): later rotations fail the chain",
+     ("genesis", "rotate-0-1", "rotate-0-2", "rotate-1-3"),
+     {**_all(("rotate-0-1", "rotate-0-2"), "conflict-rotation"),
+      "rotate-1-3": {"rotation-chain"}}),
+    ("two regional roots for one region and version",
+     ("genesis", "reg-CONUS", "reg-CONUS-b"),
+     _all(("reg-CONUS", "reg-CONUS-b"), "conflict-regional-root")),
+    ("two bundles for one trust domain and spiffe_sequence",
+     ("genesis", "reg-CONUS", "bundle-5", "bundle-5-again"),
+     _all(("bundle-5", "bundle-5-again"), "conflict-enclave-bundle")),
+    ("two revocation lists with one sequence and other contents (the later one also drops "
+     "the earlier one's entry)",
+     ("genesis", "list-2", "list-2-other"),
+     {"list-2": {"revocation-sequence"},
+      "list-2-other": {"revocation-sequence", "revocation-cumulative"}}),
+    ("a revocation list issued after another with a higher sequence",
+     ("genesis", "list-3", "list-2-after-3"), {"list-2-after-3": {"revocation-sequence"}}),
+    ("two statements with one serial",
+     ("genesis", "reg-CONUS-shared", "reg-EUCOM-shared"),
+     _all(("reg-CONUS-shared", "reg-EUCOM-shared"), "serial-unique")),
+    ("one enclave given to two regions",
+     ("genesis", "reg-CONUS", "reg-EUCOM-with-C1"),
+     _all(("reg-CONUS", "reg-EUCOM-with-C1"), "conflict-enclave-assigned")),
+    ("one enclave given at two impact levels",
+     ("genesis", "reg-CONUS", "reg-EUCOM-E1-IL5"),
+     _all(("reg-CONUS", "reg-EUCOM-E1-IL5"), "conflict-impact-level")),
+    ("a lower spiffe_sequence issued later (not a conflict: the later one fails)",
+     ("genesis", "reg-CONUS", "bundle-6", "bundle-5-later"),
+     {"bundle-5-later": {"spiffe-sequence"}}),
+    ("a lower regional version certified later (not a conflict: the later one fails)",
+     ("genesis", "reg-CONUS-v3", "reg-CONUS-v2-later"),
+     {"reg-CONUS-v2-later": {"regional-version"}}),
+]
+
+
+@pytest.mark.parametrize(("case", "names", "expected"), CONFLICTS, ids=[c[0] for c in CONFLICTS])
+def test_conflicts_are_found_on_every_party_in_every_order(k: Keys, hostile, case, names,
+                                                           expected) -> None:
+    found, report = order_free({name: hostile(name) for name in names}, Anchor(k.k0.keyid))
+    assert found == expected, report.findings
+
+
+def test_a_fork_leaves_the_forking_root_in_force(k: Keys, hostile) -> None:
+    """Neither side of a fork is trusted: the chain stays at the root that forked."""
+    names = ("genesis", "rotate-0-1", "rotate-0-2")
+    _found, report = order_free({n: hostile(n) for n in names}, Anchor(k.k0.keyid))
+    assert (report.fleet_root, report.fleet_version) == (k.k0.keyid, 1)
+
+
+def test_conflicting_regional_roots_certify_nothing(k: Keys, hostile) -> None:
+    """A bundle signed by either claimant of a conflicting regional-root slot is not trusted."""
+    names = ("genesis", "reg-CONUS", "reg-CONUS-b", "bundle-5")
+    found, report = order_free({n: hostile(n) for n in names}, Anchor(k.k0.keyid))
+    assert found.keys() == {"reg-CONUS", "reg-CONUS-b", "bundle-5"}, report.findings
+    assert "issuer-known" in found["bundle-5"]
+
+
+@pytest.mark.parametrize(("rival", "item"), [
+    ("reg-EUCOM-with-C1", "bundle"), ("reg-EUCOM-E1-IL5", "federation")],
+    ids=["conus-1 given to CONUS and EUCOM: CONUS's bundle for it",
+         "eucom-1 given as IL4 and IL5: CONUS's federation key naming it"])
+def test_an_enclave_in_conflict_is_trusted_to_no_region(k: Keys, hostile, rival,
+                                                        item) -> None:
+    """`conflict-enclave-assigned` / `conflict-impact-level`: neither regional root's claim
+    to the contested enclave is trusted, so what a claimant signs for it does not verify."""
+    signed = (hostile("bundle-5") if item == "bundle"
+              else _fed(k, IL4_C2, IL4_E1, "cds-2"))
+    names = ("genesis", "reg-CONUS", rival)
+    found, report = order_free({**{n: hostile(n) for n in names}, "item": signed},
+                               Anchor(k.k0.keyid))
+    assert {"reg-CONUS", rival} <= found.keys(), report.findings
+    assert "item" in found, f"{item} for the contested enclave verified: {report.findings}"
+
+
+# (b) A compromised EUCOM regional root claims conus-1.
+
+
+@pytest.fixture(scope="module")
+def takeover(k: Keys) -> dict[str, bytes]:
+    """EUCOM's key signs bundles for conus-1: claiming EUCOM, claiming CONUS, and backdated
+    before CONUS's genuine bundle (with a higher, and with the same, spiffe_sequence)."""
+    def forged(seq: int, hour: float, region: str) -> bytes:
+        return env(enclave_bundle_payload(k.eucom, C1, seq, issued_at=h(hour), region=region),
+                   k.eucom)
+
+    return {
+        "genuine": env(enclave_bundle_payload(k.conus, C1, 5, issued_at=h(2)), k.conus),
+        "as-EUCOM": forged(9, 3, "EUCOM"),
+        "as-CONUS": forged(9, 3, "CONUS"),
+        "backdated": forged(9, 1, "EUCOM"),
+        "backdated-same-sequence": forged(5, 1, "EUCOM"),
+    }
+
+
+@pytest.mark.parametrize(("forgery", "expected"), [
+    ("as-EUCOM", {"enclave-assigned"}),
+    ("as-CONUS", {"region-matches", "enclave-assigned"}),
+    ("backdated", {"enclave-assigned"}),
+])
+def test_compromised_region_bundle_for_another_regions_enclave_alone(k: Keys, base, takeover,
+                                                                     forgery, expected) -> None:
+    report = run({**base, "forged": takeover[forgery]}, Anchor(k.k0.keyid))
+    assert by_name(report) == {"forged": expected}, report.findings
+
+
+@pytest.mark.parametrize("forgery", ["backdated", "backdated-same-sequence"])
+def test_backdated_forgery_fails_and_the_genuine_bundle_passes_in_either_order(
+        k: Keys, hostile, takeover, forgery) -> None:
+    """Backdated before CONUS's bundle, the forgery gains nothing: it fails on its own
+    region's root, and (same sequence) knocks nothing out by conflict."""
+    blobs = {"genesis": hostile("genesis"), "reg-CONUS": hostile("reg-CONUS"),
+             "reg-EUCOM": hostile("reg-EUCOM"), "genuine": takeover["genuine"],
+             "forged": takeover[forgery]}
+    for names in (("forged", "genuine"), ("genuine", "forged")):  # forged first, then last
+        given = [(n, blobs[n]) for n in ("genesis", "reg-CONUS", "reg-EUCOM", *names)]
+        report = verify(given, Anchor(k.k0.keyid), NOW)
+        assert by_name(report) == {"forged": {"enclave-assigned"}}, report.findings
+        assert next(r for r in report.results if r.name == "genuine").ok
+    found, _report = order_free(blobs, Anchor(k.k0.keyid))
+    assert found == {"forged": {"enclave-assigned"}}
+
+
+# (c) Federation keys: both ends judged by the signing region's own root.
+
+
+def test_federation_key_naming_an_enclave_its_region_was_not_given(k: Keys, base) -> None:
+    """EUCOM was given eucom-1 only; a pairing with conus-1 is not EUCOM's to certify."""
+    fed = _fed(k, IL4_E1, IL4_C1, signer="eucom", region="EUCOM")
+    report = run({**base, "fed": fed}, Anchor(k.k0.keyid))
+    assert by_name(report) == {"fed": {"enclave-assigned"}}, report.findings
+    message = next(f.message for f in report.findings)
+    assert "pairing[1].trust_domain" in message and C1 in message
+
+
+def test_federation_key_claiming_il4_for_an_il5_enclave_without_any_bundle(k: Keys,
+                                                                          base) -> None:
+    """The CONUS root lists conus-nss-1 as IL5; no bundle is needed to know it."""
+    assert not [n for n in base if "bundle" in n]
+    fed = _fed(k, IL4_C1, IL4_CN)  # "same level", so no route asked for
+    report = run({**base, "fed": fed}, Anchor(k.k0.keyid))
+    assert by_name(report) == {"fed": {"impact-level"}}, report.findings
+    message = next(f.message for f in report.findings)
+    assert "pairing[1].impact_level" in message and "IL5 in the CONUS regional root" in message
+
+
+# (d) Approvals live no longer than the policy's approval_expiry_hours.
+
+
+def _approval(cer: dict[str, Any], index: int, hours: float,
+              created: datetime = NOW - timedelta(days=2)) -> dict[str, Any]:
+    """An approval built by hand (approve() refuses hours above the policy's limit)."""
+    from tests.conftest import custodians
+    from writroot.statements import build
+
+    custodian = custodians()[index]
+    payload = build("approval", fleet="testfleet", issuer_role="custodian",
+                    issuer_keyid=custodian.keyid,
+                    ceremony={"id": cer["id"], "plan_sha256": cer["plan_sha256"],
+                              "approvals": []},
+                    subject={"custodian": f"c{index}", "ceremony": cer["id"],
+                             "plan_sha256": cer["plan_sha256"]},
+                    issued_at=created, not_before=created,
+                    not_after=created + timedelta(hours=hours))
+    return sign_raw(custodian, payload).to_json()
+
+
+@pytest.mark.parametrize(("hours", "expected"), [
+    ({0: 72, 1: 73}, {"quorum-proof"}),   # one hour over the limit: 1 of 2
+    ({0: 72, 1: 240}, {"quorum-proof"}),
+    ({0: 72, 1: 72}, set()),              # at the limit: counted
+    ({0: 72, 1: 240, 2: 72}, set()),      # the long one is not counted; two others are
+])
+def test_an_approval_living_longer_than_policy_is_not_counted(k: Keys, hostile, hours,
+                                                              expected) -> None:
+    from tests.conftest import proof, regional_op, regional_payload
+
+    assert POLICY["approval_expiry_hours"] == 72
+    days = 90
+    cer = proof(k.k0.keyid, [regional_op(k.spare.key, "CONUS", days)],
+                ceremony="long-approval", roster=roster_json(n=3))
+    cer = {**cer, "approvals": [_approval(cer, i, n) for i, n in hours.items()]}
+    payload = regional_payload(k.k0, k.spare.key, not_before=G,
+                               not_after=G + timedelta(days=days), serial="long-approval",
+                               ceremony=cer)
+    report = run({"genesis": hostile("genesis"), "item": env(payload, k.k0)},
+                 Anchor(k.k0.keyid))
+    assert by_name(report) == ({"item": expected} if expected else {}), report.findings
+    if expected:
+        message = next(f.message for f in report.findings)
+        assert "1 of 2 approvals hold" in message
+        assert f"lives {max(hours.values())} hours; the fleet policy allows approvals 72 " \
+               "hours" in message
+
+
+# (e) An engine that fails is an engine error, not a bad signature.
+
+
+def test_an_engine_fault_is_an_engine_error_not_a_bad_signature(k: Keys, base,
+                                                                monkeypatch) -> None:
+    from writroot.crypto import engines
+    from writroot.errors import EngineFault
+
+    bundle = _bundle(k)
+    assert run({**base, "bundle": bundle}, Anchor(k.k0.keyid)).ok
+    engine = engines.verifier_for(k.conus.key.algorithm)
+    real = engine.verify
+
+    def failing(alg: Any, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if bytes(public_key) == bytes(k.conus.key.raw):  # only the CONUS root's signatures
+            raise EngineFault("the verifier crashed")
+        return real(alg, public_key, message, signature)
+
+    monkeypatch.setattr(engine, "verify", failing)
+    report = run({**base, "bundle": bundle}, Anchor(k.k0.keyid))
+    assert by_name(report) == {"bundle": {"engine-error"}}, report.findings
+    finding = next(f for f in report.findings)
+    assert "could not check the signature" in finding.message
+    assert "the verifier crashed" in finding.message
+
+
+# (f) The approvals' common window (rules.validity.approval_window), pure.
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=NOW.tzinfo)
+#: Two approvals: created T0 (72 h) and T0 + 1 h (49 h): common window T0 + 1 h .. T0 + 50 h.
+WINDOWS = [(T0, T0 + timedelta(hours=72)), (T0 + timedelta(hours=1), T0 + timedelta(hours=50))]
+
+
+@pytest.mark.parametrize(("issued", "inside"), [
+    (timedelta(hours=10), True),
+    (timedelta(hours=1), True),                    # at the newest creation
+    (timedelta(hours=50), True),                   # at the earliest expiry
+    (timedelta(minutes=30), False),                # after the first approval, before the newest
+    (timedelta(hours=-1), False),                  # before any approval
+    (timedelta(hours=50, seconds=1), False),       # after the earliest expiry
+    (timedelta(hours=60), False),                  # the later approval still lives: no matter
+], ids=["inside", "at the newest creation", "at the earliest expiry",
+        "before the newest creation", "before every approval", "just after the earliest expiry",
+        "after the earliest expiry, before the latest"])
+def test_approval_window(issued: timedelta, inside: bool) -> None:
+    from writroot.rules.validity import approval_window
+
+    found = approval_window(T0 + issued, WINDOWS)
+    if inside:
+        assert found == []
+    else:
+        assert [(v.rule, v.where) for v in found] == [("approval-window", "issued_at")]
+        assert "2026-11-20T01:00:00Z .. 2026-11-22T02:00:00Z" in found[0].message
+
+
+def test_approval_window_without_approvals_is_silent() -> None:
+    from writroot.rules.validity import approval_window
+
+    assert approval_window(T0, []) == []
