@@ -107,6 +107,7 @@ class _Verifier:
     rotations: list[_Item] = field(default_factory=list)
     forked: set[int] = field(default_factory=set)
     fork_at: int | None = None
+    contested: set[str] = field(default_factory=set)  # trust domains in conflict
 
     #: (envelope id, keyid) -> verified? (a conflict check and the main check share work)
     verified: dict[tuple[int, str], bool] = field(default_factory=dict)
@@ -375,7 +376,8 @@ class _Verifier:
             ok = False
         trusted = self.trusted.get(st.issuer_keyid)
         if trusted is None:
-            self.unknown_issuer(item)
+            if ok:  # an issuer that may not sign this type says so already
+                self.unknown_issuer(item)
             return False
         if trusted.role == "fleet-root" and self.root_expired:
             self.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
@@ -441,7 +443,9 @@ class _Verifier:
             self.fail(item, "region-matches", f"signed by the {region} regional root "
                       f"for region {st.subject['region']}: a region signs only for itself")
             ok = False
-        enclaves = trusted.statement.subject["enclaves"]
+        # An enclave in conflict (two regions, or two levels) is trusted to no region.
+        enclaves = [e for e in trusted.statement.subject["enclaves"]
+                    if e["trust_domain"] not in self.contested]
         if st.type == "enclave-bundle":  # the region's right to the enclave, from its root
             ok = self.violations(item, bundle_assigned(
                 enclaves, region, st.subject["trust_domain"], st.subject["impact_level"],
@@ -646,11 +650,13 @@ class _Verifier:
             regions = {i.statement.subject["region"] for i, e in given
                        if "enclave-bundle" in e["may_sign"]}
             if len(regions) > 1:
+                self.contested.add(domain)
                 for item, _e in given:
                     self.fail(item, "conflict-enclave-assigned", f"{domain} is assigned to "
                               f"{', '.join(sorted(regions))}: an enclave belongs to one region")
             levels = {e["impact_level"] for _i, e in given}
             if len(levels) > 1:
+                self.contested.add(domain)
                 for item, _e in given:
                     self.fail(item, "conflict-impact-level", f"{domain} is given as "
                               f"{' and '.join(sorted(levels))} by the regional roots")
