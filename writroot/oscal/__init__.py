@@ -20,7 +20,6 @@ from writroot.oscal.intoto import (
     SLSA_PREDICATE_TYPE,
     STATEMENT_TYPE,
     InTotoStatement,
-    Subject,
     build_statement,
     check_document_subject,
     check_subjects,
@@ -33,6 +32,7 @@ from writroot.oscal.intoto import (
 from writroot.oscal.overlay import Overlay, check_overlay
 from writroot.oscal.provenance import slsa_predicate
 from writroot.oscal.sources import SourceRef, Sources
+from writroot.oscal.subjects import Subject
 
 __all__ = [
     "OSCAL_PREDICATE_TYPE",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from writroot.errors import BadInput, VerificationFailed
 from writroot.jsonio import canonical, is_hex_digest, loads_strict
+from writroot.oscal.provenance import check_predicate
+from writroot.oscal.subjects import Subject, check_name, check_type_uri
 
 if TYPE_CHECKING:
     from writroot.oscal.documents import OscalDocument
@@ -39,19 +41,7 @@ TOOL = "writroot"
 MAX_STATEMENT_BYTES = 2 * 1024 * 1024
 MAX_SUBJECTS = 1024
 _HASH_CHUNK = 1024 * 1024
-_TYPE_URI_RE = re.compile(r"[a-z][a-z0-9+.-]*:[^\s]+")
 _SPEC_RE = re.compile(r"(?P<name>[^=\s][^=]*)=sha256:(?P<hex>[0-9a-f]{64})")
-
-
-@dataclass(frozen=True)
-class Subject:
-    """An in-toto ResourceDescriptor as writroot uses it: a name and a SHA-256."""
-
-    name: str
-    sha256: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "digest": {"sha256": self.sha256}}
 
 
 @dataclass(frozen=True)
@@ -63,19 +53,6 @@ class InTotoStatement:
 
     def subject(self, name: str) -> Subject | None:
         return next((s for s in self.subjects if s.name == name), None)
-
-
-def check_name(value: Any, where: str) -> str:
-    if (not isinstance(value, str) or not value or len(value) > 512
-            or any(ord(c) < 0x20 or c == "\x7f" for c in value)):
-        raise BadInput("expected a subject name of 1-512 printable characters", where)
-    return value
-
-
-def check_type_uri(value: Any, where: str) -> str:
-    if not isinstance(value, str) or len(value) > 512 or not _TYPE_URI_RE.fullmatch(value):
-        raise BadInput("expected an absolute URI", where)
-    return value
 
 
 def _subjects(value: Any, where: str) -> tuple[Subject, ...]:
@@ -128,8 +105,6 @@ def parse_intoto(payload: bytes, where: str) -> InTotoStatement:
             raise BadInput("an OSCAL signing statement has exactly one subject",
                            f"{where}: subject")
     elif ptype == SLSA_PREDICATE_TYPE:
-        from writroot.oscal.provenance import check_predicate
-
         check_predicate(predicate, f"{where}: predicate")
     if canonical(document) != payload:
         raise BadInput("payload is not RFC 8785 canonical JSON", where)

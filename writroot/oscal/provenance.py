@@ -12,7 +12,7 @@ from typing import Any
 
 from writroot.errors import BadInput
 from writroot.jsonio import format_time, is_hex_digest, parse_time
-from writroot.oscal.intoto import Subject, check_name, check_type_uri
+from writroot.oscal.subjects import Subject, check_name, check_type_uri
 
 
 def slsa_predicate(*, build_type: str, builder_id: str, external_parameters: Mapping[str, Any],
