@@ -180,3 +180,39 @@ def test_no_private_key_or_pin_on_disk_after_demo(tmp_path: Path) -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["keys"] == 9 and result["files"] > 5  # two fleet roots, seven regional
     assert result["hits"] == []
+
+
+def test_demo_published_set_verifies_the_same_in_any_order(demo: dict) -> None:
+    """DESIGN §6: the answer never depends on input order. The published set (plus its
+    revoked artifact and its records) is verified in several shuffled orders, each file
+    renamed so that its sorted position follows the shuffle too."""
+    import random
+    from datetime import UTC, datetime
+
+    from writroot.crypto.keys import PublicKey
+    from writroot.verify.core import Anchor, verify
+
+    published = Path(demo["published"])
+    files = sorted(p for sub in ("artifacts", "records") for p in (published / sub).glob("*"))
+    blobs = [(p.name, p.read_bytes()) for p in files]
+    anchor_key = PublicKey.from_pem(Path(demo["anchor_pem"]).read_bytes(), "anchor")
+    anchor = Anchor(anchor_key.keyid, anchor_key)
+    at = datetime.now(UTC).replace(microsecond=0)
+
+    def findings(order: list[tuple[str, bytes]]) -> tuple[object, ...]:
+        named = [(f"{i:03d}-{name}", data) for i, (name, data) in enumerate(order)]
+        report = verify(named, anchor, at)
+        back = {f"{i:03d}-{name}": name for i, (name, _d) in enumerate(order)}
+        return (report.ok, report.fleet_root, report.fleet_version,
+                report.revocation_sequence,
+                sorted((back[f.artifact], f.check, f.message.replace(f.artifact, back[f.artifact]))
+                       for f in report.findings))
+
+    baseline = findings(blobs)
+    assert baseline[0], baseline
+    rng = random.Random(9)
+    for _ in range(4):
+        shuffled = blobs[:]
+        rng.shuffle(shuffled)
+        assert findings(shuffled) == baseline
+    assert findings(blobs[::-1]) == baseline
