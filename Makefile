@@ -8,7 +8,7 @@ STAMP := $(VENV)/.writroot-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: demo test setup lint bench clean
+.PHONY: demo test setup lint bench clean native-tokens native-probe native-clean
 
 demo: setup
 	@$(VENV)/bin/writroot demo
@@ -43,3 +43,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Native PKCS#11 3.2 post-quantum tokens (freehsm-c as packaged and rebuilt, openCryptoki) in a
+# Debian sid root under .cache/native-tokens/ (root needed): docs/native-tokens.md.
+native-tokens:
+	@scripts/native-tokens.sh setup
+
+native-probe: native-tokens
+	@scripts/native-tokens.sh exec -- python scripts/native_probe.py
+
+native-clean:
+	@scripts/native-tokens.sh clean
