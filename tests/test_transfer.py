@@ -140,9 +140,12 @@ def test_round_trip_dir_to_dir(tmp_path: Path) -> None:
     assert tree(tmp_path / "dest") == tree(tmp_path / "out")
     assert [f.path for f in made.files] == sorted(FILES)
     assert made.kind == "key-request" and made.total_size == sum(map(len, FILES.values()))
-    for path in (tmp_path / "dest").rglob("*"):
+    for path in (tmp_path / "out").rglob("*"):  # an export is for carrying: world-readable
         assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
-    assert (tmp_path / "dest").stat().st_mode & 0o777 == 0o755
+    # An import keeps what came across the gap to its owner (whatever the tar's modes said).
+    for path in (tmp_path / "dest").rglob("*"):
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+    assert (tmp_path / "dest").stat().st_mode & 0o777 == 0o700
 
 
 def test_round_trip_dir_to_tar_to_dir(tmp_path: Path) -> None:

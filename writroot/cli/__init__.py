@@ -29,8 +29,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "root and export its key request."),
     "status": ("writroot.cli.status", "status", "Rotation calendar: every key's age, expiry "
                "and next rotation; overdue is loud."),
+    "token": ("writroot.cli.token", "token", "Set up a fresh token: SO PIN and user PIN, "
+              "optionally split into shares at once."),
     "bundle": ("writroot.cli.bundle", "bundle", "Export, import and inspect air-gap transfer "
                "bundles."),
+    "recovery": ("writroot.cli.recovery", "recovery", "Recovery shares: check, restore, rehearse."),
+    "publish": ("writroot.cli.publish", "publish", "Build the distribution set and the audit "
+                "package from ceremony outputs."),
 }
 
 

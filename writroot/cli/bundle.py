@@ -64,12 +64,15 @@ def _report(action: str, manifest: Manifest, bundle_path: Path, dest: Path | Non
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--kind", default="files", show_default=True, metavar="NAME",
               help="What the bundle carries, e.g. key-request (lowercase letters, digits, -).")
+@click.option("--include-sealed", is_flag=True,
+              help="Carry sealed private-key backups too (refused by default).")
 @json_option
-def export_cmd(src_dir: Path, out: Path, kind: str, as_json: bool) -> None:
+def export_cmd(src_dir: Path, out: Path, kind: str, include_sealed: bool, as_json: bool) -> None:
     """Bundle every file under SRC_DIR into OUT: a new directory, or a new file ending .tar."""
     from writroot.transfer import export_bundle
 
-    _report("export", export_bundle(src_dir, out, kind), out, None, None, as_json)
+    _report("export", export_bundle(src_dir, out, kind, include_sealed=include_sealed), out,
+            None, None, as_json)
 
 
 @bundle.command("import")

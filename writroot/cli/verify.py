@@ -1,14 +1,18 @@
-"""`writroot verify`: thin shell over writroot.verify.core."""
+"""`writroot verify`: thin shell over writroot.verify.core (and the audit-package checks)."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from writroot.cli.common import console, json_option, print_json
+
+if TYPE_CHECKING:
+    from writroot.verify.core import Anchor, Report
 
 
 @click.command()
@@ -25,34 +29,94 @@ from writroot.cli.common import console, json_option, print_json
               help="Reference time, UTC YYYY-MM-DDTHH:MM:SSZ (default: now).")
 @click.option("--independent", is_flag=True,
               help="Re-check every signature with a second, independent implementation.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write a self-contained HTML report (the trust tree, every finding).")
+@click.option("--explain", "explain", nargs=2, metavar="ARTIFACT OUTDIR",
+              type=(click.Path(path_type=Path, dir_okay=False), click.Path(path_type=Path)),
+              help="Write ARTIFACT's PAE, signatures, signers' PEMs and an OpenSSL 3.5 script "
+                   "that verifies them to the new directory OUTDIR.")
 @json_option
 def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
            subjects: tuple[str, ...], at_text: str | None, independent: bool,
-           as_json: bool) -> None:
-    """Verify envelopes (files, or directories of *.dsse.json) offline.
+           html_path: Path | None, explain: tuple[Path, Path] | None, as_json: bool) -> None:
+    """Verify envelopes (files, directories of *.dsse.json, or audit packages) offline.
 
-    Exits 0 only when every artifact holds; 1 when a check fails; 2 when input is malformed.
+    An audit package (a .tar file, or a directory with MANIFEST.json) is checked whole:
+    artifacts, transcripts and records, approvals, enrolments, key requests, OSCAL sources
+    and transfer bundles. Exits 0 only when everything holds; 1 when a check fails; 2 when
+    input is malformed.
     """
-    from writroot.crypto.fingerprint import hex_groups
     from writroot.errors import EXIT_OK, EXIT_USAGE, EXIT_VERIFY
-    from writroot.jsonio import format_time, parse_time, read_capped
-    from writroot.verify.core import verify as verify_core
-    from writroot.verify.files import SUBJECT_FILE_BYTES, gather, resolve_anchor
+    from writroot.jsonio import parse_time
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
+    from writroot.verify.files import resolve_anchor
+
     pinned = resolve_anchor(anchor)
-    lists = gather(list(revocations)) if revocations else None
-    files = [(s, read_capped(Path(s), SUBJECT_FILE_BYTES)) for s in subjects]
-    report = verify_core(gather(list(paths)), pinned, at, independent=independent,
-                         revocations=lists, subject_files=files)
+    report = _run(list(paths), pinned, at, independent, revocations, subjects)
+    if explain is not None:
+        _explain(explain, report, pinned)
+    if html_path is not None:
+        from writroot.outputs import publish_file
+        from writroot.verify.html import render
+
+        publish_file(html_path, render(report).encode(), "--html")
     code = EXIT_OK if report.ok else (EXIT_USAGE if report.malformed else EXIT_VERIFY)
     if as_json:
         print_json(report.to_json())
         sys.exit(code)
+    _print(report, pinned.keyid, html_path)
+    sys.exit(code)
+
+
+def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
+         revocations: tuple[str, ...], subjects: tuple[str, ...]) -> Report:
+    from writroot.errors import BadInput
+    from writroot.jsonio import read_capped
+    from writroot.verify import package
+    from writroot.verify.core import verify as verify_core
+    from writroot.verify.files import SUBJECT_FILE_BYTES, gather
+
+    packages = [p for p in paths if package.is_package(Path(p))]
+    others = [p for p in paths if p not in packages]
+    if len(packages) > 1:
+        raise BadInput("verify one audit package at a time", packages[1])
+    lists = gather(list(revocations)) if revocations else None
+    files = [(s, read_capped(Path(s), SUBJECT_FILE_BYTES)) for s in subjects]
+    if packages:
+        if lists or files:
+            raise BadInput("an audit package carries its own revocation lists and subjects",
+                           "--revocations/--subject")
+        pkg = package.load(Path(packages[0]))
+        return package.check(pkg, pinned, at, independent, gather(others) if others else [])
+    return verify_core(gather(others), pinned, at, independent=independent,
+                       revocations=lists, subject_files=files)
+
+
+def _explain(explain: tuple[Path, Path], report: Report, pinned: Anchor) -> None:
+    from writroot.jsonio import read_capped
+    from writroot.verify.explain import explain as write_explanation
+    from writroot.verify.files import MAX_ARTIFACT_BYTES
+
+    artifact, outdir = explain
+    data = read_capped(artifact, MAX_ARTIFACT_BYTES)
+    write_explanation(artifact, data, report, pinned, outdir)
+
+
+def _print(report: Report, anchor: str, html_path: Path | None) -> None:
+    from rich.markup import escape
+
+    from writroot.crypto.fingerprint import hex_groups
+    from writroot.jsonio import format_time
+
     out = console()
-    out.print(f"reference time  {format_time(at)}")
-    out.print(f"anchor          {hex_groups(pinned.keyid)}")
-    if report.fleet_root and report.fleet_root != pinned.keyid:
+    out.print(f"reference time  {format_time(report.at)}")
+    out.print(f"anchor          {hex_groups(anchor)}")
+    if report.package is not None:
+        out.print(f"audit package   {report.package['path']}", markup=False)
+        out.print(f"  manifest      {report.package['manifest_sha256']}", markup=False)
+        out.print(f"  read aloud    {report.package['words']}", markup=False)
+    if report.fleet_root and report.fleet_root != anchor:
         out.print(f"fleet root now  {hex_groups(report.fleet_root)} (version "
                   f"{report.fleet_version}, by the rotation chain)")
     if report.revocation_sequence is not None:
@@ -61,11 +125,12 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
         mark = "[green]OK  [/green]" if result.ok else "[red]FAIL[/red]"
         engines = f" (checked by {', '.join(sorted(result.checked_by))})" \
             if result.checked_by else ""
-        out.print(f"{mark} {result.name}  {result.type or '?'}{engines}")
+        out.print(f"{mark} {escape(result.name)}  {result.type or '?'}{engines}")
         for finding in result.findings:
             out.print(f"     - {finding.check}: {finding.message}", markup=False)
     total = len(report.results)
     bad = sum(1 for r in report.results if not r.ok)
     out.print(f"{total - bad} of {total} artifacts verified"
               + ("" if report.ok else f"; {bad} failed"))
-    sys.exit(code)
+    if html_path is not None:
+        out.print(f"report          {html_path}", markup=False)

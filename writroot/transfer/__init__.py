@@ -7,7 +7,14 @@ before anything is written; see docs/transfer.md for the format and the safety r
 
 from __future__ import annotations
 
-from writroot.transfer.bundle import export_bundle, import_bundle, inspect_bundle, read_bundle
+from writroot.transfer.bundle import (
+    export_bundle,
+    export_files,
+    import_bundle,
+    inspect_bundle,
+    read_bundle,
+    read_bundle_bytes,
+)
 from writroot.transfer.manifest import (
     Manifest,
     ManifestFile,
@@ -26,9 +33,11 @@ __all__ = [
     "check_expect",
     "check_path",
     "export_bundle",
+    "export_files",
     "human_digest",
     "import_bundle",
     "inspect_bundle",
     "parse_manifest",
     "read_bundle",
+    "read_bundle_bytes",
 ]

@@ -34,22 +34,45 @@ def _write(out: Path, manifest_bytes: bytes, files: dict[str, bytes]) -> None:
         raise BadInput(f"cannot write: {exc.strerror}", str(out)) from None
 
 
-def export_bundle(src_dir: Path, out: Path, kind: str) -> Manifest:
-    """Bundle every regular file under `src_dir` into `out` (a new directory, or a new `.tar`)."""
-    rules.check_kind(kind, "kind")
+def is_sealed_key(data: bytes) -> bool:
+    """A sealed private-key backup (`writroot-key/1` record with a sealed blob)."""
+    compact = data[:1024 * 1024].replace(b" ", b"").replace(b"\n", b"")
+    return b'"format":"writroot-key/' in compact and b'"sealed":{' in compact
+
+
+def export_bundle(src_dir: Path, out: Path, kind: str, *, include_sealed: bool = False
+                  ) -> Manifest:
+    """Bundle every regular file under `src_dir` into `out` (a new directory, or a new `.tar`).
+
+    A sealed private-key backup is refused unless `include_sealed`: it is useless without
+    the token's KEK, but it is still key material and crosses the gap only on purpose."""
     if not src_dir.is_dir():
         raise BadInput("not a directory", str(src_dir))
-    check_new(out, "output")
     if _inside(out, src_dir):
         raise BadInput(f"the output is inside the directory being exported ({src_dir})", str(out))
+    rules.check_kind(kind, "kind")
+    check_new(out, "output")
     files = read_tree(src_dir, rules.MAX_FILES, rules.MAX_TOTAL_BYTES)
+    if not include_sealed:
+        for path, data in sorted(files.items()):
+            if is_sealed_key(data):
+                raise BadInput("is a sealed private-key backup; pass --include-sealed to carry "
+                               "it on purpose", f"{src_dir}: {rules.show(path)}")
+    return export_files(files, out, kind, str(src_dir))
+
+
+def export_files(files: dict[str, bytes], out: Path, kind: str, where: str) -> Manifest:
+    """Write `files` (relative path -> bytes) as bundle `out` with its manifest."""
+    rules.check_kind(kind, "kind")
+    check_new(out, "output")
     for path in files:
+        rules.check_path(path, f"{where}: {rules.show(path)}")
         if path.casefold() == rules.MANIFEST_NAME.casefold():
             raise BadInput(f"{rules.MANIFEST_NAME} is reserved for the bundle's manifest",
-                           f"{src_dir}: {path}")
+                           f"{where}: {path}")
     if not files:
-        raise BadInput("no files to export", str(src_dir))
-    manifest, raw = build_manifest(kind, files, f"{src_dir}: {rules.MANIFEST_NAME}")
+        raise BadInput("no files to export", where)
+    manifest, raw = build_manifest(kind, files, f"{where}: {rules.MANIFEST_NAME}")
     _write(out, raw, files)
     return manifest
 
@@ -101,18 +124,31 @@ def read_bundle(src: Path, expect: str | None = None, *,
     `expect` is the manifest SHA-256 or the read-aloud words from the other side of the gap;
     `kind`, if given, is the kind of bundle the caller is waiting for.
     """
-    found = _load(src)
+    return check_bundle(_load(src), str(src), expect, kind=kind)
+
+
+def read_bundle_bytes(data: bytes, where: str, expect: str | None = None, *,
+                      kind: str | None = None) -> tuple[Manifest, dict[str, bytes]]:
+    """`read_bundle` of a tar file held in memory (a bundle inside an audit package)."""
+    found = unpack(data, where, rules.MAX_FILES + 1,
+                   rules.MAX_TOTAL_BYTES + rules.MAX_MANIFEST_BYTES)
+    return check_bundle(found, where, expect, kind=kind)
+
+
+def check_bundle(found: dict[str, bytes], src: str, expect: str | None = None, *,
+                 kind: str | None = None) -> tuple[Manifest, dict[str, bytes]]:
+    """A bundle's files (manifest included) checked against its manifest."""
     manifest_where = f"{src}: {rules.MANIFEST_NAME}"
     raw = found.pop(rules.MANIFEST_NAME, None)
     if raw is None:
-        raise BadInput(f"no {rules.MANIFEST_NAME} in the bundle", str(src))
+        raise BadInput(f"no {rules.MANIFEST_NAME} in the bundle", src)
     manifest = parse_manifest(raw, manifest_where)
     if kind is not None and manifest.kind != kind:
         raise BadInput(f"this is a {manifest.kind!r} bundle, not {kind!r}",
                        f"{manifest_where}.kind")
     if expect is not None:
         check_expect(manifest, expect, manifest_where)
-    _check_contents(manifest, found, str(src))
+    _check_contents(manifest, found, src)
     return manifest, {f.path: found[f.path] for f in manifest.files}
 
 
@@ -122,7 +158,7 @@ def import_bundle(src: Path, dest: Path, expect: str | None = None, *,
     check_new(dest, "destination")
     manifest, files = read_bundle(src, expect, kind=kind)
     try:
-        write_tree(dest, {rules.MANIFEST_NAME: manifest.to_bytes(), **files})
+        write_tree(dest, {rules.MANIFEST_NAME: manifest.to_bytes(), **files}, private=True)
     except OSError as exc:
         raise BadInput(f"cannot write: {exc.strerror}", str(dest)) from None
     return manifest

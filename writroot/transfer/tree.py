@@ -119,14 +119,18 @@ def check_new(out: Path, what: str) -> None:
 _HINT = "bundles are written once, never over anything"
 
 
-def write_tree(out: Path, files: Mapping[str, bytes]) -> None:
-    """Create directory `out` holding `files` (modes 0644/0755): the one staged publish."""
+def write_tree(out: Path, files: Mapping[str, bytes], *, private: bool = False) -> None:
+    """Create directory `out` holding `files` (modes 0644/0755, or 0600/0700 when `private`:
+    what an import brings across the gap is readable by its owner only): the one staged
+    publish."""
     check_new(out, "destination")
     need = sum(len(d) + 4096 for d in files.values()) + 64 * 1024
-    with Publication(out, "destination", need=need, exists_hint=_HINT, dir_mode=0o755) as pub:
+    file_mode, dir_mode = (0o600, 0o700) if private else (0o644, 0o755)
+    with Publication(out, "destination", need=need, exists_hint=_HINT,
+                     dir_mode=dir_mode) as pub:
         for rel, data in files.items():
             rules.check_path(rel, f"{out}: {rules.show(rel)}")
-            pub.write(rel, data)
+            pub.write(rel, data, file_mode)
 
 
 def write_file(out: Path, data: bytes) -> None:

@@ -30,7 +30,13 @@ from writroot.rules.covers import covers
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
 from writroot.rules.plan import Authority, PlanFacts, check_locked
 from writroot.rules.rights import region_may_sign, role_may_sign
-from writroot.rules.validity import NESTED, approval_window, nested, regional_validity
+from writroot.rules.validity import (
+    NESTED,
+    approval_lifetime,
+    approval_window,
+    nested,
+    regional_validity,
+)
 from writroot.statements import (
     Statement,
     parse_any,
@@ -456,6 +462,93 @@ class _Verifier:
                 self.policy_at(st.issued_at) or None, "subject.")) and ok
         return ok
 
+    # -- the ceremony binder: approvals, enrolments, key requests -------------------------
+    # Records of past acts, not artifacts relying parties use: each is checked as what it
+    # is (no reference-time window; a key revoked before the act makes it fail).
+
+    def binder_signer(self, item: _Item, role: str) -> bool:
+        st = item.statement
+        ok = self.fleet_matches(item)
+        if st.issuer_role != role:
+            self.fail(item, "issuer-authorised", f"a {st.issuer_role} may not sign {st.type} "
+                      "statements")
+            ok = False
+        hit = self.revoked.get(f"keyid:{st.issuer_keyid}")
+        if hit is not None and hit.entry["revoked_at"] <= st.issued_at:
+            self.fail(item, "not-revoked", f"signed {format_time(st.issued_at)} by a key "
+                      f"revoked at {format_time(hit.entry['revoked_at'])} by revocation list "
+                      f"{hit.sequence}")
+            ok = False
+        return ok
+
+    def check_approval(self, item: _Item) -> None:
+        """An approval verifies against the roster in force when it was signed (for genesis
+        approvals, signed before the anchor took office: the anchor's own roster)."""
+        st = item.statement
+        self.binder_signer(item, "custodian")
+        in_force = self.roster_at(st.issued_at)
+        if in_force is None and self.rosters:
+            in_force = min(self.rosters, key=lambda r: (r[0], r[1]))[2]
+        if in_force is None:
+            self.fail(item, "approver-rostered", "the roster in force is unknown: pass the "
+                      "anchor's fleet-root statement")
+            return
+        roster = Roster.from_checked(roster_check(in_force, "roster"))
+        custodian = roster.by_keyid(st.issuer_keyid)
+        if custodian is None:
+            self.fail(item, "approver-rostered", f"signed by {st.issuer_keyid}, not a custodian "
+                      f"of roster v{roster.version}, in force at {format_time(st.issued_at)}")
+            return
+        sub = st.subject
+        if custodian.id != sub["custodian"]:
+            self.fail(item, "approver-rostered", f"claims custodian {sub['custodian']!r} but "
+                      f"the key is {custodian.id!r}'s")
+        if sub["ceremony"] != st.ceremony["id"] or sub["plan_sha256"] != \
+                st.ceremony["plan_sha256"]:
+            self.fail(item, "approval-plan", "subject.ceremony and subject.plan_sha256 differ "
+                      "from the header's ceremony")
+        policy = self.policy_at(st.issued_at)
+        if policy:
+            too_long = approval_lifetime(policy, st.not_before, st.not_after)
+            if too_long:
+                self.fail(item, "approval-lifetime", too_long)
+        self.signature_valid(item, custodian.key)
+
+    def check_enrolment(self, item: _Item) -> None:
+        """Self-signed by the enrolled key, and that custodian (id and key) on a roster
+        certified under the anchor."""
+        st = item.statement
+        ok = self.binder_signer(item, "custodian")
+        member = st.subject["custodian"]
+        key: PublicKey = member["key"]
+        if st.issuer_keyid != key.keyid:
+            self.fail(item, "proof-of-possession", "an enrolment is signed by the enrolled "
+                      f"key {key.keyid}, not {st.issuer_keyid}")
+            return
+        ok = self.signature_valid(item, key) and ok
+        rostered = any(c["id"] == member["id"] and c["key"]["keyid"] == key.keyid
+                       for _since, _v, roster in self.rosters for c in roster["custodians"])
+        if ok and not rostered:
+            self.fail(item, "enrolment-rostered", f"custodian {member['id']!r} with key "
+                      f"{key.keyid} is on no roster certified under the anchor")
+
+    def check_key_request(self, item: _Item, regional: list[_Item]) -> None:
+        """A key request proves possession: signed by the requested key itself. A regional
+        root certifying that key must be for the requested region."""
+        st = item.statement
+        ok = self.binder_signer(item, "regional-root")
+        key: PublicKey = st.subject["key"]
+        if st.issuer_keyid != key.keyid:
+            self.fail(item, "proof-of-possession", "a key request is signed by the requested "
+                      f"key {key.keyid}, not {st.issuer_keyid}")
+            return
+        ok = self.signature_valid(item, key) and ok
+        for root in regional:
+            sub = root.statement.subject
+            if ok and sub["key"].keyid == key.keyid and sub["region"] != st.subject["region"]:
+                self.fail(item, "request-region", f"requested for {st.subject['region']}, "
+                          f"certified for {sub['region']} ({root.result.name})")
+
     # -- proof of quorum ------------------------------------------------------------------
 
     def quorum_proven(self, item: _Item, roster_in_force: dict[str, Any] | None,
@@ -856,10 +949,15 @@ def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
     verifier.check_bundles(by_type["enclave-bundle"])
     for item in by_type["federation-key"]:
         verifier.check_federation_key(item)
-    for kind in ("oscal-baseline", "release-provenance", "oscal-overlay",
-                 "ceremony-record", "enrolment", "approval", "key-request"):
+    for kind in ("oscal-baseline", "release-provenance", "oscal-overlay", "ceremony-record"):
         for item in by_type[kind]:
             verifier.check_issued(item)
+    for item in by_type["approval"]:
+        verifier.check_approval(item)
+    for item in by_type["enrolment"]:
+        verifier.check_enrolment(item)
+    for item in by_type["key-request"]:
+        verifier.check_key_request(item, by_type["regional-root"])
     verifier.overlays_pin_signed_baselines(by_type["oscal-baseline"], by_type["oscal-overlay"])
     results += verifier.subject_files(by_type, sorted(subject_files or []))
     verifier.sequences(items)

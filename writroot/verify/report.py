@@ -55,6 +55,8 @@ class Report:
     fleet_version: int | None = None
     #: The highest revocation-list sequence applied (None: no list given).
     revocation_sequence: int | None = None
+    #: The audit package verified (path, manifest digest, read-aloud words), if any.
+    package: dict[str, Any] | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -73,4 +75,5 @@ class Report:
                 "fleet_root": self.fleet_root, "fleet_version": self.fleet_version,
                 "revocation_sequence": self.revocation_sequence,
                 "independent": self.independent, "artifacts": [r.to_json() for r in self.results],
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings],
+                **({"package": self.package} if self.package is not None else {})}

@@ -1,0 +1,227 @@
+"""`writroot publish`: the distribution set and the audit package, built from ceremony outputs.
+
+The distribution set is what relying parties get: every artifact (less those a published
+revocation list revokes), each ceremony's record named after the ceremony, the public-key PEMs,
+the bare SPIFFE bundles, and the OSCAL documents *with* the catalogs and profiles they name,
+under the names their hrefs use. Never a sealed key; never a transcript (host facts) unless
+asked. The audit package (a transfer bundle of kind `audit-package`) holds the distribution
+set, each ceremony's locked plan, transcript and record, and the ceremony binder: approvals,
+enrolments, key requests and every transfer bundle with its manifest digest and read-aloud
+words. See docs/auditor.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from writroot.errors import BadInput, VerificationFailed
+from writroot.jsonio import canonical, loads_strict, read_capped
+from writroot.transfer import rules
+from writroot.transfer.manifest import Manifest
+
+PACKAGE_KIND = "audit-package"
+PACKAGE_INDEX = "package.json"
+PACKAGE_FORMAT = "writroot-audit-package/1"
+DIST = "distribution"
+BINDER_TYPES = ("approval", "enrolment", "key-request")
+#: Locked-plan fields of the OSCAL operations that pin a file beside the plan.
+OSCAL_FIELDS = ("document", "profile", "baseline_document")
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Published:
+    """What `publish` writes: the distribution set and, for the package, everything else."""
+
+    dist: dict[str, bytes] = field(default_factory=dict)
+    package: dict[str, bytes] = field(default_factory=dict)
+    ceremonies: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)  # signed OSCAL documents (dist paths)
+    withheld: list[dict[str, str]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+
+    def put(self, files: dict[str, bytes], rel: str, data: bytes, where: str) -> None:
+        rules.check_path(rel, where)
+        seen = files.get(rel)
+        if seen is not None and seen != data:
+            raise BadInput(f"two different files would be published as {rel}", where)
+        files[rel] = data
+
+    def index(self) -> bytes:
+        return canonical({"format": PACKAGE_FORMAT, "ceremonies": self.ceremonies,
+                          "subjects": [f"{DIST}/{s}" for s in self.subjects],
+                          "transfers": self.transfers, "withheld": self.withheld}) + b"\n"
+
+
+def _read(path: Path) -> bytes:
+    if path.is_symlink() or not path.is_file():
+        raise BadInput("not a regular file (links are not followed)", str(path))
+    return read_capped(path, MAX_INPUT_BYTES)
+
+
+def _statement(data: bytes, where: str) -> Any:
+    from writroot.envelope import Envelope
+    from writroot.statements import parse_any
+
+    envelope = Envelope.parse(data, where)
+    return parse_any(envelope.payload_type, envelope.payload, f"{where}: payload")
+
+
+def _revoked_targets(runs: list[Path]) -> set[str]:
+    from writroot.statements import revocation_target
+
+    targets: set[str] = set()
+    for run in runs:
+        for path in sorted((run / "artifacts").glob("*.dsse.json")):
+            st = _statement(_read(path), str(path))
+            if st.type == "revocation-list":
+                targets |= {revocation_target(e) for e in st.subject["entries"]}
+    return targets
+
+
+def _withheld_by(st: Any, targets: set[str]) -> str | None:
+    mine = [f"serial:{st.serial}"]
+    if "key" in st.subject:
+        mine.append(f"keyid:{st.subject['key'].keyid}")
+    return next((t for t in mine if t in targets), None)
+
+
+def _run(out: Published, run: Path, targets: set[str], ceremony_dir: Path | None,
+         with_transcripts: bool) -> None:
+    where = str(run)
+    for need in ("plan.lock.json", "ceremony-record.dsse.json", "transcript.jsonl"):
+        if not (run / need).is_file():
+            raise BadInput(f"no {need}: not a ceremony output directory", where)
+    lock = loads_strict(_read(run / "plan.lock.json"), f"{run}/plan.lock.json")
+    name = lock.get("ceremony") if isinstance(lock, dict) else None
+    if not isinstance(name, str) or name in out.ceremonies:
+        raise BadInput("plan.lock.json names no ceremony, or one published already",
+                       f"{run}/plan.lock.json: ceremony")
+    rules.check_path(name, f"{run}/plan.lock.json: ceremony")
+    out.ceremonies.append(name)
+    for path in sorted((run / "artifacts").glob("*.dsse.json")):
+        data = _read(path)
+        target = _withheld_by(_statement(data, str(path)), targets)
+        if target is not None:
+            out.withheld.append({"artifact": path.name, "ceremony": name, "revoked": target})
+            continue
+        out.put(out.dist, f"artifacts/{path.name}", data, str(path))
+    record = _read(run / "ceremony-record.dsse.json")
+    out.put(out.dist, f"records/{name}.ceremony-record.dsse.json", record, where)
+    transcript = _read(run / "transcript.jsonl")
+    if with_transcripts:
+        out.put(out.dist, f"transcripts/{name}.transcript.jsonl", transcript, where)
+    for pem in sorted(run.glob("*.pem")):
+        rel = "fleet-root.pem" if pem.name == "fleet-root.pem" else f"keys/{pem.name}"
+        out.put(out.dist, rel, _read(pem), str(pem))
+    for bundle in sorted(run.glob("bundles/*.spiffe.json")):
+        out.put(out.dist, f"spire/{name}/{bundle.name}", _read(bundle), str(bundle))
+    _oscal(out, lock, run, ceremony_dir)
+    for rel, data in (("plan.lock.json", _read(run / "plan.lock.json")),
+                      ("transcript.jsonl", transcript),
+                      ("ceremony-record.dsse.json", record)):
+        out.put(out.package, f"ceremonies/{name}/{rel}", data, where)
+
+
+def pinned_files(lock: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, {path, sha256}) of every file an OSCAL operation of a locked plan pins."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for i, op in enumerate(lock.get("operations") or []):
+        if not isinstance(op, dict) or not str(op.get("op", "")).startswith("sign-oscal-"):
+            continue
+        for key in OSCAL_FIELDS:
+            if isinstance(op.get(key), dict):
+                found.append((f"operations[{i}].{key}", op[key]))
+        for j, src in enumerate(op.get("sources") or []):
+            if isinstance(src, dict):
+                found.append((f"operations[{i}].sources[{j}]", src))
+    return found
+
+
+def _oscal(out: Published, lock: dict[str, Any], run: Path, ceremony_dir: Path | None) -> None:
+    """OSCAL documents and the catalogs/profiles they name, under their own file names, each
+    checked against the digest the locked plan pinned."""
+    pinned = pinned_files(lock)
+    if pinned and ceremony_dir is None:
+        raise BadInput("its plan signs OSCAL documents: pass --ceremony-dir (the directory the "
+                       "plan was locked in) so the catalogs they name are published too",
+                       str(run))
+    for where, pin in pinned:
+        at = f"{run}/plan.lock.json: {where}.path"
+        rel = pin.get("path")
+        if not isinstance(rel, str):
+            raise BadInput("expected a path", at)
+        assert ceremony_dir is not None
+        source = ceremony_dir / rules.check_path(rel, at)
+        data = _read(source)
+        if hashlib.sha256(data).hexdigest() != pin.get("sha256"):
+            raise VerificationFailed("differs from the file the plan pinned (sha256)",
+                                     str(source))
+        name = PurePosixPath(rel).name
+        out.put(out.dist, f"oscal/{name}", data, str(source))
+        if where.endswith((".document", ".profile")) and name not in out.subjects:
+            out.subjects.append(f"oscal/{name}")
+
+
+def _binder(out: Published, ceremony_dir: Path) -> None:
+    """Approvals, enrolments and key requests under the ceremony directory, and every transfer
+    bundle (.tar) there with its manifest digest and read-aloud words."""
+    from writroot.transfer.bundle import read_bundle
+
+    for path in sorted(ceremony_dir.rglob("*.dsse.json")):
+        if path.is_symlink():
+            continue
+        data = _read(path)
+        try:
+            kind = _statement(data, str(path)).type
+        except BadInput:
+            continue  # not a writroot envelope: not part of the binder
+        if kind in BINDER_TYPES:
+            rel = path.relative_to(ceremony_dir).as_posix()
+            out.put(out.package, f"binder/{rel}", data, str(path))
+    for path in sorted(ceremony_dir.rglob("*.tar")):
+        if path.is_symlink():
+            continue
+        manifest, files = read_bundle(path)
+        rel = path.relative_to(ceremony_dir).as_posix()
+        out.put(out.package, f"binder/{rel}", _read(path), str(path))
+        out.transfers.append(_transfer(f"binder/{rel}", manifest))
+        request = files.get("key-request.json")
+        if request is not None:
+            out.put(out.package, f"binder/{rel[:-4]}.key-request.dsse.json", request,
+                    f"{path}: key-request.json")
+
+
+def _transfer(rel: str, manifest: Manifest) -> dict[str, Any]:
+    return {"path": rel, "kind": manifest.kind, "manifest_sha256": manifest.sha256,
+            "words": manifest.words, "files": [f.path for f in manifest.files]}
+
+
+def collect(runs: list[Path], ceremony_dir: Path | None, with_transcripts: bool = False,
+            binder: bool = False) -> Published:
+    """Everything `publish` writes, read and checked in memory first."""
+    if not runs:
+        raise BadInput("name at least one ceremony output directory", "RUN_DIR")
+    for run in runs:
+        if not run.is_dir():
+            raise BadInput("not a directory", str(run))
+    out = Published()
+    targets = _revoked_targets(runs)
+    for run in runs:
+        _run(out, run, targets, ceremony_dir, with_transcripts)
+    if "fleet-root.pem" not in out.dist:
+        raise BadInput("no fleet-root.pem among the ceremony outputs (publish the genesis "
+                       "ceremony's output too)", "RUN_DIR")
+    if binder and ceremony_dir is not None:
+        _binder(out, ceremony_dir)
+    return out
+
+
+def package_files(pub: Published) -> dict[str, bytes]:
+    files = {f"{DIST}/{rel}": data for rel, data in pub.dist.items()}
+    files.update(pub.package)
+    files[PACKAGE_INDEX] = pub.index()
+    return files
