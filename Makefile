@@ -24,6 +24,12 @@ $(STAMP): pyproject.toml
 	  echo "installing softhsm2 (apt)"; \
 	  $(SUDO) apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (apt; tests/test_browser.py loads the HTML report in it)"; \
+	  { $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  { [ "$$CI" != true ] || exit 1; \
+	    echo "chromium could not be installed: the browser test will be skipped"; }; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
 	  echo "installing python3-venv (apt)"; \
 	  $(SUDO) apt-get update -qq >/dev/null && \

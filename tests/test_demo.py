@@ -216,3 +216,15 @@ def test_demo_published_set_verifies_the_same_in_any_order(demo: dict) -> None:
         rng.shuffle(shuffled)
         assert findings(shuffled) == baseline
     assert findings(blobs[::-1]) == baseline
+
+
+def test_demo_recovery_split_and_rehearsal(demo: dict) -> None:
+    """Genesis made a 3-of-5 recovery split; three holders rehearsed restoring the anchor."""
+    rec = demo["recovery"]
+    assert rec["rehearsed"] and rec["restored_keyid"] == demo["anchor_fingerprint"]
+    assert (rec["threshold"], rec["shares"], len(rec["holders"])) == (3, 5, 3)
+    assert rec["token_destroyed"]
+    record = json.loads(Path(rec["record"]).read_bytes())
+    assert record["signatures"][0]["keyid"] == demo["anchor_fingerprint"]
+    proc = run_cli("recovery", "check-share", "--help")
+    assert proc.returncode == 0

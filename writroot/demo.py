@@ -83,6 +83,7 @@ class DemoResult:
     revoked: dict[str, str] = field(default_factory=dict)  # artifact -> finding
     calendar: list[dict[str, Any]] = field(default_factory=list)
     current_root: str = ""
+    recovery: dict[str, Any] = field(default_factory=dict)  # the genesis split and rehearsal
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -105,6 +106,7 @@ class DemoResult:
             "verified": self.report.ok,
             "verified_independent": self.independent_report.ok,
             "writroot_version": __version__,
+            "recovery": self.recovery,
         }
 
 
@@ -122,6 +124,10 @@ CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Ch
 
 
 APPROVERS = ("alice", "chen", "emeka")
+#: Recovery-share holders (not the custodians): 3 of 5 rebuild the fleet root.
+RECOVERY_HOLDERS = (("fatima", "Fatima Farah"), ("gustav", "Gustav Gren"), ("hiro", "Hiro Hara"),
+                    ("ines", "Ines Ibarra"), ("jonas", "Jonas Juhl"))
+REHEARSERS = ("gustav", "ines", "jonas")
 
 
 def _enrol_custodians(cdir: Path, now: datetime) -> dict[str, bytearray]:
@@ -169,7 +175,9 @@ def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
             story.tokens[label] = softhsm.init_token(module, label, bytes(so_pin),
                                                      bytes(user_pin))
         say(f"initialised {len(TOKENS)} SoftHSM2 tokens: the fleet HSM and one per region")
-        return story.tell()
+        result = story.tell()
+        result.recovery = story.recovery
+        return result
     finally:
         story.close()
         wipe(user_pin)
@@ -189,9 +197,13 @@ class _Story:
         self.regional: dict[str, str] = {}  # region -> keyid of its newest root
         self.outcomes: dict[str, RunResult] = {}
         self.revoked_artifact = Path()
+        self.recovery: dict[str, Any] = {}
+        self.share_passphrases: dict[str, bytearray] = {}
 
     def close(self) -> None:
         self.signers.clear()  # the custodian keys live in `cryptography` objects: drop them
+        for passphrase in self.share_passphrases.values():
+            wipe(passphrase)
 
     # -- the parties ----------------------------------------------------------------------
 
@@ -227,7 +239,8 @@ class _Story:
         self.regional[region] = req.key.keyid
         return self.carry(bundle, f"requests/{region.lower()}-{version}.tar")
 
-    def ceremony(self, name: str, plan: str, token: str, when: datetime) -> RunResult:
+    def ceremony(self, name: str, plan: str, token: str, when: datetime,
+                 recovery: Any = None) -> RunResult:
         """Lock the plan, collect 3 of 5 approvals, run it on `token` at time `when`."""
         from writroot.ceremony.approve import approve
         from writroot.ceremony.host import HostProfile
@@ -244,7 +257,8 @@ class _Story:
         self.say(f"{name}: plan {locked.sha256[:16]}... approved by {', '.join(APPROVERS)}")
         outcome = run(self.cdir / f"{name}.lock.json", [self.cdir / "approvals" / name],
                       HostProfile(self.module, token, None, "prompt", ()), self.out / name,
-                      confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin)
+                      confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin,
+                      recovery=recovery)
         self.outcomes[name] = outcome
         return outcome
 
@@ -284,6 +298,7 @@ class _Story:
         self.regional_rotation()
         self.fleet_rotation()
         self.revocation()
+        self.recovery_rehearsal()
         return self.publish_and_verify()
 
     def genesis(self) -> None:
@@ -299,14 +314,18 @@ operations:
   - op: generate-fleet-root
     label: fleet-root-1
     algorithm: SLH-DSA-SHA2-256s
+    recovery_holders: [{", ".join(h for h, _ in RECOVERY_HOLDERS)}]
   - op: sign-fleet-root
     validity_days: 548
     policy:
+      recovery_threshold: 3
+      recovery_shares: 5
       cds_routes:
         - id: {CDS_ROUTE}
           between: [conus-1.writsov.com, conus-nss-1.writsov.com]
 {ops}"""
-        outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0))
+        outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0),
+                                self.recovery_handout())
         self.fleet_keyid = outcome.signer_keyid
         self.say(f"genesis: fleet root {self.fleet_keyid[:16]}... and six regional roots signed")
         self.carry(self.artifact("demo-genesis", "fleet-root"), "inputs/fleet-root.dsse.json")
@@ -465,6 +484,45 @@ operations:
 """, "inputs/fleet-rotation.dsse.json")
         self.ceremony("demo-revocation", plan, FLEET_TOKEN, self.day(58))
         self.say("emergency: the new fleet root revoked the conus-1/eucom-1 federation key")
+
+    # -- recovery: a 3-of-5 split at genesis, a rehearsal with three shares ---------------
+
+    def recovery_handout(self) -> Any:
+        """Genesis hands each recovery-share holder a share file under their passphrase
+        (random, in memory only, as the custodians' are)."""
+        from writroot.recovery.handout import FileHandout
+        from writroot.recovery.session import RecoveryIO
+
+        for holder, _name in RECOVERY_HOLDERS:
+            self.share_passphrases[holder] = bytearray(secrets.token_urlsafe(18).encode())
+        return RecoveryIO(FileHandout(self.workdir / "recovery-shares",
+                                      dict(self.share_passphrases)))
+
+    def recovery_rehearsal(self) -> None:
+        """Three holders rehearse a restore of the anchor into a throwaway token; the signed
+        record goes to the binder."""
+        from writroot.crypto.keys import PublicKey
+        from writroot.recovery.blob import read_recovery
+        from writroot.recovery.collect import ShareInput
+        from writroot.recovery.rehearse import rehearse
+
+        (path,) = (self.out / "demo-genesis" / "recovery").glob("*.recovery.json")
+        blob = read_recovery(path)
+        anchor = PublicKey.from_pem((self.out / "demo-genesis" / "fleet-root.pem").read_bytes(),
+                                    "fleet-root.pem")
+        shares = [ShareInput(f"file:{self.workdir / 'recovery-shares' / name}",
+                             self.share_passphrases[holder])
+                  for holder in REHEARSERS
+                  for name in [f"{blob.split_id}-{holder}.share.json"]]
+        done = rehearse(path, anchor, shares, self.day(59))
+        record = self.workdir / "binder" / f"rehearsal-{done.split}.dsse.json"
+        write_once(record, done.envelope.dumps())
+        self.recovery = {"split": done.split, "threshold": blob.split["threshold"],
+                         "shares": blob.split["shares"], "holders": done.holders,
+                         "rehearsed": True, "restored_keyid": done.keyid,
+                         "record": str(record), "token_destroyed": done.token_destroyed}
+        self.say(f"recovery: {', '.join(done.holders)} rehearsed a restore of the anchor from 3 "
+                 f"of 5 shares (split {done.split}) into a throwaway token; record: {record}")
 
     # -- what relying parties get, checked as an auditor would ----------------------------
 

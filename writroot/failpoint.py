@@ -25,6 +25,7 @@ POINTS: tuple[str, ...] = (
     "after-keygen",      # a key was generated and stored on the token, nothing published
     "before-publish",    # every output is staged, the spent-plan record says pending
     "after-publish",     # the outputs were renamed into place, not yet marked published
+    "after-restore",     # a recovered key was sealed and stored on the token, nothing published
 )
 #: "transcript-<event>" fires just before the run's transcript records <event>.
 TRANSCRIPT_EVENTS = ("start", "quorum", "token", "generate", "sign", "retire", "outputs",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot import __version__, failpoint
 from writroot.ceremony import retire
@@ -33,6 +33,9 @@ from writroot.quorum.count import Roster, Tally, count
 from writroot.rules.validity import approval_window
 from writroot.signing import Signed, sign_statement
 from writroot.statements import build, roster_check
+
+if TYPE_CHECKING:
+    from writroot.recovery.session import RecoveryIO
 
 Say = Callable[[str], None]
 Confirm = Callable[[LockedPlan], bool]
@@ -82,8 +85,10 @@ def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) 
 
 def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir: Path, *,
         confirm: Confirm, allow_network: bool = False, say: Say = lambda _m: None,
-        now: datetime | None = None, pin: bytearray | None = None) -> RunResult:
-    """`pin` is a PIN already in memory (the demo's); otherwise the host profile's source."""
+        now: datetime | None = None, pin: bytearray | None = None,
+        recovery: RecoveryIO | None = None) -> RunResult:
+    """`pin` is a PIN already in memory (the demo's); otherwise the host profile's source.
+    `recovery` says where new recovery shares go and where a restore's shares come from."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     # Nothing the plan author's machine checked is trusted: lock the source again, from the
     # inputs, under every rule, at the time of signing (writroot.rules).
@@ -104,6 +109,9 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
                             "host must be air-gapped (--allow-network for CI)")
     if not confirm(plan):
         raise PolicyRefused("not confirmed; nothing was signed")
+    from writroot.recovery.session import preflight
+
+    preflight(plan.operations, recovery, str(plan_path))  # shares: before the HSM opens
     result = RunResult(out_dir, tally, network=network)
     counted = _counted_names(plan, approvals, now)
     proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
@@ -120,8 +128,12 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     result.previous_root = str(plan.document.get("signer", ""))
     failpoint.check()
     with RunCommit(plan.sha256, str(plan_path), out_dir, transcript, result) as commit:
-        _execute(plan, host, commit.stage, plan_path.parent, proof, transcript, result, now,
-                 say, pin, commit)
+        try:
+            _execute(plan, host, commit.stage, plan_path.parent, proof, transcript, result, now,
+                     say, pin, commit, recovery)
+        finally:
+            if recovery is not None:
+                recovery.close()
     return result
 
 
@@ -148,7 +160,8 @@ def _pin(host: HostProfile) -> bytearray:
 def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
              proof: dict[str, Any],
              transcript: Transcript, result: RunResult, now: datetime, say: Say,
-             given_pin: bytearray | None, commit: RunCommit) -> None:
+             given_pin: bytearray | None, commit: RunCommit,
+             recovery: RecoveryIO | None = None) -> None:
     spec = TokenSpec(host.module or default_module(), host.token_label, host.token_serial,
                      host.pin_source)
     pin = bytearray(given_pin) if given_pin is not None else _pin(host)
@@ -164,8 +177,13 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                 say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
                 if op["op"] == "generate-fleet-root":
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
-                                                 "fleet-root.pem")
+                                                 "fleet-root.pem", plan, recovery)
                     keyid = signer_key.keyid
+                    continue
+                if op["op"] in ("restore-key", "resplit-recovery"):  # writroot/recovery/
+                    restored = _recovery_op(op, custody, staging, plan_dir, plan, transcript,
+                                            result, recovery)
+                    signer_key = restored or signer_key
                     continue
                 if op["op"] == retire.OP:  # no statement: the transcript records it
                     retire.execute(op, custody, transcript, keyid, plan.ceremony)
@@ -174,7 +192,8 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     signer_key = custody.find(keyid).key
                 ctx = BuildContext(plan.document["fleet"], role, keyid, signer_key,
                                    plan.document["roster"]["roster"], proof, now)
-                extra = _prepare(op, custody, staging, plan_dir, transcript, result)
+                extra = _prepare(op, custody, staging, plan_dir, transcript, result, plan,
+                                 recovery)
                 payload = statement_for(op, index, ctx, **extra)
                 cosigners = (extra["new_key"].keyid,) if "new_key" in extra else ()
                 signed = sign_statement(custody, keyid, payload, cosigners)
@@ -192,32 +211,76 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
             _close(plan, custody, keyid, role, transcript, staging, result, now)
+            if recovery is not None and recovery.handout is not None:
+                recovery.handout.publish()  # share files: before the ceremony's outputs
             commit.commit()
     finally:
         wipe(pin)
 
 
 def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
-                    transcript: Transcript, result: RunResult, pem_name: str) -> PublicKey:
-    """Generate a fleet root in the HSM (genesis or rotation) and stage its PEM."""
+                    transcript: Transcript, result: RunResult, pem_name: str,
+                    plan: LockedPlan, recovery: RecoveryIO | None) -> PublicKey:
+    """Generate a fleet root in the HSM (genesis or rotation) and stage its PEM; with
+    recovery holders, seal it into a recovery blob and hand out the shares (recovery/)."""
+    from writroot.recovery.escrow import Escrow
+
     alg = by_name(op["algorithm"])
     # a key left under this label by a run of a plan that never published is removed first
     supersedes = result.previous_root if op["op"] == "rotate-fleet-root" else ""
-    record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys",
-                              plan_sha256=result.plan_sha256, supersedes=supersedes)
-    result.generated.append(record)
-    transcript.record("generate", label=op["label"], keyid=record.keyid, algorithm=alg.name,
-                      custody=record.custody)
-    _write(staging, pem_name, record.key.pem.encode(), result)
+    escrow = None
+    if "recovery_holders" in op:
+        escrow = Escrow(plan.document["fleet"], "fleet-root",
+                        op.get("policy", plan.policy or {}), op["recovery_holders"])
+    try:
+        record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys",
+                                  plan_sha256=result.plan_sha256, supersedes=supersedes,
+                                  escrow=escrow,
+                                  recovery_split=escrow.split_id if escrow else "")
+        result.generated.append(record)
+        transcript.record("generate", label=op["label"], keyid=record.keyid,
+                          algorithm=alg.name, custody=record.custody,
+                          recovery_split=escrow.split_id if escrow else None)
+        _write(staging, pem_name, record.key.pem.encode(), result)
+        if escrow is not None:
+            assert recovery is not None and recovery.handout is not None
+            escrow.finish(recovery.handout,
+                          lambda name, data: _write(staging, name, data, result),
+                          transcript.record)
+    finally:
+        if escrow is not None:
+            escrow.split.wipe()
     return record.key
 
 
+def _recovery_op(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path,
+                 plan: LockedPlan, transcript: Transcript, result: RunResult,
+                 recovery: RecoveryIO | None) -> PublicKey | None:
+    """restore-key (the restored key, which signs the rest) or resplit-recovery."""
+    assert recovery is not None
+    if op["op"] == "restore-key":
+        from writroot.recovery import restore
+
+        record = restore.execute(op, custody, recovery.shares, plan, plan_dir,
+                                 staging / "keys", transcript)
+        result.generated.append(record)
+        _write(staging, "restored-key.pem", record.key.pem.encode(), result)
+        return record.key
+    from writroot.recovery import resplit
+
+    assert recovery.handout is not None
+    resplit.execute(op, custody, recovery.handout, plan, plan_dir,
+                    lambda name, data: _write(staging, name, data, result), transcript.record)
+    return None
+
+
 def _prepare(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path,
-             transcript: Transcript, result: RunResult) -> dict[str, Any]:
+             transcript: Transcript, result: RunResult, plan: LockedPlan,
+             recovery: RecoveryIO | None) -> dict[str, Any]:
     """What an operation needs beyond the plan: a rotation's new root, an enclave's bundle."""
     if op["op"] == "rotate-fleet-root":
         return {"new_key": _new_fleet_root(op, custody, staging, transcript, result,
-                                           f"fleet-root-v{op['version']}.pem")}
+                                           f"fleet-root-v{op['version']}.pem", plan, recovery)}
     if op["op"] == "sign-enclave-bundle":
         from writroot.jsonio import loads_strict
         from writroot.spiffe import bundle_check

@@ -44,6 +44,11 @@ def demo(workdir: Path | None, as_json: bool) -> None:
     out.print(f"published      {len(summary['artifacts'])} artifacts in {summary['published']}")
     for path, message in summary["revoked_rejected"].items():
         out.print(f"revoked        {Path(path).name}: rejected ({message})", markup=False)
+    rec = summary["recovery"]
+    if rec:
+        out.print(f"recovery       split {rec['split']} ({rec['threshold']} of {rec['shares']}); "
+                  f"{', '.join(rec['holders'])} rehearsed a restore of "
+                  f"{hex_groups(rec['restored_keyid'])}: record {rec['record']}")
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
     pub, pem = summary["published"], result.anchor_pem
     out.print("try:")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from writroot.crypto import engines
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.engines.base import Engine
 from writroot.crypto.keys import PublicKey, wipe
-from writroot.errors import BadInput, HSMError, VerificationFailed
+from writroot.errors import BadInput, HSMError, PolicyRefused, VerificationFailed
 from writroot.hsm.p11raw import (
     CKM_ML_DSA,
     CKM_ML_DSA_KEY_PAIR_GEN,
@@ -41,6 +42,8 @@ from writroot.jsonio import (
 from writroot.outputs import write_once
 
 FORMAT = "writroot-key/1"
+#: Given the new public key and private key in memory during generation (recovery escrow).
+Escrow = Callable[[PublicKey, bytearray], None]
 APPLICATION = "writroot"
 SPENT_APPLICATION = "writroot-spent-plan"
 RETIRED_APPLICATION = "writroot-retired-key"
@@ -75,6 +78,7 @@ class KeyRecord:
     kek_check: str = ""  # check value of the KEK a wrapped key is sealed under
     plan_sha256: str = ""  # the ceremony plan whose run generated it ("" outside ceremonies)
     supersedes: str = ""  # keyid of the fleet root this one replaced (rotation)
+    recovery_split: str = ""  # the recovery split made when the key was born or restored
 
     @property
     def keyid(self) -> str:
@@ -90,6 +94,8 @@ class KeyRecord:
             out["plan_sha256"] = self.plan_sha256
         if self.supersedes:
             out["supersedes"] = self.supersedes
+        if self.recovery_split:
+            out["recovery_split"] = self.recovery_split
         return out
 
     def sealed_json(self) -> dict[str, Any]:
@@ -107,7 +113,7 @@ class KeyRecord:
         if not isinstance(obj, dict):
             raise BadInput("expected an object", where)
         fields = {"format", "label", "role", "custody", "created_at", "key", "sealed", "token_id",
-                  "plan_sha256", "supersedes"}
+                  "plan_sha256", "supersedes", "recovery_split"}
         extra = set(obj) - fields
         if extra:
             raise BadInput(f"unknown field {sorted(extra)[0]!r}", where)
@@ -150,9 +156,12 @@ class KeyRecord:
                 raise BadInput("nonce must be 12 bytes", f"{where}.sealed.nonce")
         elif obj["custody"] == "wrapped":
             raise BadInput("a wrapped key's record must hold its sealed key", f"{where}.sealed")
+        split = obj.get("recovery_split", "")
+        if not isinstance(split, str) or len(split) > 64:
+            raise BadInput("expected a split id", f"{where}.recovery_split")
         return cls(obj["label"], obj["role"], key, obj["custody"], obj["created_at"], nonce,
                    ciphertext, token_id, kek_check, obj.get("plan_sha256", ""),
-                   obj.get("supersedes", ""))
+                   obj.get("supersedes", ""), split)
 
 
 def aad_for(role: str, key: PublicKey, kek_check: str) -> bytes:
@@ -473,11 +482,16 @@ class Custody:
 
     def generate(self, alg: Algorithm, role: str, label: str, custody: str = "auto",
                  backup_dir: Path | None = None, *, plan_sha256: str = "",
-                 supersedes: str = "") -> KeyRecord:
+                 supersedes: str = "", escrow: Escrow | None = None,
+                 recovery_split: str = "") -> KeyRecord:
         """Generate a key; refuse an existing label; self-test it before storing anything.
 
         A key under the same label left by a ceremony run that never published (its plan is
         not spent) is an orphan: it is destroyed first, so the re-run succeeds.
+
+        `escrow` (recovery, writroot/recovery/escrow.py) is handed the new public key and
+        private key in memory, after the self-test and before the private key is wiped; only
+        wrapped custody can offer it (a native key never leaves the token).
         """
         if role not in ROLES:
             raise BadInput(f"unknown role {role!r}", "role")
@@ -489,8 +503,13 @@ class Custody:
             backup = backup_dir / f"{label}.sealed.json"
             if os.path.lexists(backup):
                 raise BadInput("backup file exists already (outputs are write-once)", str(backup))
-        self._clear_label(label)
         mode = self.mode_for(alg, custody)
+        if escrow is not None and mode == "native":
+            raise PolicyRefused(f"{label}: a key in native custody never leaves the token, so "
+                                "writroot cannot seal it under a recovery key; use the token "
+                                "vendor's backup (docs/custody.md) and drop recovery_holders, "
+                                "or run on a token in wrapped custody", "recovery_holders")
+        self._clear_label(label)
         created = format_time(datetime.now(UTC))
         if mode == "native":
             record = self._generate_native(alg, role, label, created)
@@ -500,11 +519,14 @@ class Custody:
             try:
                 key = PublicKey(alg, raw)
                 self._self_test(key, signer.sign(alg, private, _CONSISTENCY_MESSAGE), signer)
+                if escrow is not None:
+                    escrow(key, private)
                 nonce, ct, kcv = self._seal(role, key, private)
             finally:
                 wipe(private)
             record = KeyRecord(label, role, key, "wrapped", created, nonce, ct, kek_check=kcv)
-        record = dataclasses.replace(record, plan_sha256=plan_sha256, supersedes=supersedes)
+        record = dataclasses.replace(record, plan_sha256=plan_sha256, supersedes=supersedes,
+                                     recovery_split=recovery_split)
         if backup is not None and record.custody == "wrapped":
             # the backup exists before the token holds the key: never a key without its backup
             write_once(backup, canonical(record.sealed_json()) + b"\n", 0o600)
@@ -515,6 +537,35 @@ class Custody:
                 RawPQC(self.module, self.session.handle).destroy(record.token_id)
             raise
         failpoint.hit("after-keygen")
+        return record
+
+    def adopt(self, role: str, label: str, key: PublicKey, private: bytearray,
+              backup_dir: Path | None = None, *, plan_sha256: str = "",
+              recovery_split: str = "") -> KeyRecord:
+        """Put a recovered private key into wrapped custody on this token (sealed under this
+        token's KEK, made if the token is fresh). The caller has checked the key against the
+        keyid it expects and wipes `private`. An orphan under the label (a restore that died
+        before publishing) is destroyed first."""
+        if role not in ROLES:
+            raise BadInput(f"unknown role {role!r}", "role")
+        if key.keyid in self.retired():
+            raise HSMError(f"key {key.keyid} was retired on this token; it is not restored here")
+        self._clear_label(label)
+        if any(r.keyid == key.keyid for r in self.keys()):
+            raise HSMError(f"key {key.keyid} is on this token already")
+        signer = engines.signer_for(key.algorithm)
+        self._self_test(key, signer.sign(key.algorithm, private, _CONSISTENCY_MESSAGE), signer)
+        nonce, ct, kcv = self._seal(role, key, private)
+        record = KeyRecord(label, role, key, "wrapped", format_time(datetime.now(UTC)), nonce,
+                           ct, kek_check=kcv, plan_sha256=plan_sha256,
+                           recovery_split=recovery_split)
+        if backup_dir is not None:
+            backup = backup_dir / f"{label}.sealed.json"
+            if os.path.lexists(backup):
+                raise BadInput("backup file exists already (outputs are write-once)", str(backup))
+            write_once(backup, canonical(record.sealed_json()) + b"\n", 0o600)
+        self._store(record)
+        failpoint.hit("after-restore")
         return record
 
     def _clear_label(self, label: str) -> None:

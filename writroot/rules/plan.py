@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from writroot.rules import Violation
+from writroot.rules import recovery as recovery_rules
 from writroot.rules.covers import OP_TYPE, REGIONAL_OPS
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
 from writroot.rules.rights import region_may_sign
@@ -96,7 +97,7 @@ def _shape(plan: Any) -> list[Violation]:
 
 
 #: Operations that yield no statement of their own.
-NON_SIGNING = ("generate-fleet-root", "retire-key")
+NON_SIGNING = ("generate-fleet-root", "retire-key", *recovery_rules.OPS)
 
 
 def check_structure(plan: dict[str, Any], facts: PlanFacts) -> list[Violation]:
@@ -141,6 +142,7 @@ def check_structure(plan: dict[str, Any], facts: PlanFacts) -> list[Violation]:
     if facts.fleet_version is not None and "fleet_root" in plan \
             and plan["fleet_root"]["version"] != facts.fleet_version:
         bad("fleet_root.version", f"the fleet root in force is version {facts.fleet_version}")
+    out += recovery_rules.structure(plan)
     authority = facts.authority
     if regional and authority is not None:
         if plan["signer"] != authority.keyid:
@@ -161,6 +163,7 @@ def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,
     if policy is None and "fleet_root" not in plan:  # genesis: the plan's own policy
         policy = next((o["policy"] for o in plan["operations"] if o["op"] == "sign-fleet-root"),
                       None)
+    out += recovery_rules.operation(op, policy, at)
     if kind in REGIONAL_OPS:
         out += _regional(op, at, facts, policy)
     elif facts.now is not None and facts.fleet_not_after is not None \

@@ -18,6 +18,7 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "oscal-baseline": ("fleet-root",),
     "oscal-overlay": ("regional-root",),
     "release-provenance": ("fleet-root",),
+    "recovery-rehearsal": ("fleet-root", "regional-root"),
 }
 
 #: What a regional-root statement's `may_sign` may grant.

@@ -76,6 +76,14 @@ POLICY_FIELDS: dict[str, s.Check] = {
     "cds_routes": _cds_routes,
 }
 
+#: Optional policy fields (absent: no writroot recovery split is required or made).
+#: recovery_threshold (M) and recovery_shares (N): a fleet root generated with
+#: recovery_holders is split M-of-N among exactly N holders (writroot/recovery).
+POLICY_OPTIONAL: dict[str, s.Check] = {
+    "recovery_threshold": s.integer(2, 16),
+    "recovery_shares": s.integer(2, 16),
+}
+
 DEFAULT_POLICY: dict[str, Any] = {
     "fleet_root_algorithm": "SLH-DSA-SHA2-256s",
     "regional_root_algorithms": ["SLH-DSA-SHA2-256s", "ML-DSA-87"],
@@ -89,7 +97,16 @@ DEFAULT_POLICY: dict[str, Any] = {
 
 
 def _policy(value: Any, where: str) -> dict[str, Any]:
-    return s.record(value, where, POLICY_FIELDS)
+    policy = s.record(value, where, POLICY_FIELDS, POLICY_OPTIONAL)
+    if ("recovery_threshold" in policy) != ("recovery_shares" in policy):
+        raise BadInput("recovery_threshold and recovery_shares go together", where)
+    if policy.get("recovery_threshold", 0) > policy.get("recovery_shares", 16):
+        raise BadInput("recovery_threshold must not exceed recovery_shares",
+                       f"{where}.recovery_threshold")
+    return policy
+
+
+policy_check = _policy
 
 
 def _custodian(value: Any, where: str) -> dict[str, Any]:
@@ -251,6 +268,16 @@ def _ceremony_record(subject: Any, where: str) -> dict[str, Any]:
                                      "entries": s.integer(1), "head": s.digest})
 
 
+def _recovery_rehearsal(subject: Any, where: str) -> dict[str, Any]:
+    """A rehearsal record: the key a recovery split restored into a throwaway token, who took
+    part, and the result; signed by the restored key itself (writroot/recovery/rehearse.py)."""
+    return s.record(subject, where, {
+        "split": s.string, "keyid": s.digest, "threshold": s.integer(2, 16),
+        "shares": s.integer(2, 16), "holders": s.list_of(s.name, 2, 16),
+        "recovery_sha256": s.digest, "result": s.one_of("restored-and-verified"),
+        "token": s.string})
+
+
 SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "fleet-root": _fleet_root,
     "regional-root": _regional_root,
@@ -266,6 +293,7 @@ SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "oscal-baseline": _oscal_baseline,
     "oscal-overlay": _oscal_overlay,
     "release-provenance": _release_provenance,
+    "recovery-rehearsal": _recovery_rehearsal,
 }
 
 
