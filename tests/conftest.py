@@ -55,6 +55,19 @@ class Token:
 
 
 @pytest.fixture(scope="session")
+def audit_demo() -> dict[str, Any]:
+    """One `writroot demo --json` run shared by the auditor and browser tests (its workdir
+    holds the audit package, the imported copy and the HTML report)."""
+    import json
+
+    workdir = _SESSION_DIR / "audit-demo"
+    proc = run_cli("demo", "--workdir", str(workdir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+@pytest.fixture(scope="session")
 def module() -> str:
     return default_module()
 

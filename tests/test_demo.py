@@ -28,13 +28,19 @@ def test_demo_json_summary(demo: dict) -> None:
     assert Path(demo["anchor_pem"]).read_text().startswith("-----BEGIN PUBLIC KEY-----")
     types = [a["type"] for a in demo["artifacts"]]
     assert types.count("regional-root") == 7  # six regions, CONUS twice (rotation)
-    assert types.count("enclave-bundle") == 4 and types.count("federation-key") == 1
+    assert types.count("enclave-bundle") == 5 and types.count("federation-key") == 1
     assert {"fleet-root", "fleet-rotation", "revocation-list"} <= set(types)
+    # SLH-DSA signed by pqcrypto and checked by slh-dsa-py; CENTCOM's ML-DSA-87 root signs
+    # its enclave's bundle with cryptography, checked by pqcrypto.
+    mldsa = [a for a in demo["artifacts"] if a["engine"] == "cryptography"]
+    assert [a["serial"] for a in mldsa] == ["demo-centcom-enclaves.0"]
+    assert mldsa[0]["checked_by"] == "pqcrypto"
     assert all(a["engine"] == "pqcrypto" and a["checked_by"] == "slh-dsa-py"
-               for a in demo["artifacts"])
+               for a in demo["artifacts"] if a not in mldsa)
     assert demo["current_fleet_root"] != demo["anchor_fingerprint"]
-    assert len(demo["ceremonies"]) == 10 and all(demo["audits"].values())
-    assert {"oscal-baseline", "oscal-overlay"} <= set(types)
+    assert len(demo["ceremonies"]) == 12 and all(demo["audits"].values())
+    assert {"oscal-baseline", "oscal-overlay", "release-provenance"} <= set(types)
+    assert Path(demo["audit_package"]).is_file() and Path(demo["audit_report"]).is_file()
     [(revoked, message)] = demo["revoked_rejected"].items()
     assert "federation-key" in revoked and "key-compromise" in message
 

@@ -84,6 +84,8 @@ class DemoResult:
     calendar: list[dict[str, Any]] = field(default_factory=list)
     current_root: str = ""
     recovery: dict[str, Any] = field(default_factory=dict)  # the genesis split and rehearsal
+    audit_package: Path | None = None
+    audit_report: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -107,6 +109,8 @@ class DemoResult:
             "verified_independent": self.independent_report.ok,
             "writroot_version": __version__,
             "recovery": self.recovery,
+            "audit_package": str(self.audit_package) if self.audit_package else None,
+            "audit_report": str(self.audit_report) if self.audit_report else None,
         }
 
 
@@ -117,6 +121,21 @@ def _prepare_workdir(workdir: Path | None) -> Path:
         raise BadInput("work directory is not empty (demo outputs are write-once)", str(workdir))
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir
+
+
+def _release_file() -> bytes:
+    """A small, real gzip'd tar standing in for a release (the demo signs its provenance)."""
+    import gzip
+    import io
+    import tarfile
+
+    body = f"writroot {__version__}: demo release\n".encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(f"writroot-{__version__}/README")
+        info.size, info.mtime = len(body), 0
+        tar.addfile(info, io.BytesIO(body))
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Chen Cao"),
@@ -294,12 +313,16 @@ class _Story:
             f"({self.t0:%Y-%m-%d})")
         self.genesis()
         self.regional_ceremonies()
+        self.mldsa_region()
         self.oscal()
+        self.release()
         self.regional_rotation()
         self.fleet_rotation()
         self.revocation()
         self.recovery_rehearsal()
-        return self.publish_and_verify()
+        result = self.publish_and_verify()
+        self.audit_package(result)
+        return result
 
     def genesis(self) -> None:
         requests = [(r, self.request(r, alg, 1, self.day(0))) for r, alg in REGIONS]
@@ -360,7 +383,7 @@ operations:
                   previous: str | None = None) -> str:
         from writroot.demo_inputs import spire_bundle
 
-        rel = self.write(f"bundles/{domain}-{seq}.json", spire_bundle(domain, seq, when))
+        rel = self.write(f"bundles/{domain}-{seq}.json", spire_bundle(domain, seq, when, 90))
         return (f"  - op: sign-enclave-bundle\n    region: {region}\n    trust_domain: {domain}\n"
                 f"    impact_level: {level}\n    bundle: {rel}\n    validity_days: 90\n"
                 + (f"    previous: {previous}\n" if previous else ""))
@@ -484,6 +507,55 @@ operations:
 """, "inputs/fleet-rotation.dsse.json")
         self.ceremony("demo-revocation", plan, FLEET_TOKEN, self.day(58))
         self.say("emergency: the new fleet root revoked the conus-1/eucom-1 federation key")
+
+    def mldsa_region(self) -> None:
+        """CENTCOM's regional root is ML-DSA-87: its ceremony signs its enclave's bundle."""
+        name = "demo-centcom-enclaves"
+        ops = self.bundle_op("CENTCOM", "centcom-1.writsov.com", "IL5", 1, self.day(1))
+        self.ceremony(name, self.regional_plan(name, "CENTCOM", 1, ops), "writroot-centcom",
+                      self.day(1))
+        self.say("CENTCOM: its ML-DSA-87 regional root signed the centcom-1.writsov.com (IL5) "
+                 "bundle")
+
+    def release(self) -> None:
+        """The fleet signs release provenance (in-toto / SLSA) for a release file."""
+        rel = self.write(f"release/writroot-{__version__}-demo.tar.gz", _release_file())
+        plan = self.fleet_plan("demo-release", f"""\
+  - op: sign-release-provenance
+    artifacts:
+      - {rel}
+    validity_days: 365
+""")
+        self.ceremony("demo-release", plan, FLEET_TOKEN, self.day(4))
+        self.say(f"fleet: signed release provenance for {Path(rel).name}")
+
+    def audit_package(self, result: DemoResult) -> None:
+        """Export the audit package, import it elsewhere (checking the read-aloud words), and
+        verify it there as an auditor would, writing the HTML report."""
+        from writroot.transfer import import_bundle
+        from writroot.transfer.bundle import export_files
+        from writroot.transfer.publish import PACKAGE_KIND, collect, package_files
+        from writroot.verify import package
+        from writroot.verify.html import render
+
+        pub = collect([self.out / name for name in self.outcomes], self.cdir, binder=True)
+        path = self.workdir / "audit-package.tar"
+        manifest = export_files(package_files(pub), path, PACKAGE_KIND, str(path))
+        auditor = self.workdir / "auditor"
+        auditor.mkdir()
+        import_bundle(path, auditor / "audit-package", manifest.words, kind=PACKAGE_KIND)
+        report = package.check(package.load(auditor / "audit-package"),
+                               Anchor(result.anchor.keyid), datetime.now(UTC).replace(
+                                   microsecond=0))
+        if not report.ok:
+            problems = "; ".join(f"{f.artifact}: {f.check}: {f.message}"
+                                 for f in report.findings)
+            raise VerificationFailed(f"the demo's audit package failed verification: "
+                                     f"{problems}")
+        write_once(auditor / "report.html", render(report).encode())
+        result.audit_package, result.audit_report = path, auditor / "report.html"
+        self.say(f"audit package {path.name} ({manifest.words}) imported in {auditor} and "
+                 f"verified; report: {result.audit_report}")
 
     # -- recovery: a 3-of-5 split at genesis, a rehearsal with three shares ---------------
 

@@ -15,9 +15,11 @@ def _b64url(n: int, size: int) -> str:
     return base64.urlsafe_b64encode(n.to_bytes(size, "big")).rstrip(b"=").decode()
 
 
-def spire_bundle(trust_domain: str, sequence: int, now: datetime) -> bytes:
+def spire_bundle(trust_domain: str, sequence: int, now: datetime, valid_days: int = 90
+                 ) -> bytes:
     """A SPIFFE bundle as `spire-server bundle show -format spiffe` prints it: an X.509 CA
-    (x509-svid) and a JWT signing key (jwt-svid), both P-256."""
+    (x509-svid) and a JWT signing key (jwt-svid), both P-256. The CA certificate is valid as
+    long as the enclave-bundle statement that carries it (`valid_days`)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,7 +30,8 @@ def spire_bundle(trust_domain: str, sequence: int, now: datetime) -> bytes:
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SPIFFE")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=7))
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=valid_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(
                 [x509.UniformResourceIdentifier(f"spiffe://{trust_domain}")]), critical=False)

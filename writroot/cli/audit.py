@@ -25,7 +25,7 @@ from writroot.cli.common import console, json_option, print_json
 def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[Path, ...],
           markdown: Path | None, html: Path | None, as_json: bool) -> None:
     """Verify a transcript's chain and its signed ceremony record; exit 0 only if both hold."""
-    from writroot.ceremony.transcript import check_chain, render_html, render_markdown
+    from writroot.ceremony.transcript import check_chain, render_markdown
     from writroot.errors import EXIT_OK, EXIT_VERIFY, BadInput, VerificationFailed
     from writroot.outputs import Staging
     from writroot.statements import parse_payload
@@ -52,7 +52,10 @@ def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[
                                  str(transcript))
     record_ok = next(r for r in report.results if r.name == str(record)).ok
     text = render_markdown(events, head, record_ok)
-    outputs = [(markdown, text.encode()), (html, render_html(text).encode())]
+    from writroot.verify.html import render_transcript
+
+    page = render_transcript(events, head, record_ok, report) if html else ""
+    outputs = [(markdown, text.encode()), (html, page.encode())]
     for target, body in outputs:
         if target is not None:
             with Staging(target.parent.resolve()) as stage:

@@ -185,7 +185,10 @@ def _binder(out: Published, ceremony_dir: Path) -> None:
     for path in sorted(ceremony_dir.rglob("*.tar")):
         if path.is_symlink():
             continue
-        manifest, files = read_bundle(path)
+        try:
+            manifest, files = read_bundle(path)
+        except BadInput:
+            continue  # a tar that is not a transfer bundle (no manifest): not in the binder
         rel = path.relative_to(ceremony_dir).as_posix()
         out.put(out.package, f"binder/{rel}", _read(path), str(path))
         out.transfers.append(_transfer(f"binder/{rel}", manifest))

@@ -83,7 +83,7 @@ RULES: dict[str, str] = {
 }
 
 _ROW = 22
-_LABEL_W = 560
+_LABEL_W = 700
 _BAR_W = 420
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#111;background:#fff}
@@ -313,3 +313,29 @@ def render(report: Report) -> str:
             + "</table><h2>Artifacts</h2><table>" + "".join(artifacts)
             + "</table></body></html>\n")
 
+
+
+def render_transcript(events: list[dict[str, object]], head: str, record_ok: bool,
+                      report: Report) -> str:
+    """`audit --html`: the transcript as a table, its seal, and the trust tree of the
+    artifacts given with it."""
+    verdict = ('<span class="ok">record verified; chain intact</span>' if record_ok
+               else '<span class="bad">record NOT VERIFIED</span>')
+    rows = ["<tr><th>#</th><th>time</th><th>event</th><th>facts</th></tr>"] + [
+        f"<tr><td>{escape(str(e['seq']))}</td><td>{escape(str(e['time']))}</td>"
+        f"<td>{escape(str(e['event']))}</td><td><code>"
+        f"{escape(json.dumps(e['facts'], sort_keys=True))}</code></td></tr>" for e in events]
+    findings = "".join(
+        f"<tr class=finding><td><code>{escape(f.artifact)}</code></td><td>{escape(f.check)}"
+        f"</td><td>{escape(RULES.get(f.check, ''))}</td><td>{escape(f.message)}</td></tr>"
+        for f in report.findings)
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\"><title>writroot ceremony transcript</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Ceremony transcript</h1>"
+            f"<p>{verdict} &middot; {len(events)} entries &middot; chain head <code>{head}"
+            f"</code> &middot; checked at <code>{format_time(report.at)}</code></p>"
+            "<h2>Trust tree</h2>" + svg(report)
+            + (f"<h2>Findings</h2><table><tr><th>artifact</th><th>check</th><th>rule</th>"
+               f"<th>finding</th></tr>{findings}</table>" if findings else "")
+            + "<h2>Events</h2><table>" + "".join(rows) + "</table></body></html>\n")

@@ -41,11 +41,12 @@ def library_path() -> str | None:
 def _oqs() -> Any:
     if library_path() is None:
         raise EngineUnavailable("liboqs shared library not found (set OQS_INSTALL_PATH)")
-    try:
-        import oqs
+    from writroot.crypto.engines.quiet import quiet_import
+
+    try:  # liboqs-python prints a banner on stdout at import: keep --json output clean
+        return quiet_import("oqs")
     except Exception as exc:  # ImportError, or liboqs-python's own load failures
         raise EngineUnavailable(f"liboqs-python cannot load liboqs: {exc}") from None
-    return oqs
 
 
 class LiboqsEngine(Engine):
