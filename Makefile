@@ -8,7 +8,7 @@ STAMP := $(VENV)/.writroot-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: demo test setup lint bench clean native-tokens native-probe native-clean
+.PHONY: demo test setup install lint bench clean native-tokens native-probe native-clean
 
 demo: setup
 	@$(VENV)/bin/writroot demo
@@ -46,6 +46,13 @@ lint: setup
 
 bench: setup
 	@$(PY) -m bench
+
+# A `writroot` on PATH: a link to the venv's entry point in ~/.local/bin (PREFIX to change).
+PREFIX ?= $(HOME)/.local
+install: setup
+	@mkdir -p $(PREFIX)/bin && ln -sf $(abspath $(VENV))/bin/writroot $(PREFIX)/bin/writroot
+	@echo "linked $(PREFIX)/bin/writroot -> $(abspath $(VENV))/bin/writroot"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to your PATH";; esac
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -49,10 +49,10 @@ $WRITROOT region keygen --region "$region" --fleet "$WRITROOT_FLEET" \
   --label "$lower-root-$WRITROOT_VERSION" --algorithm "$ALGORITHM" \
   --token-label "$WRITROOT_REGION_TOKEN" --pin "$WRITROOT_REGION_PIN" \
   --backup-dir "$work/region-keys" --out "$work/request.tar" --json > "$work/keygen.json"
-log "key request $(grep -o '"read_aloud": "[^"]*"' "$work/keygen.json")"
+log "key request $(grep -o '"words": "[^"]*"' "$work/keygen.json")"
 
 # 2. Across the gap: the fleet side checks the bundle before it uses it.
-digest=$(grep -o '"bundle_sha256": "[0-9a-f]*"' "$work/keygen.json" | grep -o '[0-9a-f]\{64\}')
+digest=$(grep -o '"manifest_sha256": "[0-9a-f]*"' "$work/keygen.json" | grep -o '[0-9a-f]\{64\}')
 $WRITROOT bundle import "$work/request.tar" "$work/imported" --expect "$digest" --json > /dev/null
 cp "$work/request.tar" "$work/ceremony/requests/$lower-$WRITROOT_VERSION.tar"
 cp "$WRITROOT_FLEET_ROOT" "$work/ceremony/fleet-root.dsse.json"

@@ -394,7 +394,7 @@ def test_split_pin_run(env: Env, make_token) -> None:
     token = make_token("split")
     # the fleet key lives on env.token; this token gets its own fleet root via a genesis plan
     proc = run_cli("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "3",
-                   "--json")
+                   "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
     shares = json.loads(proc.stdout)["shares"]
     assert len(shares) == 3

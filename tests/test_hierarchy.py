@@ -965,9 +965,13 @@ KEEP = ['{serial: reg-eucom-1, reason: superseded}',
 
 
 def test_lock_accepts_a_cumulative_list_with_a_higher_sequence(k: Keys, plandir) -> None:
-    locked = _lock(plandir, _revocation_plan(k, 2, [*KEEP, "{serial: x-2, reason: unspecified}"]))
+    locked = _lock(plandir, _revocation_plan(
+        k, 2, [*KEEP, "{artifact: enclave-bundle-conus-1.dsse.json, revoke: serial, "
+               "reason: unspecified}"]))
     op = locked.operations[0]
     assert op["sequence"] == 2 and op["previous"]["sequence"] == 1 and len(op["entries"]) == 3
+    assert op["targets"][0]["path"] == "enclave-bundle-conus-1.dsse.json"
+    assert op["entries"][2]["serial"] == op["targets"][0]["target"].removeprefix("serial:")
 
 
 @pytest.mark.parametrize("sequence", [1, 0])

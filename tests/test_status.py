@@ -190,7 +190,7 @@ def test_superseded_regional_version_stays_quiet_after_it_expires(keys, hierarch
                 and key[:2] == ("regional-root", "CONUS")]
 
 
-def test_revoked_key_has_no_row(keys, hierarchy) -> None:
+def test_revoked_key_stays_on_the_calendar_as_revoked(keys, hierarchy) -> None:
     k0 = keys["k0"]
     revoked = env(revocation_payload(k0, 4, [{"keyid": keys["eucom"].keyid,
                                               "reason": "key-compromise",
@@ -198,8 +198,9 @@ def test_revoked_key_has_no_row(keys, hierarchy) -> None:
                                      issued_at=h(7)), k0)
     report = verify(list(hierarchy.items()), Anchor(k0.keyid), NOW,
                     revocations=[("revocations-4", revoked)])
-    kinds = {(r.kind, r.name) for r in calendar(report)}
-    assert ("regional-root", "EUCOM") not in kinds and ("regional-root", "CONUS") in kinds
+    states = {(r.kind, r.name): r.state for r in calendar(report)}
+    assert states[("regional-root", "EUCOM")] == "revoked"
+    assert states[("regional-root", "CONUS")] != "revoked"
 
 
 # -- writroot status ------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The rotation calendar: from verified statements, every key's age, expiry and next rotation.
 
 Pure: a verification report and a reference time in, rows out. Only artifacts that verified
-count (a revoked key fails verification, so it has no row); a row is `ok`, `due` (rotation
-within the warning window), `overdue`, `expired` or `superseded` (a newer version is in force).
+count, and those whose one failure is that they are revoked: a revoked key keeps its row,
+`revoked`; a row is otherwise `ok`, `due` (rotation within the warning window), `overdue`,
+`expired` or `superseded` (a newer version is in force).
 """
 
 from __future__ import annotations
@@ -71,11 +72,20 @@ def revoked_at(report: Report) -> set[str]:
 def calendar(report: Report, warn_days: int = DEFAULT_WARN_DAYS,
              at: datetime | None = None, revoked: set[str] | None = None) -> list[Row]:
     """Rows for the artifacts that verified in `report`, with states at `at` (default: the
-    report's own reference time); serials in `revoked` are shown `revoked`, loudly."""
+    report's own reference time); serials in `revoked`, and artifacts whose only failure is
+    a revocation, are shown `revoked`, loudly."""
     at, warn = at or report.at, timedelta(days=warn_days)
-    verified = [r.statement for r in report.results if r.ok and r.statement is not None]
+    gone = set(revoked or set())
+    verified = []
+    for r in report.results:
+        if r.statement is None:
+            continue
+        only_revoked = bool(r.findings) and all(f.check == "not-revoked" for f in r.findings)
+        if only_revoked and r.serial is not None:
+            gone.add(r.serial)
+        if r.ok or only_revoked:
+            verified.append(r.statement)
     rows = _rows(verified, at, warn)
-    gone = revoked or set()
     return [replace(r, state="revoked") if r.serial in gone else r for r in rows]
 
 

@@ -15,7 +15,6 @@ from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import canonical, loads_strict
-from writroot.recovery import ops as recovery_ops
 from writroot.rules.covers import INTOTO_OPS, OP_TYPE, REGIONAL_OPS, filled_entries
 from writroot.rules.rights import ENCLAVE_MAY_SIGN, REGIONAL_MAY_SIGN
 from writroot.statements import (
@@ -44,7 +43,7 @@ __all__ = [
 FLEET_ALGORITHMS = ("SLH-DSA-SHA2-256s", "SLH-DSA-SHA2-256f")
 OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster",
               "rotate-fleet-root", "sign-revocation-list", "sign-oscal-baseline",
-              "sign-release-provenance", *REGIONAL_OPS, retire.OP, *recovery_ops.OPS)
+              "sign-release-provenance", *REGIONAL_OPS, retire.OP)
 
 
 def _plan_entry(value: Any, where: str) -> dict[str, Any]:
@@ -52,12 +51,23 @@ def _plan_entry(value: Any, where: str) -> dict[str, Any]:
     from writroot.jsonio import parse_time
 
     entry = s.record(value, where, {"reason": s.one_of(*REVOCATION_REASONS)},
-                     {"keyid": s.digest, "serial": serial_check, "revoked_at": s.string})
+                     {"keyid": _keyid_input, "serial": serial_check, "revoked_at": s.string,
+                      "artifact": s.string, "revoke": s.one_of("key", "serial")})
     if "revoked_at" in entry:
         parse_time(entry["revoked_at"], f"{where}.revoked_at")
-    if ("keyid" in entry) == ("serial" in entry):
-        raise BadInput("an entry revokes exactly one keyid or one serial", where)
+    if sum(k in entry for k in ("keyid", "serial", "artifact")) != 1:
+        raise BadInput("an entry revokes exactly one keyid, serial or artifact (a signed "
+                       "statement file)", where)
+    if "revoke" in entry and "artifact" not in entry:
+        raise BadInput("revoke: goes with artifact:", f"{where}.revoke")
     return entry
+
+
+def _keyid_input(value: Any, where: str) -> str:
+    """A keyid as people copy it: 64 hex, in groups, upper case, or as 32 PGP words."""
+    from writroot.crypto.fingerprint import normalise
+
+    return s.digest(normalise(value) if isinstance(value, str) else value, where)
 
 
 def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
@@ -71,8 +81,7 @@ def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
 
 _DAYS = s.integer(1, 3650)
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
-    "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)},
-                            {"recovery_holders": recovery_ops.holders}),
+    "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)}, {}),
     "sign-fleet-root": ({"validity_days": _DAYS}, {"policy": s.anything}),
     "sign-roster": ({"roster": s.string, "validity_days": _DAYS}, {}),
     "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
@@ -80,11 +89,11 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
                            {"may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1),
                             "version": s.integer(1)}),
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
-                           "validity_days": _DAYS},
-                          {"policy": s.anything, "recovery_holders": recovery_ops.holders}),
+                           "validity_days": _DAYS}, {"policy": s.anything}),
     "sign-revocation-list": ({"sequence": s.integer(1),
                               "entries": s.list_of(_plan_entry, 0, 10_000),
-                              "validity_days": _DAYS}, {"previous": s.string}),
+                              "validity_days": _DAYS},
+                             {"previous": s.string, "known": s.list_of(s.string, 1, 1024)}),
     "sign-enclave-bundle": ({"region": region_check, "trust_domain": s.string,
                              "impact_level": s.one_of(*IMPACT_LEVELS), "bundle": s.string,
                              "validity_days": _DAYS}, {"previous": s.string}),
@@ -100,7 +109,6 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
 }
 
 SCHEMAS[retire.OP] = retire.SCHEMA  # retire-key: writroot/ceremony/retire.py
-SCHEMAS.update(recovery_ops.SCHEMAS)  # restore-key, resplit-recovery: writroot/recovery/
 
 
 def op_check(value: Any, where: str) -> dict[str, Any]:
@@ -128,14 +136,14 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         entry["version"] = ctx.fleet["version"] + 1
         entry["policy"] = policy_of(op.get("policy"), ctx.fleet["policy"], ctx.where, at)
     elif kind == "sign-revocation-list":
-        entry["entries"] = [dict(e) for e in op["entries"]]
+        from writroot.ceremony.revocation import lock_targets
+
+        lock_targets(entry, ctx, at)
         _revocation_previous(entry, ctx, at)
     elif kind == "sign-enclave-bundle":
         _enclave_bundle(entry, ctx, at)
     elif kind == "sign-federation-key":
         _federation_key(entry, ctx, at)
-    elif kind in recovery_ops.OPS:
-        recovery_ops.lock(entry, ctx, at)
     elif kind in INTOTO_OPS:
         from writroot.ceremony import oscal_ops
 
@@ -148,11 +156,11 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
 def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
               at: str) -> dict[str, Any]:
     """A plan's policy: the given fields over `base`, every field checked."""
-    from writroot.statements import policy_check
+    from writroot.statements import POLICY_FIELDS
 
     policy = {**base, **(value or {})}
     try:
-        policy_check(policy, f"{at}.policy")
+        s.record(policy, f"{at}.policy", POLICY_FIELDS)
     except BadInput as exc:
         raise BadInput(exc.message, where(exc.where or "")) from None
     return policy
@@ -180,9 +188,10 @@ def _request(ctx: LockContext, op: dict[str, Any], at: str) -> dict[str, Any]:
     if op["request"].endswith(".tar"):
         from writroot.transfer import read_bundle
 
-        _manifest, files = read_bundle(ctx.base / op["request"])
+        manifest, files = read_bundle(ctx.base / op["request"])
         if "key-request.json" not in files:
             raise BadInput("the bundle carries no key-request.json", where)
+        pin = {**pin, "manifest_sha256": manifest.sha256}
         name, data = f"{name}!key-request.json", files["key-request.json"]
     request = check_request(loads_strict(data, name), name)
     if ctx.fleet_name is not None and request["fleet"] != ctx.fleet_name:

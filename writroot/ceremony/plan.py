@@ -25,7 +25,7 @@ from writroot.ceremony.inputs import (
 )
 from writroot.ceremony.operations import lock_op, op_check
 from writroot.errors import BadInput, PolicyRefused
-from writroot.jsonio import canonical, read_json_file
+from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
 from writroot.rules.plan import PLAN_VERSION, Authority, PlanFacts, check_locked, check_structure
 from writroot.statements import roster_check
@@ -35,7 +35,9 @@ from writroot.statements import schema as s
 def _signer(value: Any, where: str) -> str:
     if value == "generate":
         return "generate"
-    return s.digest(value, where)
+    from writroot.crypto.fingerprint import normalise
+
+    return s.digest(normalise(value) if isinstance(value, str) else value, where)
 
 
 PLAN_FIELDS: dict[str, s.Check] = {
@@ -71,8 +73,8 @@ class LockedPlan:
         return canonical(self.document) + b"\n"
 
 
-def _genesis_roster(base: Path, rel: str, where: str,
-                    version: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+def _genesis_roster(base: Path, rel: str, where: str, version: int = 1,
+                    fleet: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """A roster proposal: threshold and custodians, each pinned by their enrolment envelope."""
     from writroot.envelope import Envelope
     from writroot.quorum.enrol import check_enrolment
@@ -94,9 +96,11 @@ def _genesis_roster(base: Path, rel: str, where: str,
         edata, _ = resolve_input(path.parent, c["enrolment"], at)
         epath = path.parent / c["enrolment"]
         env = Envelope.parse(edata, str(epath))
-        custodian = check_enrolment(env, str(epath))
-        if custodian["id"] != c["id"] or custodian["name"] != c["name"]:
-            raise BadInput("enrolment names another custodian", at)
+        custodian = check_enrolment(env, str(epath), fleet)
+        for key in ("id", "name"):
+            if custodian[key] != c[key]:
+                raise BadInput(f"the roster entry's {key} is {c[key]!r} but its enrolment "
+                               f"({c['enrolment']}) says {custodian[key]!r}", at)
         members.append({"id": c["id"], "name": c["name"], "key": custodian["key"].to_json()})
     roster = {"version": version, "threshold": proposal["threshold"], "custodians": members}
     try:
@@ -106,9 +110,13 @@ def _genesis_roster(base: Path, rel: str, where: str,
     return roster, pin
 
 
-def _roster_in_force(base: Path, rel: str, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roster carried by a fleet-root, fleet-rotation or roster envelope."""
+def _roster_in_force(base: Path, rel: str, where: str,
+                     fleet: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The roster carried by a fleet-root, fleet-rotation or roster envelope of the fleet."""
     _env, st, pin = read_statement(base, rel, where, ("fleet-root", "fleet-rotation", "roster"))
+    if st.fleet != fleet:
+        raise BadInput(f"the roster is fleet {st.fleet!r}'s, the plan's fleet is {fleet!r}",
+                       where)
     roster = st.subject["roster"]
     return {**roster, "custodians": [{**c, "key": c["key"].to_json()}
                                      for c in roster["custodians"]]}, pin
@@ -141,8 +149,12 @@ def lock(plan_path: Path, now: datetime) -> LockedPlan:
 def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
     plan = check_plan(located)
     genesis = plan["signer"] == "generate"
-    roster_loader = _genesis_roster if genesis else _roster_in_force
-    roster, roster_pin = roster_loader(base, plan["roster"], located.where("roster"))
+    if genesis:
+        roster, roster_pin = _genesis_roster(base, plan["roster"], located.where("roster"),
+                                             fleet=plan["fleet"])
+    else:
+        roster, roster_pin = _roster_in_force(base, plan["roster"], located.where("roster"),
+                                              plan["fleet"])
     ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"])
     document: dict[str, Any] = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"],
                                 "fleet": plan["fleet"], "signer": plan["signer"],
@@ -159,7 +171,8 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
             raise BadInput(f"the fleet root is fleet {st.fleet!r}, the plan's is "
                            f"{plan['fleet']!r}", where)
         document["fleet_root"] = {**pin, "keyid": ctx.fleet["key"].keyid,
-                                  "version": ctx.fleet["version"]}
+                                  "version": ctx.fleet["version"],
+                                  "not_after": format_time(ctx.fleet["not_after"])}
         facts = PlanFacts(now=now, policy=ctx.policy, fleet_keyid=ctx.fleet["key"].keyid,
                           fleet_version=ctx.fleet["version"],
                           fleet_not_after=ctx.fleet["not_after"])
@@ -188,7 +201,7 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
         if op["op"] == "sign-roster":
             new, pin = _genesis_roster(base, op["roster"],
                                        located.where(f"operations[{i}].roster"),
-                                       version=roster["version"] + 1)
+                                       version=roster["version"] + 1, fleet=plan["fleet"])
             op = {**op, "roster": {**pin, "roster": new}}
         locked_ops.append(lock_op(op, i, ctx))
     document["operations"] = locked_ops

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from writroot.ceremony.transcript import Transcript
+from writroot.crypto.fingerprint import normalise
 from writroot.errors import HSMError, PolicyRefused
 from writroot.hsm.custody import Custody
 from writroot.statements import schema as s
@@ -20,7 +21,8 @@ OP = "retire-key"
 REASONS = ("superseded", "key-compromise", "restored-over", "cessation-of-operation")
 #: (required, optional) fields of the plan operation, as operations.SCHEMAS holds them
 SCHEMA: tuple[dict[str, s.Check], dict[str, s.Check]] = (
-    {"keyid": s.digest, "reason": s.one_of(*REASONS)}, {"label": s.name})
+    {"keyid": lambda v, w: s.digest(normalise(v) if isinstance(v, str) else v, w),
+     "reason": s.one_of(*REASONS)}, {"label": s.name})
 
 
 def lock(entry: dict[str, Any], at: str) -> None:

@@ -22,28 +22,22 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _review(plan: Any, out: Any) -> None:
-    from writroot.crypto.fingerprint import hex_groups, pgp_words
+def _review(plan: Any, out: Any, now: datetime) -> dict[str, Any]:
+    """The one review (writroot.ceremony.review), printed on `out` unless it is None."""
+    from writroot.ceremony.review import render, review
 
-    doc = plan.document
-    out.print(f"[bold]ceremony[/bold] {doc['ceremony']}  (fleet {doc['fleet']})")
-    signer = doc["signer"]
-    shown = "generated in this ceremony" if signer == "generate" else hex_groups(signer)
-    out.print(f"signer     {shown}")
-    roster = doc["roster"]
-    out.print(f"roster     {roster['path']}  sha256 {roster['sha256']}")
-    out.print(f"quorum     {roster['roster']['threshold']} of "
-              f"{len(roster['roster']['custodians'])}: "
-              + ", ".join(c["id"] for c in roster["roster"]["custodians"]))
-    for i, op in enumerate(doc["operations"], 1):
-        detail = {k: v for k, v in op.items() if k not in ("op", "key", "policy")}
-        out.print(f"  {i}. {op['op']} {detail}", markup=False)
-        if "key" in op:
-            out.print(f"     key {op['key']['path']} {op['key']['algorithm']} sha256 "
-                      f"{op['key']['sha256']}")
-            out.print(f"     keyid {hex_groups(op['key']['keyid'])}")
-    out.print(f"plan digest {hex_groups(plan.sha256)}")
-    out.print(f"            {pgp_words(bytes.fromhex(plan.sha256))}")
+    data = review(plan, now)
+    if out is not None:
+        render(data, out)
+    return data
+
+
+def _confirm(plan: Any, action: str, now: datetime) -> bool:
+    """The review on stderr, then the typed ceremony id (prompt on stderr, never stdout)."""
+    _review(plan, console(stderr=True), now)
+    typed = click.prompt(f"type the ceremony id ({plan.ceremony}) to {action}",
+                         default="", show_default=False, err=True)
+    return bool(typed == plan.ceremony)
 
 
 @ceremony.command()
@@ -56,17 +50,18 @@ def plan(plan_file: Path, out_path: Path | None, as_json: bool) -> None:
     from writroot.ceremony.plan import lock
     from writroot.outputs import Staging
 
-    locked = lock(plan_file, _now())
+    now = _now()
+    locked = lock(plan_file, now)
     target = out_path or plan_file.with_suffix(".lock.json")
     with Staging(target.parent.resolve()) as stage:
         stage.write(target.name, locked.dumps())
     if as_json:
         print_json({"locked_plan": str(target), "plan_sha256": locked.sha256,
-                    "ceremony": locked.ceremony})
+                    "ceremony": locked.ceremony, "review": _review(locked, None, now)})
         return
     out = console()
-    _review(locked, out)
-    out.print(f"locked plan written to {target}")
+    _review(locked, out, now)
+    out.print(f"locked plan written to {target}", markup=False)
 
 
 @ceremony.command()
@@ -80,14 +75,15 @@ def show(locked: Path, approvals: tuple[Path, ...], as_json: bool) -> None:
     from writroot.ceremony.plan import revalidate
     from writroot.ceremony.runner import load_approvals, tally_for
 
-    plan_doc = revalidate(locked, _now())
-    tally = tally_for(plan_doc, load_approvals(list(approvals)), _now())
+    now = _now()
+    plan_doc = revalidate(locked, now)
+    tally = tally_for(plan_doc, load_approvals(list(approvals)), now)
     if as_json:
         print_json({"plan_sha256": plan_doc.sha256, "ceremony": plan_doc.ceremony,
-                    "quorum": tally.to_json()})
+                    "quorum": tally.to_json(), "review": _review(plan_doc, None, now)})
         return
     out = console()
-    _review(plan_doc, out)
+    _review(plan_doc, out, now)
     _print_tally(tally, out)
 
 
@@ -100,23 +96,29 @@ def _print_tally(tally: Any, out: Any) -> None:
 
 @ceremony.command()
 @click.argument("locked", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--custodian", "custodian_id", required=True)
+@click.option("--custodian", "custodian_id", required=True,
+              help="Your custodian id on the plan's roster.")
 @click.option("--key", "key_file", type=click.Path(path_type=Path, dir_okay=False),
               help="The custodian's encrypted ML-DSA-65 key file.")
 @click.option("--passphrase", default="prompt", show_default=True, metavar="SOURCE",
               help=f"Key file passphrase: {PASS_HELP}.")
-@click.option("--card-label", help="Smartcard token label (ECDSA P-384 custodian key).")
-@click.option("--card-pin", default="prompt", show_default=True, metavar="SOURCE")
-@click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH")
+@click.option("--card-label", help="Smartcard token label (ECDSA P-384 or Ed25519 custodian "
+              "key).")
+@click.option("--card-pin", default="prompt", show_default=True, metavar="SOURCE",
+              help=f"Smartcard PIN: {PASS_HELP}.")
+@click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH",
+              help="The smartcard's PKCS#11 module (default: SoftHSM2; env "
+              "WRITROOT_PKCS11_MODULE).")
 @click.option("--hours", type=click.IntRange(1, 24 * 90), default=None,
               help="Hours until the approval expires (default 72, at most the fleet policy's "
               "approval_expiry_hours).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               required=True, help="Directory to write the approval into.")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed ceremony id (CI).")
+@json_option
 def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: str,
             card_label: str | None, card_pin: str, module: str | None, hours: int | None,
-            out_dir: Path, yes: bool) -> None:
+            out_dir: Path, yes: bool, as_json: bool) -> None:
     """Review a locked plan (checked again against every rule) and sign an approval of
     exactly it (its SHA-256) as one custodian."""
     from writroot.ceremony.approve import approve as approve_plan
@@ -126,21 +128,19 @@ def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: 
     from writroot.hsm.pin import read_pin
     from writroot.outputs import Staging
 
-    plan_doc = revalidate(locked, _now())
-    if not yes:
-        err = console(stderr=True)
-        _review(plan_doc, err)
-        typed = click.prompt(f"type the ceremony id ({plan_doc.ceremony}) to approve it",
-                             default="", show_default=False, err=True)
-        if typed != plan_doc.ceremony:
-            raise PolicyRefused("not confirmed; nothing was signed", "approve")
+    if (key_file is None) == (card_label is None):
+        raise BadInput("give exactly one of --key and --card-label", "approve")
+    now = _now()
+    plan_doc = revalidate(locked, now)
+    if not yes and not _confirm(plan_doc, "approve it", now):
+        raise PolicyRefused("not confirmed; nothing was signed", "approve")
     name = f"{plan_doc.ceremony}.approval.{custodian_id}.dsse.json"
-    if key_file is not None and card_label is None:
+    if key_file is not None:
         from writroot.quorum.custodian import load_file_key
 
         signer = load_file_key(key_file, read_pin(passphrase, "key passphrase"))
         envelope = approve_plan(plan_doc, custodian_id, signer, _now(), hours)
-    elif card_label is not None and key_file is None:
+    else:
         from writroot.hsm.token import TokenSpec, default_module, open_session
         from writroot.quorum.custodian import load_card_key
 
@@ -148,12 +148,14 @@ def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: 
         with open_session(spec, rw=False) as session:
             envelope = approve_plan(plan_doc, custodian_id, load_card_key(session, custodian_id),
                                     _now(), hours)
-    else:
-        raise BadInput("give exactly one of --key and --card-label", "approve")
     with Staging(out_dir) as stage:
         stage.write(name, envelope.dumps())
+    if as_json:
+        print_json({"custodian": custodian_id, "ceremony": plan_doc.ceremony,
+                    "plan_sha256": plan_doc.sha256, "approval": str(out_dir / name)})
+        return
     console().print(f"{custodian_id} approved plan {hex_groups(plan_doc.sha256)} -> "
-                    f"{out_dir / name}")
+                    f"{out_dir / name}", markup=False)
 
 
 @ceremony.command()
@@ -166,14 +168,18 @@ def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: 
               required=True, help="New directory for every output (published all at once).")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed confirmation (CI).")
 @click.option("--allow-network", is_flag=True, help="Run with network interfaces up (CI).")
-@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
-              help="Plans that make a recovery split: new directory for the share files, each "
-              "under its holder's passphrase (default: shown on the terminal, once per holder).")
 @json_option
 def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Path, yes: bool,
-        allow_network: bool, shares_out: Path | None, as_json: bool) -> None:
-    """Count the quorum, then execute the locked plan on the HSM; all outputs or none."""
+        allow_network: bool, as_json: bool) -> None:
+    """Count the quorum, then execute the locked plan on the HSM; all outputs or none.
+
+    Before anything is signed the review is shown (on stderr) and the ceremony id must be
+    typed (unless --yes); prompts and progress go to stderr, so with --json stdout holds
+    exactly one JSON object."""
+    from contextlib import ExitStack
+
     from writroot.ceremony.host import load_host_profile
+    from writroot.ceremony.review import fingerprint
     from writroot.ceremony.runner import run as run_plan
 
     out = console() if not as_json else None
@@ -181,56 +187,63 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
 
     def confirm(plan_doc: Any) -> bool:
         if yes:
+            if out is not None:
+                _review(plan_doc, out, _now())
             return True
-        if out is not None:
-            _review(plan_doc, out)
-        typed = click.prompt(f"type the ceremony id ({plan_doc.ceremony}) to sign",
-                             default="", show_default=False)
-        return bool(typed == plan_doc.ceremony)
-
-    from contextlib import ExitStack
+        return _confirm(plan_doc, "sign", _now())
 
     with ExitStack() as stack:
-        say = _progress(stack, out)
-        from writroot.recovery.handout import ConsoleHandout, FileHandout
-        from writroot.recovery.session import RecoveryIO
-
-        handout = FileHandout(shares_out) if shares_out else ConsoleHandout(console(True))
+        say = _progress(stack, not as_json)
         result = run_plan(locked, list(approvals), host, out_dir, confirm=confirm,
-                          allow_network=allow_network, say=say,
-                          recovery=RecoveryIO(handout))
+                          allow_network=allow_network, say=say)
+    born: list[dict[str, Any]] = [
+        {"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
+         "custody": r.custody, "keyid": fingerprint(r.keyid)} for r in result.generated]
     summary = {"out": str(result.out_dir), "signer_keyid": result.signer_keyid,
                "quorum": result.tally.to_json(), "outputs": result.outputs,
-               "network_interfaces_up": result.network}
+               "network_interfaces_up": result.network, "generated": born}
     if as_json:
         print_json(summary)
         return
     assert out is not None
     _print_tally(result.tally, out)
+    for key in born:
+        out.print(f"[bold]new {key['role']} {key['label']}[/bold] ({key['algorithm']}, "
+                  f"{key['custody']} custody): read this fingerprint aloud and record it")
+        out.print(f"  keyid      {key['keyid']['groups']}", markup=False)
+        out.print(f"  PGP words  {key['keyid']['words']}", markup=False)
     for name in result.outputs:
-        out.print(f"  wrote {result.out_dir / name}")
+        out.print(f"  wrote {result.out_dir / name}", markup=False)
     sys.stdout.flush()
 
 
-def _progress(stack: Any, out: Any) -> Any:
-    """A rich progress bar over the plan's operations (an SLH-DSA-SHA2-256s signature takes
-    most of a second); plain step lines when not on a terminal; nothing with --json."""
-    if out is None:
+def _progress(stack: Any, enabled: bool) -> Any:
+    """Progress over the plan's operations (an SLH-DSA-SHA2-256s signature takes most of a
+    second), on stderr: a rich bar on a terminal, plain step lines otherwise, nothing with
+    --json. The bar starts at the first operation, after the review, the typed id and the PIN
+    prompts, so it never redraws over a prompt."""
+    if not enabled:
         return lambda _message: None
-    if not out.is_terminal:
-        return lambda message: out.print(f"- {message}")
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(),
-                                            TimeElapsedColumn(), console=out))
-    task = progress.add_task("ceremony", total=None)
+    err = console(stderr=True)
+    if not err.is_terminal:
+        return lambda message: err.print(f"- {message}", markup=False)
+    state: dict[str, Any] = {}
 
     def say(message: str) -> None:
+        if "progress" not in state:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            progress = stack.enter_context(Progress(TextColumn("{task.description}"),
+                                                    BarColumn(), TimeElapsedColumn(),
+                                                    console=err, transient=True))
+            state["progress"], state["task"] = progress, progress.add_task("ceremony",
+                                                                           total=None)
+        progress, task = state["progress"], state["task"]
         if message.startswith("operation "):
             done, total = message.split()[1].rstrip(":").split("/")
             progress.update(task, total=int(total), completed=int(done) - 1)
         progress.update(task, description=message)
-        progress.console.print(f"- {message}")
+        progress.console.print(f"- {message}", markup=False)
 
     return say
 
@@ -241,47 +254,87 @@ def custodian() -> None:
 
 
 @custodian.command()
-@click.option("--id", "custodian_id", required=True)
-@click.option("--name", required=True)
-@click.option("--fleet", required=True)
+@click.option("--id", "custodian_id", required=True,
+              help="Custodian id: 1-63 of [a-z0-9._-], starting with a letter or digit.")
+@click.option("--name", required=True, help="The custodian's full name, as on the roster.")
+@click.option("--fleet", required=True, help="Fleet id the enrolment is for (the plan's fleet).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              required=True)
+              required=True, help="Directory for the enrolment, the public key and a key file.")
 @click.option("--passphrase", default="prompt", show_default=True, metavar="SOURCE",
               help=f"Encrypts the ML-DSA-65 key file: {PASS_HELP}.")
-@click.option("--card-label", help="Make an ECDSA P-384 key on this smartcard token instead.")
-@click.option("--card-pin", default="prompt", show_default=True, metavar="SOURCE")
-@click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH")
+@click.option("--card-label", help="Make the key on this smartcard token instead of a file.")
+@click.option("--card-algorithm", type=click.Choice(["ECDSA-P384-SHA384", "Ed25519"]),
+              default="ECDSA-P384-SHA384", show_default=True,
+              help="The smartcard key's algorithm.")
+@click.option("--card-pin", default="prompt", show_default=True, metavar="SOURCE",
+              help=f"Smartcard PIN: {PASS_HELP}.")
+@click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH",
+              help="The smartcard's PKCS#11 module (default: SoftHSM2; env "
+              "WRITROOT_PKCS11_MODULE).")
+@json_option
 def keygen(custodian_id: str, name: str, fleet: str, out_dir: Path, passphrase: str,
-           card_label: str | None, card_pin: str, module: str | None) -> None:
-    """Make a custodian key and its self-signed enrolment statement."""
-    from writroot.crypto.fingerprint import hex_groups, pgp_words
+           card_label: str | None, card_algorithm: str, card_pin: str, module: str | None,
+           as_json: bool) -> None:
+    """Make a custodian key and its self-signed enrolment statement; print its keyid."""
+    from writroot.ceremony.review import fingerprint
+    from writroot.errors import BadInput
     from writroot.hsm.pin import read_pin
     from writroot.outputs import Staging
     from writroot.quorum.enrol import enrol
     from writroot.statements import schema
 
     schema.name(custodian_id, "--id")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if card_label:
-        from writroot.hsm.token import TokenSpec, default_module, open_session
-        from writroot.quorum.custodian import create_card_key
+    schema.name(fleet, "--fleet")
+    names = [f"{custodian_id}.enrolment.dsse.json", f"{custodian_id}.pub.pem"]
+    if not card_label:
+        names.append(f"{custodian_id}.key.pem")
+    for fname in names:
+        if (out_dir / fname).exists():
+            raise BadInput("exists already (outputs are write-once)", str(out_dir / fname))
+    created_dir = not out_dir.exists()
+    key_path = out_dir / f"{custodian_id}.key.pem"
+    try:
+        if card_label:
+            from writroot.hsm.token import TokenSpec, default_module, open_session
+            from writroot.quorum.custodian import create_card_key
 
-        spec = TokenSpec(module or default_module(), card_label, None, card_pin)
-        with open_session(spec, rw=True) as session:
-            signer: Any = create_card_key(session, custodian_id)
+            spec = TokenSpec(module or default_module(), card_label, None, card_pin)
+            with open_session(spec, rw=True) as session:
+                signer: Any = create_card_key(session, custodian_id, card_algorithm)
+                envelope = enrol(signer, fleet, custodian_id, name, _now())
+        else:
+            from writroot.quorum.custodian import create_file_key, load_file_key
+
+            secret = read_pin(passphrase, "new key passphrase")
+            create_file_key(key_path, bytearray(secret))
+            signer = load_file_key(key_path, secret)
             envelope = enrol(signer, fleet, custodian_id, name, _now())
-    else:
-        from writroot.quorum.custodian import create_file_key, load_file_key
-
-        secret = read_pin(passphrase, "new key passphrase")
-        key_path = out_dir / f"{custodian_id}.key.pem"
-        create_file_key(key_path, bytearray(secret))
-        signer = load_file_key(key_path, secret)
-        envelope = enrol(signer, fleet, custodian_id, name, _now())
-    with Staging(out_dir) as stage:
-        stage.write(f"{custodian_id}.enrolment.dsse.json", envelope.dumps())
-        stage.write(f"{custodian_id}.pub.pem", signer.key.pem.encode())
+        with Staging(out_dir) as stage:
+            stage.write(f"{custodian_id}.enrolment.dsse.json", envelope.dumps())
+            stage.write(f"{custodian_id}.pub.pem", signer.key.pem.encode())
+    except BaseException:
+        _remove_new(key_path if not card_label else None, out_dir if created_dir else None)
+        raise
+    fp = fingerprint(signer.key.keyid)
+    if as_json:
+        print_json({"custodian": custodian_id, "name": name, "fleet": fleet,
+                    "algorithm": signer.key.algorithm.name, "keyid": fp,
+                    "custody": "smartcard" if card_label else "file",
+                    "enrolment": str(out_dir / names[0]), "public_key": str(out_dir / names[1]),
+                    **({} if card_label else {"key_file": str(key_path)})})
+        return
     out = console()
-    out.print(f"custodian {custodian_id} ({signer.key.algorithm.name}) enrolled")
-    out.print(f"  keyid      {hex_groups(signer.key.keyid)}")
-    out.print(f"  PGP words  {pgp_words(bytes.fromhex(signer.key.keyid))}")
+    out.print(f"custodian {custodian_id} ({signer.key.algorithm.name}) enrolled", markup=False)
+    out.print(f"  keyid      {fp['groups']}", markup=False)
+    out.print(f"  PGP words  {fp['words']}", markup=False)
+
+
+def _remove_new(key_path: Path | None, new_dir: Path | None) -> None:
+    """After a failed keygen: remove the key file it made and the directory it created."""
+    if key_path is not None and key_path.exists() and not key_path.is_symlink():
+        key_path.unlink()
+    if new_dir is not None:
+        try:
+            new_dir.rmdir()
+        except OSError:
+            pass

@@ -23,11 +23,24 @@ def token_options(f: F) -> F:
     f = click.option("--pin", "pin_source", default="prompt", show_default=True,
                      metavar="SOURCE", help=f"Where the user PIN comes from: {PIN_SOURCE_HELP}."
                      )(f)
+    f = click.option("--pin-shares", "pin_shares", multiple=True, metavar="SOURCE",
+                     help="After hsm split-pin: one PIN share source per share typed in "
+                     f"(repeat the option M times) instead of --pin; {PIN_SOURCE_HELP}.")(f)
     f = click.option("--token-serial", help="Token serial number.")(f)
     f = click.option("--token-label", help="Token label.")(f)
     f = click.option("--module", envvar="WRITROOT_PKCS11_MODULE", metavar="PATH",
                      help="PKCS#11 module (default: SoftHSM2; env WRITROOT_PKCS11_MODULE).")(f)
     return f
+
+
+def shares_pin(pin_shares: tuple[str, ...]) -> bytearray | None:
+    """The token PIN rebuilt in memory from share sources (None: use --pin). The caller
+    wipes it."""
+    if not pin_shares:
+        return None
+    from writroot.quorum.splitpin import combine_pin
+
+    return combine_pin(list(pin_shares))
 
 
 def print_json(obj: Any) -> None:

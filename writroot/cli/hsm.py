@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from writroot.cli.common import console, json_option, print_json, token_options
+from writroot.cli.common import console, json_option, print_json, shares_pin, token_options
 
 
 @click.group()
@@ -30,7 +32,7 @@ def _spec(module: str | None, token_label: str | None, token_serial: str | None,
               "public objects.")
 @json_option
 def info(module: str | None, token_label: str | None, token_serial: str | None,
-         pin_source: str, login: bool, as_json: bool) -> None:
+         pin_shares: tuple[str, ...], pin_source: str, login: bool, as_json: bool) -> None:
     """Show the token, its PQC mechanisms, the custody mode and writroot keys on it."""
     from writroot.crypto.algorithms import ML_DSA_87, SLH_DSA_SHA2_256S
     from writroot.hsm.custody import Custody
@@ -40,11 +42,11 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
         CKM_SLH_DSA,
         CKM_SLH_DSA_KEY_PAIR_GEN,
     )
-    from writroot.hsm.token import TokenSpec, open_session, token_facts
+    from writroot.hsm.token import TokenSpec, token_facts
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
-    with open_session(spec, rw=False, login=login) as session:
+    with _session(spec, pin_shares, rw=False, login=login) as session:
         custody = Custody(session, spec.module)
         mechs = custody.mechanisms()
         names = {CKM_SLH_DSA_KEY_PAIR_GEN: "CKM_SLH_DSA_KEY_PAIR_GEN", CKM_SLH_DSA: "CKM_SLH_DSA",
@@ -69,6 +71,22 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
     _print_info(report)
 
 
+@contextmanager
+def _session(spec: Any, pin_shares: tuple[str, ...], rw: bool,
+             login: bool = True) -> Iterator[Any]:
+    """A session logged in with --pin, or with the PIN rebuilt from --pin-shares."""
+    from writroot.crypto.keys import wipe
+    from writroot.hsm.token import open_session
+
+    pin = shares_pin(pin_shares) if login else None
+    try:
+        with open_session(spec, rw=rw, login=login, pin_bytes=pin) as session:
+            wipe(pin)
+            yield session
+    finally:
+        wipe(pin)
+
+
 def _inventory(custody: Any) -> dict[str, Any]:
     """Keys with their status, records that do not parse, spent plans, retired keys."""
     records = custody.keys()
@@ -89,8 +107,8 @@ def _inventory(custody: Any) -> dict[str, Any]:
                 status = "unpublished"
         keys.append({"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
                      "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at,
-                     "status": status, "recovery": _recovery(r),
-                     **({"plan_sha256": r.plan_sha256} if r.plan_sha256 else {})})
+                     "status": status, **({"plan_sha256": r.plan_sha256}
+                                          if r.plan_sha256 else {})})
     retired = custody.retired()
     plans = custody.spent_plans()
     return {
@@ -101,15 +119,6 @@ def _inventory(custody: Any) -> dict[str, Any]:
                          "at": p.at} for p in plans],
         "retired_keys": sorted(retired),
     }
-
-
-def _recovery(record: Any) -> str:
-    """A key's writroot recovery split, or why it has none (docs/custody.md "Recovery")."""
-    if record.recovery_split:
-        return str(record.recovery_split)
-    if record.custody == "native":
-        return "none: native key, use the token vendor's backup"
-    return "none"
 
 
 def _print_info(report: dict[str, Any]) -> None:
@@ -134,22 +143,19 @@ def _print_info(report: dict[str, Any]) -> None:
     if not report["logged_in"]:
         out.print("not logged in: writroot's keys are private objects (log in to list them)")
         return
-    table = Table("label", "role", "algorithm", "keyid", "custody", "created", "status",
-                  "recovery")
+    table = Table()
+    for column in ("label", "role", "algorithm", "keyid", "custody", "created", "status"):
+        table.add_column(column, overflow="fold")  # wrap, never truncate an identifier
     keys = report["keys"]
     assert isinstance(keys, list)
     for k in keys:
         table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
-                      k["custody"], k["created_at"], k["status"], k["recovery"])
+                      k["custody"], k["created_at"], k["status"])
     out.print(table if keys else "no writroot keys on this token")
     for k in keys:
         if k["status"] == "superseded":
             out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
                       "in a retire-key ceremony", markup=False)
-    for k in keys:
-        if k["recovery"].startswith("none") and k["role"] in ("fleet-root", "regional-root"):
-            out.print(f"NO WRITROOT RECOVERY for {k['label']!r} ({k['recovery']})",
-                      markup=False)
     for bad in report["unreadable_records"]:
         out.print(f"UNREADABLE record {bad['label']!r}: {bad['problem']} (skipped)", markup=False)
     for plan in report["spent_plans"]:
@@ -172,22 +178,24 @@ def _print_info(report: dict[str, Any]) -> None:
               help="Also write the sealed key (it opens only on this token) here.")
 @json_option
 def keygen(module: str | None, token_label: str | None, token_serial: str | None,
-           pin_source: str, algorithm: str, role: str, label: str, custody_mode: str,
-           backup_dir: Path | None, as_json: bool) -> None:
+           pin_shares: tuple[str, ...], pin_source: str, algorithm: str, role: str, label: str,
+           custody_mode: str, backup_dir: Path | None, as_json: bool) -> None:
     """Generate a key in custody on the token and print its keyid."""
     from writroot.crypto.algorithms import by_name
     from writroot.crypto.fingerprint import hex_groups, pgp_words
     from writroot.hsm.custody import Custody
-    from writroot.hsm.token import TokenSpec, open_session
+    from writroot.hsm.token import TokenSpec
 
     alg = by_name(algorithm, "--algorithm")
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
-    with open_session(spec, rw=True) as session:
+    with _session(spec, pin_shares, rw=True) as session:
         record = Custody(session, spec.module).generate(alg, role, label, custody_mode,
                                                         backup_dir)
     if as_json:
-        print_json(record.public_json())
+        from writroot.ceremony.review import fingerprint
+
+        print_json({**record.public_json(), "fingerprint": fingerprint(record.keyid)})
         return
     out = console()
     out.print(f"generated {alg.name} {role} key {label!r} ({record.custody} custody)")
@@ -197,53 +205,105 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
 
 @hsm.command("export-public")
 @token_options
-@click.option("--keyid", required=True)
-@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--keyid", required=True,
+              help="The key's keyid: 64 hex digits, in groups of four, or its PGP words.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="New PEM file to write.")
+@json_option
 def export_public(module: str | None, token_label: str | None, token_serial: str | None,
-                  pin_source: str, keyid: str, out_path: Path) -> None:
+                  pin_shares: tuple[str, ...], pin_source: str, keyid: str, out_path: Path,
+                  as_json: bool) -> None:
     """Write a key's PEM public key (SPKI) to a new file."""
+    from writroot.ceremony.review import fingerprint
     from writroot.crypto.fingerprint import normalise
     from writroot.hsm.custody import Custody
-    from writroot.hsm.token import TokenSpec, open_session
+    from writroot.hsm.token import TokenSpec
     from writroot.outputs import check_destination, publish_file
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     check_destination(out_path)
-    with open_session(spec, rw=False) as session:
+    with _session(spec, pin_shares, rw=False) as session:
         matches = [r for r in Custody(session, spec.module).keys() if r.keyid == normalise(keyid)]
     if not matches:
         from writroot.errors import HSMError
 
         raise HSMError(f"no writroot key with keyid {keyid} on this token")
     publish_file(out_path, matches[0].key.pem.encode())
+    fp = fingerprint(matches[0].keyid)
+    if as_json:
+        print_json({"out": str(out_path), "keyid": fp})
+        return
+    out = console()
+    out.print(f"wrote {out_path}", markup=False)
+    out.print(f"  keyid      {fp['groups']}", markup=False)
+    out.print(f"  PGP words  {fp['words']}", markup=False)
 
 
 @hsm.command("split-pin")
 @token_options
 @click.option("--threshold", type=click.IntRange(1, 16), required=True, help="M shares rebuild it.")
 @click.option("--shares", type=click.IntRange(2, 16), required=True, help="N shares in all.")
+@click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
 @json_option
 def split_pin(module: str | None, token_label: str | None, token_serial: str | None,
-              pin_source: str, threshold: int, shares: int, as_json: bool) -> None:
+              pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
+              yes: bool, as_json: bool) -> None:
     """Replace the token's user PIN with a random one split into M-of-N SLIP-39 shares.
 
     The new PIN is never shown or stored: only the shares are printed, once, for the
-    custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares).
+    custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
+    and every hsm command takes them with --pin-shares. Asks for the token label first.
     """
+    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
+                 yes, as_json)
+
+
+@hsm.command("resplit")
+@token_options
+@click.option("--threshold", type=click.IntRange(1, 16), required=True,
+              help="M shares of the new split rebuild the PIN.")
+@click.option("--shares", type=click.IntRange(2, 16), required=True,
+              help="N shares in the new split (one per member of the new roster).")
+@click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
+@json_option
+def resplit(module: str | None, token_label: str | None, token_serial: str | None,
+            pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
+            yes: bool, as_json: bool) -> None:
+    """Re-split the token PIN for a new roster: M old shares (--pin-shares) log in, the PIN is
+    replaced by a new random one, and its new M-of-N shares are printed once. Every old share
+    is dead afterwards (it rebuilds a PIN the token no longer has)."""
+    from writroot.errors import BadInput
+
+    if not pin_shares:
+        raise BadInput("give the old shares with --pin-shares (one per share)", "--pin-shares")
+    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
+                 yes, as_json)
+
+
+def _replace_pin(module: str | None, token_label: str | None, token_serial: str | None,
+                 pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
+                 yes: bool, as_json: bool) -> None:
     import pkcs11
 
     from writroot.crypto.keys import wipe
-    from writroot.errors import BadInput, HSMError
+    from writroot.errors import BadInput, HSMError, PolicyRefused
     from writroot.hsm.pin import read_pin
-    from writroot.hsm.token import TokenSpec, open_session
-    from writroot.quorum.splitpin import split_new_pin
+    from writroot.hsm.token import TokenSpec, find_token, open_session
+    from writroot.quorum.splitpin import split_id, split_new_pin
 
     if threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
-    old = read_pin(spec.pin_source)
+    label = str(find_token(spec).label).strip()
+    if not yes:
+        typed = click.prompt(f"this replaces the user PIN of token {label!r}; the old PIN and "
+                             f"its shares stop working. Type the token label ({label}) to go "
+                             "on", default="", show_default=False, err=True)
+        if typed != label:
+            raise PolicyRefused("not confirmed; the PIN is unchanged", "split-pin")
+    old = shares_pin(pin_shares) or read_pin(spec.pin_source)
     new, mnemonics = split_new_pin(threshold, shares)
     try:
         with open_session(spec, rw=True, pin_bytes=old) as session:
@@ -254,11 +314,38 @@ def split_pin(module: str | None, token_label: str | None, token_serial: str | N
     finally:
         wipe(old)
         wipe(new)
+    split = split_id(mnemonics[0])
     if as_json:
-        print_json({"threshold": threshold, "shares": mnemonics})
+        print_json({"token": label, "threshold": threshold, "split": split,
+                    "shares": mnemonics})
         return
     out = console()
-    out.print(f"The token PIN is now split {threshold} of {shares}. Give each custodian one "
-              "share; it is shown only now.")
+    out.print(f"The PIN of token {label} is now split {threshold} of {shares} (split {split}). "
+              "Give each custodian one share; it is shown only now.", markup=False)
     for i, words in enumerate(mnemonics, 1):
-        out.print(f"share {i}: {words}", markup=False)
+        out.print(f"share {i} (split {split}): {words}", markup=False)
+
+
+@hsm.command("check-shares")
+@token_options
+@json_option
+def check_shares(module: str | None, token_label: str | None, token_serial: str | None,
+                 pin_shares: tuple[str, ...], pin_source: str, as_json: bool) -> None:
+    """Check that the given PIN shares rebuild the token PIN: rebuilt in memory and proved by
+    logging in once (a wrong PIN uses up a retry only if the shares combine to a wrong one)."""
+    from writroot.errors import BadInput
+    from writroot.hsm.token import TokenSpec, token_facts
+
+    if not pin_shares:
+        raise BadInput("give the shares to check with --pin-shares (one per share)",
+                       "--pin-shares")
+    spec = _spec(module, token_label, token_serial, pin_source)
+    assert isinstance(spec, TokenSpec)
+    with _session(spec, pin_shares, rw=False) as session:
+        token = token_facts(session.token)
+    if as_json:
+        print_json({"token": token["label"], "serial": token["serial"],
+                    "shares": len(pin_shares), "rebuild_pin": True})
+        return
+    console().print(f"the {len(pin_shares)} shares rebuild the PIN of token {token['label']} "
+                    f"(serial {token['serial']}): logged in", markup=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from writroot.cli.common import console, json_option, print_json, token_options
+from writroot.cli.common import console, json_option, print_json, shares_pin, token_options
 
 
 @click.group()
@@ -29,12 +29,15 @@ def region() -> None:
               help="Also write the sealed key (it opens only on this token) here.")
 @json_option
 def keygen(module: str | None, token_label: str | None, token_serial: str | None,
-           pin_source: str, region_code: str, fleet: str, label: str, algorithm: str,
-           out_path: Path, backup_dir: Path | None, as_json: bool) -> None:
+           pin_shares: tuple[str, ...], pin_source: str, region_code: str, fleet: str,
+           label: str, algorithm: str, out_path: Path, backup_dir: Path | None,
+           as_json: bool) -> None:
     """Generate the regional root in this region's HSM; export a key request whose
     self-signature proves possession, as a transfer bundle for the fleet ceremony."""
+    from writroot.ceremony.review import fingerprint
     from writroot.crypto.algorithms import by_name
-    from writroot.crypto.fingerprint import hex_groups, pgp_words
+    from writroot.crypto.fingerprint import hex_groups
+    from writroot.crypto.keys import wipe
     from writroot.errors import BadInput
     from writroot.hsm.custody import Custody
     from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
@@ -50,7 +53,9 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
         raise BadInput("exists already (outputs are write-once)", str(out_path))
     spec = TokenSpec(module or default_module(), token_label, token_serial, pin_source)
     now = datetime.now(UTC).replace(microsecond=0)
-    with open_session(spec, rw=True) as session:
+    pin = shares_pin(pin_shares)
+    with open_session(spec, rw=True, pin_bytes=pin) as session:
+        wipe(pin)
         token = token_facts(session.token)
         request = make_request(Custody(session, spec.module), alg, region_code, fleet, label,
                                f"{token['label']} ({token['serial']})", now, backup_dir)
@@ -58,15 +63,17 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
         for fname, data in request.files().items():
             (Path(tmp) / fname).write_bytes(data)
         manifest = export_bundle(Path(tmp), out_path, "key-request")
-    summary = {"region": region_code, "keyid": request.key.keyid,
+    fp = fingerprint(request.key.keyid)
+    summary = {"region": region_code, "keyid": request.key.keyid, "fingerprint": fp,
                "algorithm": alg.name, "custody": request.custody, "bundle": str(out_path),
-               "bundle_sha256": manifest.sha256, "read_aloud": manifest.words}
+               "manifest_sha256": manifest.sha256, "words": manifest.words}
     if as_json:
         print_json(summary)
         return
     out = console()
     out.print(f"[bold]{region_code}[/bold] regional root {alg.name}, {request.custody} custody")
-    out.print(f"  keyid        {hex_groups(request.key.keyid)}")
-    out.print(f"  PGP words    {pgp_words(bytes.fromhex(request.key.keyid))}")
-    out.print(f"  request      {out_path}")
-    out.print(f"  read aloud   {manifest.words}")
+    out.print(f"  keyid            {fp['groups']}", markup=False)
+    out.print(f"  PGP words        {fp['words']}", markup=False)
+    out.print(f"  request          {out_path}", markup=False)
+    out.print(f"  manifest sha256  {hex_groups(manifest.sha256)}", markup=False)
+    out.print(f"  read aloud       {manifest.words}", markup=False)

@@ -29,9 +29,12 @@ ML_DSA_87 = Algorithm("ML-DSA-87", "ml-dsa", f"{_NIST_SIG}.19", 2592, 4627, 32, 
 
 # Custodian smartcards: the raw key is the uncompressed SEC1 point; signatures are DER.
 ECDSA_P384 = Algorithm("ECDSA-P384-SHA384", "ecdsa", "1.2.840.10045.2.1", 97, 104, 0, 0)
+# Ed25519 (RFC 8032, SPKI per RFC 8410: absent parameters, the raw 32-byte key in the BIT STRING).
+ED25519 = Algorithm("Ed25519", "eddsa", "1.3.101.112", 32, 64, 32, 0)
 
 ALGORITHMS: dict[str, Algorithm] = {
-    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87, ECDSA_P384)
+    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87, ECDSA_P384,
+                        ED25519)
 }
 BY_OID: dict[str, Algorithm] = {a.oid: a for a in ALGORITHMS.values()}
 

@@ -19,5 +19,24 @@ def show(hexdigest: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Accept a keyid typed with spaces, colons or upper case; return 64 lowercase hex."""
+    """Accept a keyid or digest as people copy it: hex with spaces, colons or upper case (the
+    grouped form every screen shows), or its PGP words; return lowercase hex. Text that is
+    neither is returned compacted, for the caller's own check to refuse."""
+    words = text.split()
+    if len(words) > 1 and all(w.isalpha() for w in words):
+        from_words = _from_words(words)
+        if from_words is not None:
+            return from_words
     return "".join(ch for ch in text if ch not in " :-\t").lower()
+
+
+def _from_words(words: list[str]) -> str | None:
+    even = {w.lower(): i for i, w in enumerate(EVEN)}
+    odd = {w.lower(): i for i, w in enumerate(ODD)}
+    out = bytearray()
+    for i, word in enumerate(words):
+        table = even if i % 2 == 0 else odd
+        if word.lower() not in table:
+            return None
+        out.append(table[word.lower()])
+    return out.hex()

@@ -1,4 +1,5 @@
-"""Custodian approval keys: ML-DSA-65 in a passphrase-encrypted file, or ECDSA P-384 on a card."""
+"""Custodian approval keys: ML-DSA-65 in a passphrase-encrypted file, or ECDSA P-384 or
+Ed25519 on a PKCS#11 smartcard."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from writroot.crypto.algorithms import ECDSA_P384, ML_DSA_65
+from writroot.crypto.algorithms import ECDSA_P384, ED25519, ML_DSA_65
 from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, HSMError
 
@@ -113,8 +114,9 @@ def load_file_key(path: Path, passphrase: bytearray) -> FileKey:
 
 @dataclass
 class CardKey:
-    """ECDSA P-384 on a PKCS#11 smartcard: SHA-384 on the host, CKM_ECDSA on the card (the
-    combined CKM_ECDSA_SHA384 is missing from many cards and from SoftHSM2)."""
+    """A custodian key on a PKCS#11 smartcard. ECDSA P-384: SHA-384 on the host, CKM_ECDSA on
+    the card (the combined CKM_ECDSA_SHA384 is missing from many cards and from SoftHSM2),
+    the signature DER-encoded. Ed25519: CKM_EDDSA over the message (pure EdDSA)."""
 
     key: PublicKey
     session: Any
@@ -125,8 +127,13 @@ class CardKey:
         from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
         from pkcs11 import KeyType, Mechanism, ObjectClass
 
+        eddsa = self.key.algorithm is ED25519
         try:
-            private = self.session.get_key(ObjectClass.PRIVATE_KEY, KeyType.EC, label=self.label)
+            private = self.session.get_key(ObjectClass.PRIVATE_KEY,
+                                           KeyType.EC_EDWARDS if eddsa else KeyType.EC,
+                                           label=self.label)
+            if eddsa:
+                return bytes(private.sign(message, mechanism=Mechanism.EDDSA))
             raw = bytes(private.sign(hashlib.sha384(message).digest(), mechanism=Mechanism.ECDSA))
         except pkcs11.PKCS11Error as exc:
             raise HSMError(f"card signing failed: {type(exc).__name__}") from None
@@ -135,22 +142,44 @@ class CardKey:
                                           int.from_bytes(raw[half:], "big")))
 
 
-def _card_public(public: Any) -> PublicKey:
+#: Card key algorithms: name -> (curve OID, PKCS#11 key type name, key-pair mechanism name).
+CARD_ALGORITHMS = {ECDSA_P384.name: ("secp384r1", "EC", "EC_KEY_PAIR_GEN"),
+                   ED25519.name: ("1.3.101.112", "EC_EDWARDS", "EC_EDWARDS_KEY_PAIR_GEN")}
+
+
+def _card_public(public: Any, key_type: str) -> PublicKey:
     from asn1crypto.core import OctetString
     from pkcs11 import Attribute
 
+    alg = ED25519 if key_type == "EC_EDWARDS" else ECDSA_P384
     point = bytes(public[Attribute.EC_POINT])
-    if point[:1] == b"\x04" and len(point) == ECDSA_P384.public_key_size + 2:
+    if len(point) == alg.public_key_size + 2 and point[:1] == b"\x04":
         point = OctetString.load(point).native  # DER-wrapped CKA_EC_POINT (PKCS#11 2.x style)
-    return PublicKey(ECDSA_P384, bytes(point))
+    if len(point) != alg.public_key_size:
+        raise HSMError(f"the card returned a {len(point)}-byte {alg.name} public key")
+    return PublicKey(alg, bytes(point))
 
 
-def create_card_key(session: Any, custodian_id: str) -> CardKey:
-    """Generate a non-extractable P-384 pair on the card, labelled for the custodian."""
-    import pkcs11
-    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+def _curve_params(alg_name: str) -> bytes:
+    from asn1crypto.core import ObjectIdentifier
     from pkcs11.util.ec import encode_named_curve_parameters
 
+    curve = CARD_ALGORITHMS[alg_name][0]
+    if alg_name == ED25519.name:  # RFC 8410 id-Ed25519 as the named curve (PKCS#11 3.0)
+        return bytes(ObjectIdentifier(curve).dump())
+    return bytes(encode_named_curve_parameters(curve))
+
+
+def create_card_key(session: Any, custodian_id: str,
+                    algorithm: str = ECDSA_P384.name) -> CardKey:
+    """Generate a non-extractable pair on the card (ECDSA P-384 or Ed25519), labelled for
+    the custodian."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+    if algorithm not in CARD_ALGORITHMS:
+        raise BadInput(f"card keys are {' or '.join(CARD_ALGORITHMS)}", "--card-algorithm")
+    _curve, key_type, mechanism = CARD_ALGORITHMS[algorithm]
     label = CARD_LABEL_PREFIX + custodian_id
     existing = session.get_objects({Attribute.LABEL: label,
                                     Attribute.CLASS: ObjectClass.PRIVATE_KEY})
@@ -158,14 +187,15 @@ def create_card_key(session: Any, custodian_id: str) -> CardKey:
         raise HSMError(f"the card already holds a key labelled {label!r}")
     try:
         params = session.create_domain_parameters(
-            KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp384r1")},
+            getattr(KeyType, key_type), {Attribute.EC_PARAMS: _curve_params(algorithm)},
             local=True)
         public, _ = params.generate_keypair(
-            store=True, label=label, mechanism=Mechanism.EC_KEY_PAIR_GEN,
+            store=True, label=label, mechanism=getattr(Mechanism, mechanism),
             private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False})
     except pkcs11.PKCS11Error as exc:
-        raise HSMError(f"card key generation failed: {type(exc).__name__}") from None
-    return CardKey(_card_public(public), session, label)
+        raise HSMError(f"card key generation failed ({algorithm}): "
+                       f"{type(exc).__name__}") from None
+    return CardKey(_card_public(public, key_type), session, label)
 
 
 def load_card_key(session: Any, custodian_id: str) -> CardKey:
@@ -173,8 +203,11 @@ def load_card_key(session: Any, custodian_id: str) -> CardKey:
     from pkcs11 import KeyType, ObjectClass
 
     label = CARD_LABEL_PREFIX + custodian_id
-    try:
-        public = session.get_key(ObjectClass.PUBLIC_KEY, KeyType.EC, label=label)
-    except pkcs11.NoSuchKey:
-        raise HSMError(f"no custodian key {label!r} on the card") from None
-    return CardKey(_card_public(public), session, label)
+    for key_type in ("EC", "EC_EDWARDS"):
+        try:
+            public = session.get_key(ObjectClass.PUBLIC_KEY, getattr(KeyType, key_type),
+                                     label=label)
+        except pkcs11.NoSuchKey:
+            continue
+        return CardKey(_card_public(public, key_type), session, label)
+    raise HSMError(f"no custodian key {label!r} on the card")

@@ -33,8 +33,9 @@ def enrol(signer: ApprovalSigner, fleet: str, custodian_id: str, name: str,
                     (Signature(signer.key.keyid, signer.sign(unsigned.pae())),))
 
 
-def check_enrolment(envelope: Envelope, where: str) -> dict[str, Any]:
-    """The enrolled custodian {id, name, key}, once its self-signature verifies."""
+def check_enrolment(envelope: Envelope, where: str, fleet: str | None = None) -> dict[str, Any]:
+    """The enrolled custodian {id, name, key}, once its self-signature verifies (and, given
+    `fleet`, once it is for that fleet)."""
     st = parse_payload(envelope.payload, f"{where}: payload")
     if st.type != "enrolment" or envelope.payload_type != payload_type_for("enrolment"):
         raise BadInput("not an enrolment statement", where)
@@ -44,4 +45,7 @@ def check_enrolment(envelope: Envelope, where: str) -> dict[str, Any]:
         raise VerificationFailed("enrolment is not self-signed", where)
     if not envelope.signed_by(key):
         raise VerificationFailed("enrolment signature does not verify", where)
+    if fleet is not None and st.fleet != fleet:
+        raise BadInput(f"the enrolment is for fleet {st.fleet!r}, the plan's is {fleet!r}",
+                       f"{where}: fleet")
     return custodian

@@ -31,6 +31,18 @@ def split_new_pin(threshold: int, shares: int) -> tuple[bytearray, list[str]]:
     return pin, list(groups[0])
 
 
+def split_id(mnemonic: str) -> str:
+    """The split a share belongs to: SLIP-39's random identifier, as 4 hex digits. Every share
+    of one split carries the same one; a re-split gets a new one."""
+    import shamir_mnemonic
+
+    try:
+        share = shamir_mnemonic.Share.from_mnemonic(" ".join(mnemonic.split()))
+    except shamir_mnemonic.MnemonicError:
+        return "unreadable"
+    return f"{share.common_parameters().identifier:04x}"
+
+
 def combine_pin(sources: list[str]) -> bytearray:
     """Rebuild the PIN from share sources (prompt, env:VAR, file:PATH); wrong or too few
     shares are a clear error."""
@@ -45,8 +57,14 @@ def combine_pin(sources: list[str]) -> bytearray:
         secret = bytearray(shamir_mnemonic.combine_mnemonics(mnemonics, b""))
     except shamir_mnemonic.MnemonicError:
         # The library's message quotes share words; never echo them.
+        splits = sorted({split_id(m) for m in mnemonics})
+        mnemonics.clear()
+        if len(splits) > 1:
+            raise BadInput(f"the PIN shares come from different splits ({', '.join(splits)}); "
+                           "give shares of one split", "pin shares") from None
         raise BadInput(f"the {len(sources)} PIN shares given do not rebuild the PIN (too few, "
-                       "mistyped, or from another split)", "pin shares") from None
+                       f"or mistyped; split {splits[0] if splits else '?'})",
+                       "pin shares") from None
     finally:
         mnemonics.clear()
     pin = bytearray(secret.hex().encode())

@@ -90,7 +90,7 @@ def _preferred(alg: Algorithm) -> list[Engine]:
             if mode == "force":
                 raise
     order += [load({"slh-dsa": "pqcrypto", "ml-dsa": "cryptography",
-                    "ecdsa": "cryptography-ecdsa"}[alg.family])]
+                    "ecdsa": "cryptography-ecdsa", "eddsa": "cryptography-ecdsa"}[alg.family])]
     return order
 
 
@@ -110,7 +110,7 @@ def verifier_for(alg: Algorithm) -> Engine:
 
 def independent_for(alg: Algorithm, other: Engine) -> Engine:
     """A verifier that shares no code with `other`: slh-dsa-py for SLH-DSA, pqcrypto for ML-DSA."""
-    if alg.family == "ecdsa":
+    if alg.family in ("ecdsa", "eddsa"):
         return load("cryptography-ecdsa")  # classical custodian keys: one implementation
     name = "slh-dsa-py" if alg.family == "slh-dsa" else "pqcrypto"
     if name == other.name:

@@ -50,7 +50,8 @@ class CryptographyEngine(Engine):
 
 
 class EcdsaEngine(Engine):
-    """ECDSA P-384 with SHA-384 (custodian smartcards); verification only on the host."""
+    """ECDSA P-384 with SHA-384 and Ed25519 (custodian smartcards); verification only on the
+    host."""
 
     name = "cryptography-ecdsa"
 
@@ -58,7 +59,7 @@ class EcdsaEngine(Engine):
         return False
 
     def can_verify(self, alg: Algorithm) -> bool:
-        return alg.family == "ecdsa"
+        return alg.family in ("ecdsa", "eddsa")
 
     def keygen(self, alg: Algorithm) -> tuple[bytes, bytearray]:
         raise NotImplementedError("ECDSA custodian keys are generated on the smartcard")
@@ -69,8 +70,14 @@ class EcdsaEngine(Engine):
     def verify(self, alg: Algorithm, public_key: bytes, message: bytes, signature: bytes) -> bool:
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+        if alg.family == "eddsa":
+            try:
+                ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+            except (InvalidSignature, ValueError):
+                return False
+            return True
         try:
             key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_key)
             key.verify(signature, message, ec.ECDSA(hashes.SHA384()))

@@ -1,0 +1,77 @@
+"""A revocation list's targets, checked when the plan is locked: every keyid or serial it
+revokes must exist. A target is given as the signed statement file itself (`artifact:`), or
+as a keyid or serial found in one of the statement files the operation lists under `known:`,
+or kept from the previous list. A misspelled serial that would revoke nothing is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from writroot.ceremony.inputs import LockContext, read_statement
+from writroot.errors import BadInput
+from writroot.statements import Statement, revocation_target
+
+#: Statement types a revocation can name.
+TARGET_TYPES = ("regional-root", "enclave-bundle", "federation-key", "roster", "fleet-root",
+                "fleet-rotation", "revocation-list", "oscal-baseline", "oscal-overlay",
+                "release-provenance")
+
+
+def _keys(st: Statement) -> set[str]:
+    """Keyids a statement certifies (its subject's key)."""
+    key = st.subject.get("key") if isinstance(st.subject, dict) else None
+    return {key.keyid} if key is not None and hasattr(key, "keyid") else set()
+
+
+def _previous_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> set[str]:
+    if "previous" not in entry:
+        return set()
+    _env, st, _pin = read_statement(ctx.base, entry["previous"], ctx.where(f"{at}.previous"),
+                                    ("revocation-list",))
+    return {revocation_target(e) for e in st.subject["entries"]}
+
+
+def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
+    """Resolve `artifact:` entries to the keyid or serial they name, pin every file read
+    (`targets`, `known`), and refuse a keyid or serial found nowhere."""
+    known_serials: set[str] = set()
+    known_keys: set[str] = set()
+    known_pins = []
+    for i, rel in enumerate(entry.get("known", [])):
+        _env, st, pin = read_statement(ctx.base, rel, ctx.where(f"{at}.known[{i}]"),
+                                       TARGET_TYPES)
+        known_serials.add(st.serial)
+        known_keys |= _keys(st)
+        known_pins.append({**pin, "serial": st.serial})
+    if known_pins:
+        entry["known"] = known_pins
+    kept = _previous_targets(entry, ctx, at)
+    entries: list[dict[str, Any]] = []
+    targets = []
+    for i, given in enumerate(entry["entries"]):
+        where = ctx.where(f"{at}.entries[{i}]")
+        e = {k: v for k, v in given.items() if k not in ("artifact", "revoke")}
+        if "artifact" in given:
+            _env, st, pin = read_statement(ctx.base, given["artifact"], where, TARGET_TYPES)
+            keys = _keys(st)
+            revoke = given.get("revoke", "key" if keys else "serial")
+            if revoke == "key" and not keys:
+                raise BadInput(f"{st.type} {st.serial} certifies no key; use revoke: serial",
+                               where)
+            e["keyid" if revoke == "key" else "serial"] = (next(iter(keys)) if revoke == "key"
+                                                          else st.serial)
+            targets.append({**pin, "target": revocation_target(e)})
+        elif revocation_target(e) not in kept:
+            found = (e["serial"] in known_serials) if "serial" in e else (e["keyid"] in known_keys)
+            if not found:
+                what = f"serial {e['serial']!r}" if "serial" in e else f"keyid {e['keyid']}"
+                raise BadInput(f"unknown revocation target: {what} is in none of the statement "
+                               "files under known: nor in the previous list (give the signed "
+                               "statement as artifact: PATH, or list it under known:)", where)
+        entries.append(e)
+    seen = [revocation_target(e) for e in entries]
+    if len(set(seen)) != len(seen):
+        raise BadInput("a keyid or serial is listed twice", ctx.where(f"{at}.entries"))
+    entry["entries"] = entries
+    if targets:
+        entry["targets"] = targets
