@@ -83,6 +83,9 @@ class DemoResult:
     revoked: dict[str, str] = field(default_factory=dict)  # artifact -> finding
     calendar: list[dict[str, Any]] = field(default_factory=list)
     current_root: str = ""
+    recovery: dict[str, Any] = field(default_factory=dict)  # the genesis split and rehearsal
+    audit_package: Path | None = None
+    audit_report: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -105,6 +108,9 @@ class DemoResult:
             "verified": self.report.ok,
             "verified_independent": self.independent_report.ok,
             "writroot_version": __version__,
+            "recovery": self.recovery,
+            "audit_package": str(self.audit_package) if self.audit_package else None,
+            "audit_report": str(self.audit_report) if self.audit_report else None,
         }
 
 
@@ -117,11 +123,30 @@ def _prepare_workdir(workdir: Path | None) -> Path:
     return workdir
 
 
+def _release_file() -> bytes:
+    """A small, real gzip'd tar standing in for a release (the demo signs its provenance)."""
+    import gzip
+    import io
+    import tarfile
+
+    body = f"writroot {__version__}: demo release\n".encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(f"writroot-{__version__}/README")
+        info.size, info.mtime = len(body), 0
+        tar.addfile(info, io.BytesIO(body))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
 CUSTODIANS = (("alice", "Alice Abara"), ("bruno", "Bruno Bianchi"), ("chen", "Chen Cao"),
               ("dana", "Dana Dahl"), ("emeka", "Emeka Eze"))
 
 
 APPROVERS = ("alice", "chen", "emeka")
+#: Recovery-share holders (not the custodians): 3 of 5 rebuild the fleet root.
+RECOVERY_HOLDERS = (("fatima", "Fatima Farah"), ("gustav", "Gustav Gren"), ("hiro", "Hiro Hara"),
+                    ("ines", "Ines Ibarra"), ("jonas", "Jonas Juhl"))
+REHEARSERS = ("gustav", "ines", "jonas")
 
 
 def _enrol_custodians(cdir: Path, now: datetime) -> dict[str, bytearray]:
@@ -169,7 +194,9 @@ def run_demo(workdir: Path | None = None, pin: bytearray | None = None,
             story.tokens[label] = softhsm.init_token(module, label, bytes(so_pin),
                                                      bytes(user_pin))
         say(f"initialised {len(TOKENS)} SoftHSM2 tokens: the fleet HSM and one per region")
-        return story.tell()
+        result = story.tell()
+        result.recovery = story.recovery
+        return result
     finally:
         story.close()
         wipe(user_pin)
@@ -189,9 +216,13 @@ class _Story:
         self.regional: dict[str, str] = {}  # region -> keyid of its newest root
         self.outcomes: dict[str, RunResult] = {}
         self.revoked_artifact = Path()
+        self.recovery: dict[str, Any] = {}
+        self.share_passphrases: dict[str, bytearray] = {}
 
     def close(self) -> None:
         self.signers.clear()  # the custodian keys live in `cryptography` objects: drop them
+        for passphrase in self.share_passphrases.values():
+            wipe(passphrase)
 
     # -- the parties ----------------------------------------------------------------------
 
@@ -227,7 +258,8 @@ class _Story:
         self.regional[region] = req.key.keyid
         return self.carry(bundle, f"requests/{region.lower()}-{version}.tar")
 
-    def ceremony(self, name: str, plan: str, token: str, when: datetime) -> RunResult:
+    def ceremony(self, name: str, plan: str, token: str, when: datetime,
+                 recovery: Any = None) -> RunResult:
         """Lock the plan, collect 3 of 5 approvals, run it on `token` at time `when`."""
         from writroot.ceremony.approve import approve
         from writroot.ceremony.host import HostProfile
@@ -244,7 +276,8 @@ class _Story:
         self.say(f"{name}: plan {locked.sha256[:16]}... approved by {', '.join(APPROVERS)}")
         outcome = run(self.cdir / f"{name}.lock.json", [self.cdir / "approvals" / name],
                       HostProfile(self.module, token, None, "prompt", ()), self.out / name,
-                      confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin)
+                      confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin,
+                      recovery=recovery)
         self.outcomes[name] = outcome
         return outcome
 
@@ -280,11 +313,16 @@ class _Story:
             f"({self.t0:%Y-%m-%d})")
         self.genesis()
         self.regional_ceremonies()
+        self.mldsa_region()
         self.oscal()
+        self.release()
         self.regional_rotation()
         self.fleet_rotation()
         self.revocation()
-        return self.publish_and_verify()
+        self.recovery_rehearsal()
+        result = self.publish_and_verify()
+        self.audit_package(result)
+        return result
 
     def genesis(self) -> None:
         requests = [(r, self.request(r, alg, 1, self.day(0))) for r, alg in REGIONS]
@@ -299,14 +337,18 @@ operations:
   - op: generate-fleet-root
     label: fleet-root-1
     algorithm: SLH-DSA-SHA2-256s
+    recovery_holders: [{", ".join(h for h, _ in RECOVERY_HOLDERS)}]
   - op: sign-fleet-root
     validity_days: 548
     policy:
+      recovery_threshold: 3
+      recovery_shares: 5
       cds_routes:
         - id: {CDS_ROUTE}
           between: [conus-1.writsov.com, conus-nss-1.writsov.com]
 {ops}"""
-        outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0))
+        outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0),
+                                self.recovery_handout())
         self.fleet_keyid = outcome.signer_keyid
         self.say(f"genesis: fleet root {self.fleet_keyid[:16]}... and six regional roots signed")
         self.carry(self.artifact("demo-genesis", "fleet-root"), "inputs/fleet-root.dsse.json")
@@ -341,7 +383,7 @@ operations:
                   previous: str | None = None) -> str:
         from writroot.demo_inputs import spire_bundle
 
-        rel = self.write(f"bundles/{domain}-{seq}.json", spire_bundle(domain, seq, when))
+        rel = self.write(f"bundles/{domain}-{seq}.json", spire_bundle(domain, seq, when, 90))
         return (f"  - op: sign-enclave-bundle\n    region: {region}\n    trust_domain: {domain}\n"
                 f"    impact_level: {level}\n    bundle: {rel}\n    validity_days: 90\n"
                 + (f"    previous: {previous}\n" if previous else ""))
@@ -466,6 +508,94 @@ operations:
 """, "inputs/fleet-rotation.dsse.json")
         self.ceremony("demo-revocation", plan, FLEET_TOKEN, self.day(58))
         self.say("emergency: the new fleet root revoked the conus-1/eucom-1 federation key")
+
+    def mldsa_region(self) -> None:
+        """CENTCOM's regional root is ML-DSA-87: its ceremony signs its enclave's bundle."""
+        name = "demo-centcom-enclaves"
+        ops = self.bundle_op("CENTCOM", "centcom-1.writsov.com", "IL5", 1, self.day(1))
+        self.ceremony(name, self.regional_plan(name, "CENTCOM", 1, ops), "writroot-centcom",
+                      self.day(1))
+        self.say("CENTCOM: its ML-DSA-87 regional root signed the centcom-1.writsov.com (IL5) "
+                 "bundle")
+
+    def release(self) -> None:
+        """The fleet signs release provenance (in-toto / SLSA) for a release file."""
+        rel = self.write(f"release/writroot-{__version__}-demo.tar.gz", _release_file())
+        plan = self.fleet_plan("demo-release", f"""\
+  - op: sign-release-provenance
+    artifacts:
+      - {rel}
+    validity_days: 365
+""")
+        self.ceremony("demo-release", plan, FLEET_TOKEN, self.day(4))
+        self.say(f"fleet: signed release provenance for {Path(rel).name}")
+
+    def audit_package(self, result: DemoResult) -> None:
+        """Export the audit package, import it elsewhere (checking the read-aloud words), and
+        verify it there as an auditor would, writing the HTML report."""
+        from writroot.transfer import import_bundle
+        from writroot.transfer.bundle import export_files
+        from writroot.transfer.publish import PACKAGE_KIND, collect, package_files
+        from writroot.verify import package
+        from writroot.verify.html import render
+
+        pub = collect([self.out / name for name in self.outcomes], self.cdir, binder=True)
+        path = self.workdir / "audit-package.tar"
+        manifest = export_files(package_files(pub), path, PACKAGE_KIND, str(path))
+        auditor = self.workdir / "auditor"
+        auditor.mkdir()
+        import_bundle(path, auditor / "audit-package", manifest.words, kind=PACKAGE_KIND)
+        report = package.check(package.load(auditor / "audit-package"),
+                               Anchor(result.anchor.keyid), datetime.now(UTC).replace(
+                                   microsecond=0))
+        if not report.ok:
+            problems = "; ".join(f"{f.artifact}: {f.check}: {f.message}"
+                                 for f in report.findings)
+            raise VerificationFailed(f"the demo's audit package failed verification: "
+                                     f"{problems}")
+        write_once(auditor / "report.html", render(report).encode())
+        result.audit_package, result.audit_report = path, auditor / "report.html"
+        self.say(f"audit package {path.name} ({manifest.words}) imported in {auditor} and "
+                 f"verified; report: {result.audit_report}")
+
+    # -- recovery: a 3-of-5 split at genesis, a rehearsal with three shares ---------------
+
+    def recovery_handout(self) -> Any:
+        """Genesis hands each recovery-share holder a share file under their passphrase
+        (random, in memory only, as the custodians' are)."""
+        from writroot.recovery.handout import FileHandout
+        from writroot.recovery.session import RecoveryIO
+
+        for holder, _name in RECOVERY_HOLDERS:
+            self.share_passphrases[holder] = bytearray(secrets.token_urlsafe(18).encode())
+        return RecoveryIO(FileHandout(self.workdir / "recovery-shares",
+                                      dict(self.share_passphrases)))
+
+    def recovery_rehearsal(self) -> None:
+        """Three holders rehearse a restore of the anchor into a throwaway token; the signed
+        record goes to the binder."""
+        from writroot.crypto.keys import PublicKey
+        from writroot.recovery.blob import read_recovery
+        from writroot.recovery.collect import ShareInput
+        from writroot.recovery.rehearse import rehearse
+
+        (path,) = (self.out / "demo-genesis" / "recovery").glob("*.recovery.json")
+        blob = read_recovery(path)
+        anchor = PublicKey.from_pem((self.out / "demo-genesis" / "fleet-root.pem").read_bytes(),
+                                    "fleet-root.pem")
+        shares = [ShareInput(f"file:{self.workdir / 'recovery-shares' / name}",
+                             self.share_passphrases[holder])
+                  for holder in REHEARSERS
+                  for name in [f"{blob.split_id}-{holder}.share.json"]]
+        done = rehearse(path, anchor, shares, self.day(59))
+        record = self.workdir / "binder" / f"rehearsal-{done.split}.dsse.json"
+        write_once(record, done.envelope.dumps())
+        self.recovery = {"split": done.split, "threshold": blob.split["threshold"],
+                         "shares": blob.split["shares"], "holders": done.holders,
+                         "rehearsed": True, "restored_keyid": done.keyid,
+                         "record": str(record), "token_destroyed": done.token_destroyed}
+        self.say(f"recovery: {', '.join(done.holders)} rehearsed a restore of the anchor from 3 "
+                 f"of 5 shares (split {done.split}) into a throwaway token; record: {record}")
 
     # -- what relying parties get, checked as an auditor would ----------------------------
 

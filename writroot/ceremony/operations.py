@@ -15,6 +15,7 @@ from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import canonical, loads_strict
+from writroot.recovery import ops as recovery_ops
 from writroot.rules.covers import INTOTO_OPS, OP_TYPE, REGIONAL_OPS, filled_entries
 from writroot.rules.rights import ENCLAVE_MAY_SIGN, REGIONAL_MAY_SIGN
 from writroot.statements import (
@@ -43,7 +44,7 @@ __all__ = [
 FLEET_ALGORITHMS = ("SLH-DSA-SHA2-256s", "SLH-DSA-SHA2-256f")
 OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster",
               "rotate-fleet-root", "sign-revocation-list", "sign-oscal-baseline",
-              "sign-release-provenance", *REGIONAL_OPS, retire.OP)
+              "sign-release-provenance", *REGIONAL_OPS, retire.OP, *recovery_ops.OPS)
 
 
 def _plan_entry(value: Any, where: str) -> dict[str, Any]:
@@ -81,7 +82,8 @@ def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
 
 _DAYS = s.integer(1, 3650)
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
-    "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)}, {}),
+    "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)},
+                            {"recovery_holders": recovery_ops.holders}),
     "sign-fleet-root": ({"validity_days": _DAYS}, {"policy": s.anything}),
     "sign-roster": ({"roster": s.string, "validity_days": _DAYS}, {}),
     "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
@@ -89,7 +91,8 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
                            {"may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1),
                             "version": s.integer(1)}),
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
-                           "validity_days": _DAYS}, {"policy": s.anything}),
+                           "validity_days": _DAYS},
+                          {"policy": s.anything, "recovery_holders": recovery_ops.holders}),
     "sign-revocation-list": ({"sequence": s.integer(1),
                               "entries": s.list_of(_plan_entry, 0, 10_000),
                               "validity_days": _DAYS},
@@ -109,6 +112,7 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
 }
 
 SCHEMAS[retire.OP] = retire.SCHEMA  # retire-key: writroot/ceremony/retire.py
+SCHEMAS.update(recovery_ops.SCHEMAS)  # restore-key, resplit-recovery: writroot/recovery/
 
 
 def op_check(value: Any, where: str) -> dict[str, Any]:
@@ -144,6 +148,8 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         _enclave_bundle(entry, ctx, at)
     elif kind == "sign-federation-key":
         _federation_key(entry, ctx, at)
+    elif kind in recovery_ops.OPS:
+        recovery_ops.lock(entry, ctx, at)
     elif kind in INTOTO_OPS:
         from writroot.ceremony import oscal_ops
 
@@ -156,11 +162,11 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
 def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
               at: str) -> dict[str, Any]:
     """A plan's policy: the given fields over `base`, every field checked."""
-    from writroot.statements import POLICY_FIELDS
+    from writroot.statements import policy_check
 
     policy = {**base, **(value or {})}
     try:
-        s.record(policy, f"{at}.policy", POLICY_FIELDS)
+        policy_check(policy, f"{at}.policy")
     except BadInput as exc:
         raise BadInput(exc.message, where(exc.where or "")) from None
     return policy

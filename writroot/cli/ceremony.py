@@ -168,9 +168,12 @@ def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: 
               required=True, help="New directory for every output (published all at once).")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed confirmation (CI).")
 @click.option("--allow-network", is_flag=True, help="Run with network interfaces up (CI).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help="Plans that make a recovery split: new directory for the share files, each "
+              "under its holder's passphrase (default: shown on the terminal, once per holder).")
 @json_option
 def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Path, yes: bool,
-        allow_network: bool, as_json: bool) -> None:
+        allow_network: bool, shares_out: Path | None, as_json: bool) -> None:
     """Count the quorum, then execute the locked plan on the HSM; all outputs or none.
 
     Before anything is signed the review is shown (on stderr) and the ceremony id must be
@@ -194,8 +197,13 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
 
     with ExitStack() as stack:
         say = _progress(stack, not as_json)
+        from writroot.recovery.handout import ConsoleHandout, FileHandout
+        from writroot.recovery.session import RecoveryIO
+
+        handout = FileHandout(shares_out) if shares_out else ConsoleHandout(console(True))
         result = run_plan(locked, list(approvals), host, out_dir, confirm=confirm,
-                          allow_network=allow_network, say=say)
+                          allow_network=allow_network, say=say,
+                          recovery=RecoveryIO(handout))
     born: list[dict[str, Any]] = [
         {"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
          "custody": r.custody, "keyid": fingerprint(r.keyid)} for r in result.generated]

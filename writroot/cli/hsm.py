@@ -107,8 +107,8 @@ def _inventory(custody: Any) -> dict[str, Any]:
                 status = "unpublished"
         keys.append({"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
                      "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at,
-                     "status": status, **({"plan_sha256": r.plan_sha256}
-                                          if r.plan_sha256 else {})})
+                     "status": status, "recovery": _recovery(r),
+                     **({"plan_sha256": r.plan_sha256} if r.plan_sha256 else {})})
     retired = custody.retired()
     plans = custody.spent_plans()
     return {
@@ -119,6 +119,15 @@ def _inventory(custody: Any) -> dict[str, Any]:
                          "at": p.at} for p in plans],
         "retired_keys": sorted(retired),
     }
+
+
+def _recovery(record: Any) -> str:
+    """A key's writroot recovery split, or why it has none (docs/custody.md "Recovery")."""
+    if record.recovery_split:
+        return str(record.recovery_split)
+    if record.custody == "native":
+        return "none: native key, use the token vendor's backup"
+    return "none"
 
 
 def _print_info(report: dict[str, Any]) -> None:
@@ -144,18 +153,23 @@ def _print_info(report: dict[str, Any]) -> None:
         out.print("not logged in: writroot's keys are private objects (log in to list them)")
         return
     table = Table()
-    for column in ("label", "role", "algorithm", "keyid", "custody", "created", "status"):
+    for column in ("label", "role", "algorithm", "keyid", "custody", "created", "status",
+                   "recovery"):
         table.add_column(column, overflow="fold")  # wrap, never truncate an identifier
     keys = report["keys"]
     assert isinstance(keys, list)
     for k in keys:
         table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
-                      k["custody"], k["created_at"], k["status"])
+                      k["custody"], k["created_at"], k["status"], k["recovery"])
     out.print(table if keys else "no writroot keys on this token")
     for k in keys:
         if k["status"] == "superseded":
             out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
                       "in a retire-key ceremony", markup=False)
+    for k in keys:
+        if k["recovery"].startswith("none") and k["role"] in ("fleet-root", "regional-root"):
+            out.print(f"NO WRITROOT RECOVERY for {k['label']!r} ({k['recovery']})",
+                      markup=False)
     for bad in report["unreadable_records"]:
         out.print(f"UNREADABLE record {bad['label']!r}: {bad['problem']} (skipped)", markup=False)
     for plan in report["spent_plans"]:
