@@ -507,3 +507,14 @@ def test_no_secret_in_any_file_or_log(world: World, tmp_path_factory: Any) -> No
         for name, secret in world.secrets.items():
             assert secret not in data, f"{name} found in {where}"
     assert PublicKey  # the public key is no secret: PEMs and blobs carry it
+
+
+@pytest.mark.parametrize("name", ["restore", "resplit-recovery", "genesis", "fleet-rotation"])
+def test_standard_recovery_plans_pass_the_plan_rules(name: str) -> None:
+    from writroot.ceremony import strictyaml
+    from writroot.ceremony.plan import check_plan
+
+    path = Path(__file__).parent.parent / "ceremonies" / f"{name}.yaml"
+    plan = check_plan(strictyaml.load_file(path))
+    assert any(op["op"] in ("restore-key", "resplit-recovery") or "recovery_holders" in op
+               for op in plan["operations"])
