@@ -280,3 +280,19 @@ def test_keyid_input_accepts_groups_and_pgp_words() -> None:
     assert normalise(pgp_words(bytes.fromhex(keyid))) == keyid
     assert normalise(pgp_words(bytes.fromhex(keyid)).upper()) == keyid
     assert normalise("not pgp words at all") == "notpgpwordsatall"  # refused by the caller
+
+
+def test_messages_name_what_was_wrong(day: Day) -> None:
+    locked = day.root / "review-1.lock.json"
+    if not locked.exists():
+        day.genesis("review-1")
+    missing = day.cli("ceremony", "show", str(locked), "--approvals", "nonexist")
+    assert missing.returncode == 2 and "--approvals nonexist: no such file" in missing.stderr
+    yaml = day.cli("ceremony", "approve", "review-1.yaml", "--yes", "--custodian", "alice",
+                   "--key", "custodians/alice.key.pem", "--passphrase", "env:PP", "--out", "x")
+    assert yaml.returncode == 2 and "this is the YAML plan" in yaml.stderr
+    nopass = day.cli("ceremony", "approve", str(locked), "--yes", "--custodian", "alice",
+                     "--key", "custodians/alice.key.pem", "--passphrase", "env:NOPE",
+                     "--out", "x")
+    assert nopass.returncode == 2 and "key passphrase source" in nopass.stderr
+    assert "PIN" not in nopass.stderr and not (day.root / "x").exists()

@@ -234,6 +234,9 @@ def revalidate(path: Path, now: datetime) -> LockedPlan:
     """A locked plan, trusted for nothing: its source is locked again from the inputs beside
     it (every input re-hashed, every signature and proof of possession re-checked, every rule
     applied at `now`) and the result must be exactly the lock."""
+    if path.suffix in (".yaml", ".yml"):
+        raise BadInput("this is the YAML plan; lock it with `writroot ceremony plan` and give "
+                       "the locked plan (PLAN.lock.json)", str(path))
     given = load_locked(path)
     _inputs_unchanged(given.document, path.parent)
     source = strictyaml.Located(given.document["source"], {}, f"{path}: source")

@@ -57,6 +57,8 @@ class RunResult:
 def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
     files: list[Path] = []
     for p in paths:
+        if not p.exists():
+            raise BadInput("no such file or directory", f"--approvals {p}")
         files += sorted(p.glob("*.dsse.json")) if p.is_dir() else [p]
     out = []
     for f in files:

@@ -43,13 +43,13 @@ def read_pin(source: str, what: str = "token PIN") -> bytearray:
         value = getpass.getpass(f"{what}: ")
     elif kind == "env" and arg:
         if arg not in os.environ:
-            raise BadInput(f"environment variable {arg} is not set", "PIN source")
+            raise BadInput(f"environment variable {arg} is not set", f"{what} source")
         value = os.environ[arg]
     elif kind == "file" and arg:
         value = _read_secret_file(Path(arg))
     else:
-        raise BadInput(f"unknown PIN source {source.split(':')[0]!r}; use {PIN_SOURCE_HELP}",
-                       "PIN source")
+        raise BadInput(f"unknown {what} source {source.split(':')[0]!r}; use {PIN_SOURCE_HELP}",
+                       f"{what} source")
     if not value:
-        raise BadInput("the PIN is empty", "PIN source")
+        raise BadInput(f"the {what} is empty", f"{what} source")
     return bytearray(value.encode("utf-8"))
