@@ -49,6 +49,9 @@ def demo(workdir: Path | None, as_json: bool) -> None:
         out.print(f"recovery       split {rec['split']} ({rec['threshold']} of {rec['shares']}); "
                   f"{', '.join(rec['holders'])} rehearsed a restore of "
                   f"{hex_groups(rec['restored_keyid'])}: record {rec['record']}")
+    if summary.get("audit_package"):
+        out.print(f"audit package  {summary['audit_package']}", markup=False)
+        out.print(f"audit report   {summary['audit_report']}", markup=False)
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
     pub, pem = summary["published"], result.anchor_pem
     out.print("try:")
