@@ -76,6 +76,11 @@ root_run() {
   unshare --mount --propagation private -- "$SELF" __enter "$@"
 }
 
+private_ns_check() {  # unshare needs / to be a mount point (it is, except inside a chroot)
+  unshare --mount --propagation private -- true 2>/dev/null \
+    || die "unshare --mount --propagation private fails here (is / a mount point? inside a chroot, bind-mount the chroot onto itself first)"
+}
+
 enter() {  # (inside the new mount namespace)
   local repo=1
   if [ "${1:-}" = --no-repo ]; then repo=0; shift; fi
@@ -100,6 +105,8 @@ slotd_pid() {
   local p
   p=$(cat "$ROOT/run/opencryptoki/pkcsslotd.pid" 2>/dev/null) || return 1
   [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = pkcsslotd ] || return 1
+  # a killed daemon nobody has reaped yet is no daemon
+  case $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) in Z|X|"") return 1 ;; esac
   echo "$p"
 }
 
@@ -160,6 +167,7 @@ host_check() {
     *) say "warning: host is ${id:-?} ${ver:-?}; tested on Debian 12 and 13" >&2 ;;
   esac
   [ "$(uname -m)" = x86_64 ] || die "x86_64 only (the module paths are x86_64-linux-gnu)"
+  private_ns_check
   if ! command -v debootstrap >/dev/null || ! command -v unshare >/dev/null; then
     say "installing debootstrap (apt)"
     { apt-get update -qq && apt-get install -y -qq debootstrap util-linux; } >>"$LOG" 2>&1 \
@@ -208,6 +216,7 @@ EOF
     cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
   fi
   mkdir -p "$ROOT$REPO" "$ROOT/run/lock" "$ROOT$FHSM_DIR"
+  chmod 1777 "$ROOT/dev/shm"
 }
 
 step_packages() {
@@ -391,15 +400,13 @@ setup() {
     return
   fi
   echo "== $(date -u +%FT%TZ) setup" >>"$LOG"
-  host_check
-  step_bootstrap
-  configure_root
-  step_packages
-  step_build
-  step_venv
-  step_ock_token
-  step_fhsm_tokens
-  write_env
+  local step t0
+  for step in host_check step_bootstrap configure_root step_packages step_build step_venv \
+              step_ock_token step_fhsm_tokens write_env; do
+    t0=$(date +%s.%N)
+    $step
+    awk -v a="$t0" -v b="$(date +%s.%N)" -v s="$step" 'BEGIN {printf "== %s: %.1f s\n", s, b - a}' >>"$LOG"
+  done
   stamp_key >"$STAMP"
 }
 

@@ -316,6 +316,11 @@ def probe_alg(session: Any, mechs: list[int], aname: str, alg: dict[str, Any], e
             continue
         dt = t() - t0
         signed += 1
+        try:  # a second signature: equal means the token signed deterministically
+            again = bytes(session.sign(priv, MESSAGE, mech))
+            rnd = "deterministic" if again == sig else "hedged"
+        except PyKCS11.PyKCS11Error as exc:
+            rnd = f"second C_Sign {ckr_name(exc)}"
         t1 = t()
         ossl = verify_openssl(alg, raw, sig, ctx)
         dt_ossl = t() - t1
@@ -327,9 +332,13 @@ def probe_alg(session: Any, mechs: list[int], aname: str, alg: dict[str, Any], e
                 else "FAIL"
         except PyKCS11.PyKCS11Error as exc:
             onv = ckr_name(exc)
-        print(f"      C_Sign [{vname}]: {len(sig)} bytes in {dt:.2f}s; "
-              f"openssl {ossl} ({dt_ossl:.2f}s); {py} ({dt_py:.2f}s); C_Verify {onv}")
-        if len(sig) != alg["sig"] or ossl != "OK" or "FAIL" in py:
+        bound = ""
+        if ctx:  # the context must be in the signature: verifying without it has to fail
+            bound = "; context bound" if verify_openssl(alg, raw, sig, b"") != "OK" \
+                else "; CONTEXT IGNORED (verifies without it)"
+        print(f"      C_Sign [{vname}]: {len(sig)} bytes in {dt:.2f}s, {rnd}; "
+              f"openssl {ossl} ({dt_ossl:.2f}s); {py} ({dt_py:.2f}s); C_Verify {onv}{bound}")
+        if len(sig) != alg["sig"] or ossl != "OK" or "FAIL" in py or "IGNORED" in bound:
             good = False
     if not signed:
         good = False
