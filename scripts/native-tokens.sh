@@ -350,16 +350,19 @@ write_env() {
   "common_env": {"FHSM_INTEGRITY_ALLOW_UNSIGNED": "1"},
   "tokens": {
     "freehsm": {
+      "command_prefix": ["$SELF", "exec", "--token", "freehsm", "--"],
       "module": "$PACKAGED_SO", "version": "freehsm-c $fv (as packaged)",
       "slot": 0, "label": "$LABEL", "so_pin": "$SO_PIN", "user_pin": "$USER_PIN",
       "env": {"FHSM_TOKENS_DIR": "$FHSM_DIR/freehsm"}, "host_python_can_dlopen": $host_f
     },
     "freehsm-fixed": {
+      "command_prefix": ["$SELF", "exec", "--token", "freehsm-fixed", "--"],
       "module": "$FIXED_SO", "version": "freehsm-c $fv rebuilt, pairwise buffer $SIG_BUF_NEW",
       "slot": 0, "label": "$LABEL", "so_pin": "$SO_PIN", "user_pin": "$USER_PIN",
       "env": {"FHSM_TOKENS_DIR": "$FHSM_DIR/freehsm-fixed"}, "host_python_can_dlopen": $host_x
     },
     "opencryptoki": {
+      "command_prefix": ["$SELF", "exec", "--token", "opencryptoki", "--"],
       "module": "$OCK_SO", "version": "openCryptoki $ov soft token",
       "slot": $OCK_SLOT, "label": "$LABEL", "so_pin": "$SO_PIN", "user_pin": "$USER_PIN",
       "env": {}, "host_python_can_dlopen": $host_o,
