@@ -89,7 +89,7 @@ def test_demo_bare_spiffe_bundles_for_spire(demo: dict) -> None:
     from writroot.spiffe import bundle_check
 
     bundles = sorted(Path(demo["published"]).glob("spire/*/*.spiffe.json"))
-    assert len(bundles) == 4
+    assert len(bundles) == 5  # CONUS twice, CONUS-NSS, EUCOM, CENTCOM (ML-DSA-87)
     for path in bundles:
         bundle = bundle_check(loads_strict(path.read_bytes(), str(path)), str(path))
         assert {k["use"] for k in bundle["keys"]} == {"x509-svid", "jwt-svid"}
@@ -123,7 +123,11 @@ def test_demo_artifacts_verify_independently(demo: dict) -> None:
                      "--json")
     assert by_pem.returncode == 0, by_pem.stdout
     report = json.loads(by_pem.stdout)
-    assert all(set(a["checked_by"]) == {"pqcrypto", "slh-dsa-py"} for a in report["artifacts"])
+    # SLH-DSA: pqcrypto then slh-dsa-py; what CENTCOM's ML-DSA-87 root signed (its bundle and
+    # its ceremony record): cryptography then pqcrypto
+    assert all(set(a["checked_by"]) == ({"cryptography", "pqcrypto"} if "centcom-enclaves"
+                                        in a["artifact"] else {"pqcrypto", "slh-dsa-py"})
+               for a in report["artifacts"])
     by_fp = run_cli("verify", artifacts, "--anchor", demo["anchor_fingerprint"])
     assert by_fp.returncode == 0, by_fp.stdout
 
