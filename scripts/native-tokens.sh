@@ -89,7 +89,13 @@ enter() {  # (inside the new mount namespace)
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
   mount -t proc proc "$ROOT/proc"
-  if [ $repo = 1 ]; then mount --bind "$REPO" "$ROOT$REPO"; fi
+  if [ $repo = 1 ]; then
+    mount --bind "$REPO" "$ROOT$REPO"
+    # pseudo-terminals (pexpect, `script`): a devpts instance of this namespace's own
+    if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOT/dev/pts" 2>/dev/null
+    then mount --bind "$ROOT/dev/pts/ptmx" "$ROOT/dev/ptmx" 2>/dev/null || true
+    fi
+  fi
   local proxies=() line
   while IFS= read -r line; do proxies+=("$line"); done < <(proxy_env)
   exec chroot "$ROOT" /usr/bin/env -i -C "$cwd" PATH="$ROOT_PATH" HOME=/root LANG=C.UTF-8 \
