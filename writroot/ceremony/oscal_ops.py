@@ -107,7 +107,7 @@ def prepare(op: dict[str, Any], plan_dir: Path) -> Any:
 def payload(op: dict[str, Any], common: dict[str, Any], doc: Any) -> bytes:
     """The in-toto statement, with writroot's signed header inside its predicate."""
     from writroot.oscal import oscal_statement, provenance_statement, slsa_predicate
-    from writroot.oscal.intoto import Subject
+    from writroot.oscal.subjects import Subject
 
     kind = op["op"]
     if kind == "sign-release-provenance":
