@@ -53,7 +53,7 @@ def test_native_call_reaches_the_token_and_is_refused(token_b: Token, module: st
     """The PKCS#11 3.2 ctypes path runs for real; SoftHSM2 answers CKR_MECHANISM_INVALID."""
     with token_b.session() as session:
         with pytest.raises(HSMError, match=r"does not support this PKCS#11 3\.2 mechanism"):
-            RawPQC(module, session.handle).generate("slh-dsa", 0x09, "native-probe", b"\x01")
+            RawPQC(module, session.handle).generate_pair("slh-dsa", 0x09, "native-probe", b"\x01")
 
 
 def test_fleet_root_256s_signs_and_is_independently_checked(fleet_256s: FleetKey,
@@ -205,12 +205,15 @@ def test_hsm_info_cli(fast_key, token_a: Token) -> None:
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["pqc_mechanisms"] == []
-    assert info["custody"] == {"SLH-DSA-SHA2-256s": "wrapped", "ML-DSA-87": "wrapped"}
+    assert info["custody"] == {"SLH-DSA-SHA2-256s": "wrapped", "ML-DSA-87": "wrapped",
+                               "ML-DSA-65": "wrapped"}
+    assert info["parameter_sets"] == [] and info["deviations"] == []  # nothing to probe
     assert info["token"]["label"] == token_a.spec.label
     assert info["kek"]["extractable"] is False
     key = next(k for k in info["keys"] if k["label"] == "fast-1")
     assert key == {**key, "role": "regional-root", "algorithm": "SLH-DSA-SHA2-256f",
-                   "keyid": fast_key[0].keyid, "custody": "wrapped"}
+                   "keyid": fast_key[0].keyid, "custody": "wrapped",
+                   "private_key": "sealed under the token's KEK"}
     text = run_cli("hsm", "info", *token_a.cli_args())
     assert text.returncode == 0 and "fast-1" in text.stdout and "wrapped" in text.stdout
 

@@ -30,45 +30,47 @@ def _spec(module: str | None, token_label: str | None, token_serial: str | None,
               help="Log in to list keys, spent plans and the key-encryption key (writroot's "
               "records are private objects); --no-login shows only the token and any planted "
               "public objects.")
+@click.option("--probe/--no-probe", default=True, show_default=True,
+              help="Logged in, on a token that lists PKCS#11 3.2 PQC mechanisms: generate a "
+              "throwaway session key pair per algorithm, sign, verify independently and destroy "
+              "it, to show what works and each deviation from the specification.")
 @json_option
 def info(module: str | None, token_label: str | None, token_serial: str | None,
-         pin_shares: tuple[str, ...], pin_source: str, login: bool, as_json: bool) -> None:
-    """Show the token, its PQC mechanisms, the custody mode and writroot keys on it."""
-    from writroot.crypto.algorithms import ML_DSA_87, SLH_DSA_SHA2_256S
+         pin_shares: tuple[str, ...], pin_source: str, login: bool, probe: bool,
+         as_json: bool) -> None:
+    """Show the token, its PQC mechanisms, the custody mode and writroot keys on it.
+
+    Exit 3 when the token lists a PQC mechanism it then cannot use (after the report)."""
     from writroot.hsm.custody import Custody
-    from writroot.hsm.p11raw import (
-        CKM_ML_DSA,
-        CKM_ML_DSA_KEY_PAIR_GEN,
-        CKM_SLH_DSA,
-        CKM_SLH_DSA_KEY_PAIR_GEN,
-    )
+    from writroot.hsm.nativeinfo import native_report, probe_failure
     from writroot.hsm.token import TokenSpec, token_facts
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     with _session(spec, pin_shares, rw=False, login=login) as session:
         custody = Custody(session, spec.module)
-        mechs = custody.mechanisms()
-        names = {CKM_SLH_DSA_KEY_PAIR_GEN: "CKM_SLH_DSA_KEY_PAIR_GEN", CKM_SLH_DSA: "CKM_SLH_DSA",
-                 CKM_ML_DSA_KEY_PAIR_GEN: "CKM_ML_DSA_KEY_PAIR_GEN", CKM_ML_DSA: "CKM_ML_DSA"}
         report: dict[str, Any] = {
             "token": token_facts(session.token),
             "module": spec.module,
-            "pqc_mechanisms": sorted(n for m, n in names.items() if m in mechs),
-            "custody": {a.name: custody.mode_for(a) for a in (SLH_DSA_SHA2_256S, ML_DSA_87)},
+            **native_report(custody, probe and login),
             "logged_in": login,
             "planted": [{"label": p.label, "kind": p.kind} for p in custody.planted()],
         }
         if login:
             report.update(_inventory(custody))
+            report["deviations"] += [d for d in custody.deviations
+                                     if d not in report["deviations"]]
             try:
                 report["kek"] = custody.kek_attributes()
             except Exception as exc:  # no KEK yet is a fact to show, not a failure
                 report["kek"] = {"error": str(exc)}
     if as_json:
         print_json(report)
-        return
-    _print_info(report)
+    else:
+        _print_info(report)
+    failure = probe_failure(report, str(report["token"]["label"]))
+    if failure is not None:
+        raise failure
 
 
 @contextmanager
@@ -89,6 +91,8 @@ def _session(spec: Any, pin_shares: tuple[str, ...], rw: bool,
 
 def _inventory(custody: Any) -> dict[str, Any]:
     """Keys with their status, records that do not parse, spent plans, retired keys."""
+    from writroot.hsm.nativeinfo import private_key_state
+
     records = custody.keys()
     superseded = {r.supersedes for r in records if r.supersedes}
     spent: dict[str, bool] = {}
@@ -108,6 +112,7 @@ def _inventory(custody: Any) -> dict[str, Any]:
         keys.append({"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
                      "keyid": r.keyid, "custody": r.custody, "created_at": r.created_at,
                      "status": status, "recovery": _recovery(r),
+                     "private_key": private_key_state(custody, r),
                      **({"plan_sha256": r.plan_sha256} if r.plan_sha256 else {})})
     retired = custody.retired()
     plans = custody.spent_plans()
@@ -140,12 +145,16 @@ def _print_info(report: dict[str, Any]) -> None:
     assert isinstance(token, dict)
     out.print(f"token    {token['label']}  serial {token['serial']}  "
               f"{token['manufacturer']} {token['model']} fw {token['firmware']}", markup=False)
-    out.print(f"module   {report['module']}", markup=False)
+    from writroot.hsm.nativeinfo import print_native
+
+    out.print(f"module   {report['module']}  (Cryptoki {token.get('cryptoki') or '?'})",
+              markup=False)
     pqc = report["pqc_mechanisms"]
     out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}")
     custody = report["custody"]
     assert isinstance(custody, dict)
     out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()))
+    print_native(out, report)
     for p in report["planted"]:
         out.print(f"PLANTED  public {p['kind']} {p['label']!r}: made without the PIN; "
                   "writroot ignores it — investigate and destroy it", markup=False)
@@ -162,6 +171,9 @@ def _print_info(report: dict[str, Any]) -> None:
         table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
                       k["custody"], k["created_at"], k["status"], k["recovery"])
     out.print(table if keys else "no writroot keys on this token")
+    for k in keys:
+        if k["custody"] == "native":
+            out.print(f"private  {k['label']!r}: {k['private_key']}", markup=False)
     for k in keys:
         if k["status"] == "superseded":
             out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
