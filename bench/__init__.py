@@ -1,7 +1,9 @@
 """writroot benchmarks: `python -m bench [--json]` measures everything side by side in one run.
 
 Sections: engines (sign/verify per engine), hsm (custody unseal-and-sign against the raw engine),
-verify (artifacts per second through the verify core), startup (CLI cold start).
+verify (artifacts per second through the verify core), native (native custody on the PKCS#11 3.2
+test tokens against wrapped custody and the raw engine; also `python -m bench.native`), startup
+(CLI cold start).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench import Row, custody, engines, startup, throughput
+from bench import Row, custody, engines, native, startup, throughput
 from bench.hsmtoken import throwaway_custody
 from writroot.crypto.algorithms import SLH_DSA_SHA2_256S
 
@@ -32,6 +32,7 @@ def hsm_and_verify() -> list[Row]:
 SECTIONS: list[tuple[str, Callable[[], list[Row]]]] = [
     ("engines", engines.run),
     ("hsm + verify", hsm_and_verify),
+    ("native custody", native.run),
     ("startup", startup.run),
 ]
 
