@@ -31,6 +31,7 @@ from tests.conftest import assert_no_traceback, run_cli
 from writroot.crypto import spki
 from writroot.crypto.algorithms import ML_DSA_87, SLH_DSA_SHA2_256S
 from writroot.errors import HSMError
+from writroot.hsm.custody import FIND_IGNORES
 from writroot.hsm.native import SPKI_VALUE, public_from_value
 
 REPO = Path(__file__).resolve().parent.parent
@@ -372,6 +373,11 @@ operations:
         key = next(k for k in fleet_info["keys"] if k["keyid"] == fleet_keyid)
         assert (key["custody"], key["algorithm"]) == ("native", "SLH-DSA-SHA2-256s")
         assert key["private_key"].endswith("CKA_VALUE not readable")
+        # freehsm-c's searches ignore CKA_APPLICATION: the spent-plan record is not taken for a
+        # key record, because every object found is re-read
+        assert FIND_IGNORES in fleet_info["deviations"]
+        assert fleet_info["unreadable_records"] == [] and len(fleet_info["keys"]) == 1
+        assert [p["state"] for p in fleet_info["spent_plans"]] == ["published"]
         region_info = _json(native.writroot(
             "opencryptoki", "hsm", "info", "--token-label", ock["label"], "--pin",
             "env:NATIVE_USER_PIN", "--json", "--no-probe"))
