@@ -119,8 +119,44 @@ def read_json_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
     return loads_strict(read_capped(path, max_bytes), str(path), max_bytes)
 
 
+#: The largest integer RFC 8785 serialises exactly (an IEEE 754 double's).
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _plain(obj: Any) -> bool:
+    """Only the values whose RFC 8785 form C json writes identically (when every string is
+    printable ASCII): objects with string keys, arrays, strings, booleans, null and
+    integers in the exact range. Floats, big integers and anything else take the slow path."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(type(k) is str for k in value):
+                return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is int:
+            if not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+                return False
+        elif kind is not str and kind is not bool and value is not None:
+            return False
+    return True
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON bytes."""
+    """RFC 8785 (JCS) canonical JSON bytes.
+
+    Fast path: for plain values whose strings are all ASCII without escapes other than
+    JSON's short ones, C json's sorted, compact output is byte-for-byte RFC 8785 (ASCII keys
+    sort the same by code point and by UTF-16 unit); anything else goes through rfc8785."""
+    import json
+
+    if _plain(obj):
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        if "\\u" not in text:
+            return text.encode("ascii")
     import rfc8785
 
     try:
@@ -137,15 +173,22 @@ def b64decode(text: object, where: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> 
     """Standard base64 with padding; anything else (URL-safe, whitespace, junk) is refused."""
     if not isinstance(text, str):
         raise BadInput("expected a base64 string", where)
-    if len(text) % 4 or not _B64_RE.fullmatch(text):
+    if len(text) % 4:
         raise BadInput("invalid base64", where)
     if len(text) // 4 * 3 > max_bytes:
         raise BadInput("base64 value too large", where)
-    try:
-        out = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise BadInput("invalid base64", where) from None
-    if base64.b64encode(out).decode("ascii") != text:
+    try:  # lenient decode, then exact re-encode: equal only for canonical base64
+        out = binascii.a2b_base64(text)
+        ok = binascii.b2a_base64(out, newline=False) == text.encode("ascii")
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        ok = False
+    if not ok:  # the slow checks only name what is wrong
+        if not _B64_RE.fullmatch(text):
+            raise BadInput("invalid base64", where)
+        try:
+            base64.b64decode(text, validate=True)
+        except binascii.Error:
+            raise BadInput("invalid base64", where) from None
         raise BadInput("non-canonical base64", where)
     return out
 

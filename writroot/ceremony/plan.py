@@ -1,6 +1,7 @@
 """Ceremony plans: strict YAML in, a locked plan (every input pinned by SHA-256) out.
 
-The locked plan is what custodians approve: its SHA-256 over RFC 8785 JSON is the plan digest.
+The locked plan is what custodians approve: its Merkle root (writroot.rules.merkle; the SHA-256
+over RFC 8785 JSON for version 1 locks) is the plan digest.
 Host details (module, token, PIN) are not in it, so the reviewed plan runs unchanged. It
 carries its own `source` (the parsed YAML): every command that reads a lock locks the source
 again from the inputs beside it and refuses unless the result is byte-for-byte the lock, so
@@ -9,7 +10,6 @@ a hand-edited lock skips no rule (`revalidate`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from writroot.ceremony.operations import lock_op, op_check
 from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
+from writroot.rules.merkle import MERKLE_VERSION, inclusion, plan_digest
 from writroot.rules.plan import PLAN_VERSION, Authority, PlanFacts, check_locked, check_structure
 from writroot.statements import roster_check
 from writroot.statements import schema as s
@@ -58,7 +59,11 @@ class LockedPlan:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(canonical(self.document)).hexdigest()
+        return plan_digest(self.document)
+
+    def inclusion(self, index: int) -> dict[str, Any]:
+        """The proof of operation `index`'s place in the plan an artifact carries."""
+        return inclusion(self.document, index)
 
     @property
     def ceremony(self) -> str:
@@ -156,7 +161,7 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
         roster, roster_pin = _roster_in_force(base, plan["roster"], located.where("roster"),
                                               plan["fleet"])
     ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"])
-    document: dict[str, Any] = {"plan": PLAN_VERSION, "ceremony": plan["ceremony"],
+    document: dict[str, Any] = {"plan": MERKLE_VERSION, "ceremony": plan["ceremony"],
                                 "fleet": plan["fleet"], "signer": plan["signer"],
                                 "roster": {**roster_pin, "roster": roster},
                                 "source": located.value}

@@ -116,7 +116,8 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     preflight(plan.operations, recovery, str(plan_path))  # shares: before the HSM opens
     result = RunResult(out_dir, tally, network=network)
     counted = _counted_names(plan, approvals, now)
-    proof = {"id": plan.ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
+    # each artifact adds its own operation's inclusion proof (`ceremony.inclusion`)
+    proof = {"id": plan.ceremony, "plan_sha256": plan.sha256,
              "approvals": [obj for name, obj in approvals if name in counted]}
     transcript = Transcript()
     transcript.record("start", ceremony=plan.ceremony, plan_sha256=plan.sha256,
@@ -193,7 +194,8 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
                 ctx = BuildContext(plan.document["fleet"], role, keyid, signer_key,
-                                   plan.document["roster"]["roster"], proof, now)
+                                   plan.document["roster"]["roster"],
+                                   {**proof, "inclusion": plan.inclusion(index)}, now)
                 extra = _prepare(op, custody, staging, plan_dir, transcript, result, plan,
                                  recovery)
                 payload = statement_for(op, index, ctx, **extra)

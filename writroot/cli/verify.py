@@ -35,10 +35,13 @@ if TYPE_CHECKING:
               type=(click.Path(path_type=Path, dir_okay=False), click.Path(path_type=Path)),
               help="Write ARTIFACT's PAE, signatures, signers' PEMs and an OpenSSL 3.5 script "
                    "that verifies them to the new directory OUTDIR.")
+@click.option("--jobs", type=click.IntRange(0, 256), default=0, show_default=True,
+              help="Processes that check signatures (0: one per core; 1: all in this one).")
 @json_option
 def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
            subjects: tuple[str, ...], at_text: str | None, independent: bool,
-           html_path: Path | None, explain: tuple[Path, Path] | None, as_json: bool) -> None:
+           html_path: Path | None, explain: tuple[Path, Path] | None, jobs: int,
+           as_json: bool) -> None:
     """Verify envelopes (files, directories of *.dsse.json, or audit packages) offline.
 
     An audit package (a .tar file, or a directory with MANIFEST.json) is checked whole:
@@ -53,7 +56,7 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     from writroot.verify.files import resolve_anchor
 
     pinned = resolve_anchor(anchor)
-    report = _run(list(paths), pinned, at, independent, revocations, subjects)
+    report = _run(list(paths), pinned, at, independent, revocations, subjects, jobs)
     if explain is not None:
         _explain(explain, report, pinned)
     if html_path is not None:
@@ -70,7 +73,7 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
 
 
 def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
-         revocations: tuple[str, ...], subjects: tuple[str, ...]) -> Report:
+         revocations: tuple[str, ...], subjects: tuple[str, ...], jobs: int = 1) -> Report:
     from writroot.errors import BadInput
     from writroot.jsonio import read_capped
     from writroot.verify import package
@@ -89,6 +92,14 @@ def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
                            "--revocations/--subject")
         pkg = package.load(Path(packages[0]))
         return package.check(pkg, pinned, at, independent, gather(others) if others else [])
+    from writroot.verify.bulk import BULK_MIN, default_jobs
+    from writroot.verify.files import gather_paths, sources
+
+    jobs = jobs or default_jobs()
+    if jobs > 1 and not independent and len(gather_paths(others)) >= BULK_MIN:
+        artifacts, signatures = sources(others, jobs, pinned)
+        return verify_core(artifacts, pinned, at, revocations=lists, subject_files=files,
+                           signatures=signatures)
     return verify_core(gather(others), pinned, at, independent=independent,
                        revocations=lists, subject_files=files)
 

@@ -41,6 +41,14 @@ def covers(plan: dict[str, Any], st: Statement) -> bool:
                for i, op in enumerate(ops))
 
 
+def covers_included(header: dict[str, Any], op: Any, index: int, st: Statement) -> bool:
+    """The same rule for one operation proven to sit at `index` of an approved plan."""
+    return (header.get("signer") in ("generate", st.issuer_keyid) and isinstance(op, dict)
+            and OP_TYPE.get(str(op.get("op"))) == st.type
+            and st.serial == serial_for(str(header.get("ceremony")), index)
+            and _covers_op(op, st))
+
+
 def serial_for(ceremony: str, index: int) -> str:
     """The serial of the statement operation `index` yields: one per operation, so a plan
     can never yield two different statements under one approval (verify: serial-unique)."""

@@ -15,10 +15,14 @@ from writroot.rules import Violation
 from writroot.rules import recovery as recovery_rules
 from writroot.rules.covers import OP_TYPE, REGIONAL_OPS
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
+from writroot.rules.merkle import MERKLE_VERSION
 from writroot.rules.rights import region_may_sign
 from writroot.rules.validity import NESTED, nested, regional_validity
 
-PLAN_VERSION = 1
+PLAN_VERSION = 1  # the YAML plan's `plan:`
+#: Locked plans: 1 (digest: flat SHA-256) is still verified; 2 (digest: Merkle root,
+#: writroot.rules.merkle) is what `ceremony plan` writes.
+LOCK_VERSIONS = (1, MERKLE_VERSION)
 TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "source"}
 OPTIONAL_TOP = {"fleet_root", "authority"}
 
@@ -85,8 +89,9 @@ def _shape(plan: Any) -> list[Violation]:
     out = _exact_types({k: v for k, v in plan.items() if k != "source"}, "")
     if out:
         return out
-    if plan["plan"] != PLAN_VERSION:
-        return [Violation("plan-well-formed", "plan", f"plan version must be {PLAN_VERSION}")]
+    if plan["plan"] not in LOCK_VERSIONS:
+        return [Violation("plan-well-formed", "plan", "locked plan version must be 1 or "
+                          f"{MERKLE_VERSION}")]
     ops = plan["operations"]
     if not isinstance(ops, list) or not ops or not all(
             isinstance(op, dict) and (op.get("op") in OP_TYPE or op.get("op") in NON_SIGNING)
@@ -100,22 +105,55 @@ def _shape(plan: Any) -> list[Violation]:
 NON_SIGNING = ("generate-fleet-root", "retire-key", *recovery_rules.OPS)
 
 
-def check_structure(plan: dict[str, Any], facts: PlanFacts) -> list[Violation]:
+def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[Violation]:
+    """The rules that can be judged from a plan's header and one of its operations (what an
+    artifact with an inclusion proof carries): every rule of `check_locked` except those
+    that compare operations with each other (see docs/format.md §5.10a)."""
+    if not isinstance(header, dict) or not isinstance(op, dict):
+        return [Violation("plan-well-formed", "", "an inclusion proof carries a header and "
+                          "an operation object")]
+    fields = TOP_FIELDS - {"operations", "source"}
+    missing, extra = fields - set(header), set(header) - fields - OPTIONAL_TOP
+    if missing or extra:
+        return [Violation("plan-well-formed", "", f"plan header fields are {sorted(fields)} "
+                          f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
+                          f"unknown {sorted(extra)})")]
+    out = _exact_types({**header, "operation": op}, "")
+    if out:
+        return out
+    if header["plan"] != MERKLE_VERSION:
+        return [Violation("plan-well-formed", "plan", f"an inclusion proof is into a plan of "
+                          f"version {MERKLE_VERSION}")]
+    if op.get("op") not in OP_TYPE:
+        return [Violation("plan-well-formed", f"operations[{index}]", "not a signing "
+                          "operation")]
+    plan = {**header, "operations": [op]}
+    try:
+        return check_structure(plan, facts, partial=True) + _operation(plan, op, index, facts)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return [Violation("plan-well-formed", "", f"malformed plan header or operation "
+                          f"({exc!r})")]
+
+
+def check_structure(plan: dict[str, Any], facts: PlanFacts,
+                    partial: bool = False) -> list[Violation]:
+    """`partial`: `plan` holds one of its operations only (an inclusion proof), so the
+    rules that count or order operations are not judged."""
     kinds = [op["op"] for op in plan["operations"]]
-    genesis = "generate-fleet-root" in kinds
+    genesis = plan["signer"] == "generate" if partial else "generate-fleet-root" in kinds
     out: list[Violation] = []
 
     def bad(where: str, message: str) -> None:
         out.append(Violation("plan-structure", where, message))
 
-    if genesis != (plan["signer"] == "generate"):
+    if not partial and genesis != (plan["signer"] == "generate"):
         bad("signer", "signer: generate goes with a generate-fleet-root operation, and only "
             "with it")
-    if genesis and kinds[0] != "generate-fleet-root":
+    if genesis and not partial and kinds[0] != "generate-fleet-root":
         bad("operations[0]", "generate-fleet-root must be the first operation")
     if kinds.count("generate-fleet-root") > 1 or kinds.count("sign-fleet-root") > 1:
         bad("operations", "at most one fleet root per ceremony")
-    if genesis and "sign-fleet-root" not in kinds:
+    if genesis and not partial and "sign-fleet-root" not in kinds:
         bad("operations", "a genesis plan must sign the fleet-root statement")
     if genesis and "sign-roster" in kinds:
         bad("operations", "a genesis plan carries its roster in the fleet-root statement")

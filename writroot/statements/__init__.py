@@ -298,10 +298,11 @@ SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
 
 
 def _ceremony(value: Any, where: str) -> dict[str, Any]:
-    """Proof of quorum: the locked plan and the approvals counted for it."""
+    """Proof of quorum: the locked plan (or an inclusion proof into it) and the approvals
+    counted for it."""
     return s.record(value, where, {"id": s.name, "plan_sha256": s.digest,
                                    "approvals": s.list_of(s.anything, 0, 64, unique=False)},
-                    {"plan": s.anything})
+                    {"plan": s.anything, "inclusion": s.anything})
 
 
 

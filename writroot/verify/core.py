@@ -15,20 +15,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
-from writroot.envelope import INTOTO_TYPES, Envelope, payload_type_for
+from writroot.envelope import INTOTO_TYPES, Envelope, Signature, payload_type_for
 from writroot.errors import BadInput, EngineFault, EngineUnavailable, WritrootError
 from writroot.jsonio import canonical, format_time
 from writroot.quorum.count import Roster, Tally, count
-from writroot.rules import Violation
-from writroot.rules.covers import covers
+from writroot.rules import Violation, merkle
+from writroot.rules.covers import covers, covers_included
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
-from writroot.rules.plan import Authority, PlanFacts, check_locked
+from writroot.rules.plan import Authority, PlanFacts, check_included, check_locked
 from writroot.rules.rights import region_may_sign, role_may_sign
 from writroot.rules.validity import (
     NESTED,
@@ -45,7 +46,7 @@ from writroot.statements import (
 )
 from writroot.verify.report import ArtifactResult, Finding, Report
 
-__all__ = ["Anchor", "ArtifactResult", "Finding", "Report", "verify"]
+__all__ = ["Anchor", "ArtifactResult", "Finding", "Report", "Source", "verify"]
 
 #: A hard bound on the rotation chain, whatever a policy says.
 MAX_CHAIN = 64
@@ -108,6 +109,7 @@ class _Verifier:
     revoked: dict[str, _Revoked] = field(default_factory=dict)
     revocation_sequence: int | None = None
     plans: dict[str, tuple[str, str, Roster]] = field(default_factory=dict)
+    roster_leaves: dict[str, str] = field(default_factory=dict)
     tallies: dict[tuple[str, datetime, int | None], list[tuple[Any, Roster, Tally]]] = field(
         default_factory=dict)
     rotations: list[_Item] = field(default_factory=list)
@@ -117,6 +119,9 @@ class _Verifier:
 
     #: (envelope id, keyid) -> verified? (a conflict check and the main check share work)
     verified: dict[tuple[int, str], bool] = field(default_factory=dict)
+    #: (file SHA-256, keyid) -> does a signature under that key verify with the primary
+    #: engine? Computed in bulk beforehand (writroot.verify.bulk); keyed by content.
+    signatures: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 
     def fail(self, item: _Item, check: str, message: str) -> None:
         item.result.findings.append(Finding(item.result.name, check, message))
@@ -137,6 +142,8 @@ class _Verifier:
         """Silently: does a signature under this key verify? (No findings; engine faults
         count as not verified here and are reported by `signature_valid`.)"""
         cached = self.verified.get((id(item.envelope), key.keyid))
+        if cached is None:
+            cached = self.signatures.get((item.digest, key.keyid))
         if cached is not None:
             return cached
         try:
@@ -156,8 +163,15 @@ class _Verifier:
         if not sigs:
             self.fail(item, "signature-present", f"no signature by {key.keyid}")
             return False
-        message = item.envelope.pae()
         alg = key.algorithm
+        known = self.signatures.get((item.digest, key.keyid))
+        if known is not None and not self.independent:
+            if known:
+                item.result.checked_by.add(engines.verifier_for(alg).name)
+                return True
+            self.fail(item, "signature-valid", f"signature by {key.keyid} does not verify")
+            return False
+        message = item.envelope.pae()
         try:
             primary = engines.verifier_for(alg)
             for sig in sigs:
@@ -557,6 +571,8 @@ class _Verifier:
         roster in force, unexpired when it was signed."""
         st = item.statement
         cer = st.ceremony
+        if "inclusion" in cer:
+            return self.quorum_included(item, roster_in_force, label)
         plan = cer.get("plan")
         if not isinstance(plan, dict):
             self.fail(item, "quorum-proof", "carries no locked plan")
@@ -586,7 +602,63 @@ class _Verifier:
             return False
         if not self.plan_rules(item, plan):
             return False
-        policy = self.policy_at(st.issued_at) or _genesis_policy(plan)
+        return self.quorum_met(item, roster, self.policy_at(st.issued_at)
+                               or _genesis_policy(plan["operations"]), label)
+
+    def quorum_included(self, item: _Item, roster_in_force: dict[str, Any] | None,
+                        label: str) -> bool:
+        """The artifact carries its operation and an inclusion proof into the approved plan
+        (docs/format.md §5.10a): the proof must lead to ceremony.plan_sha256, and the rules
+        judged on the header and that one operation."""
+        st = item.statement
+        cer = st.ceremony
+        if "plan" in cer:
+            self.fail(item, "quorum-proof", "carries both a plan and an inclusion proof")
+            return False
+        proof = cer["inclusion"]
+        if merkle.inclusion_root(proof) != cer["plan_sha256"]:
+            self.fail(item, "quorum-proof", "the inclusion proof does not lead to the plan "
+                      "named by ceremony.plan_sha256 (operation, header or path altered, or "
+                      "taken from another plan)")
+            return False
+        header, op, index = proof["header"], proof["operation"], proof["index"]
+        if header.get("ceremony") != cer["id"] or header.get("fleet") != st.fleet:
+            self.fail(item, "quorum-proof", "the proven plan is not the plan named by "
+                      "ceremony.id and fleet")
+            return False
+        if roster_in_force is None:
+            self.fail(item, "quorum-proof", "the roster in force is unknown: pass the "
+                      "anchor's fleet-root statement")
+            return False
+        try:
+            roster = Roster.from_checked(roster_check(roster_in_force, "roster in force"))
+        except WritrootError as exc:
+            self.fail(item, "quorum-proof", f"malformed roster: {exc}")
+            return False
+        if not label and self.roster_leaf(roster_in_force) != proof["roster"]:
+            self.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
+            return False
+        if not covers_included(header, op, index, st):
+            self.fail(item, "quorum-proof", f"the approved plan's operation {index} does not "
+                      f"yield this {st.type} statement")
+            return False
+        found = check_included(header, op, index, self.plan_facts_for(item))
+        if not self.report_plan_rules(item, found):
+            return False
+        genesis = _genesis_policy([op]) if header.get("signer") == "generate" else {}
+        return self.quorum_met(item, roster, self.policy_at(st.issued_at) or genesis, label)
+
+    def roster_leaf(self, roster: dict[str, Any]) -> str:
+        key = _exact(roster)
+        found = self.roster_leaves.get(key)
+        if found is None:
+            found = self.roster_leaves[key] = merkle.leaf("roster", roster).hex()
+        return found
+
+    def quorum_met(self, item: _Item, roster: Roster, policy: dict[str, Any],
+                   label: str) -> bool:
+        st = item.statement
+        cer = st.ceremony
         tally = self.tally(cer, roster, st.issued_at, policy.get("approval_expiry_hours"))
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
@@ -598,6 +670,10 @@ class _Verifier:
     def plan_rules(self, item: _Item, plan: dict[str, Any]) -> bool:
         """The carried plan keeps every rule the ceremony machine applies (writroot.rules),
         judged from the facts verified here: the policy in force and the signer's root."""
+        return self.report_plan_rules(item, check_locked(plan, self.plan_facts_for(item)))
+
+    def plan_facts_for(self, item: _Item) -> PlanFacts:
+        """The facts a carried plan is judged by: the policy in force, the signer's root."""
         st = item.statement
         trusted = self.trusted.get(st.issuer_keyid)
         authority = None
@@ -605,9 +681,11 @@ class _Verifier:
             sub = trusted.statement.subject
             authority = Authority(sub["region"], st.issuer_keyid, sub["may_sign"],
                                   sub["enclaves"], trusted.statement.not_after)
-        facts = PlanFacts(policy=self.policy_at(st.issued_at) or None, authority=authority)
+        return PlanFacts(policy=self.policy_at(st.issued_at) or None, authority=authority)
+
+    def report_plan_rules(self, item: _Item, violations: list[Violation]) -> bool:
         seen = {f.check for f in item.result.findings}  # the statement's own finding says it
-        found = [v for v in check_locked(plan, facts) if v.rule not in seen]
+        found = [v for v in violations if v.rule not in seen]
         for v in found:
             self.fail(item, v.rule, f"the approved plan breaks a rule at {v.where or 'top'}: "
                       f"{v.message}")
@@ -620,7 +698,7 @@ class _Verifier:
         seen = self.plans.get(claimed)
         if seen is not None and seen[0] == exact:
             return seen[1], seen[2]
-        digest = hashlib.sha256(canonical(plan)).hexdigest()
+        digest = merkle.plan_digest(plan)
         roster = Roster.from_checked(roster_check(plan.get("roster", {}).get("roster"),
                                                   "plan.roster.roster"))
         self.plans[claimed] = (exact, digest, roster)
@@ -843,9 +921,9 @@ class _Verifier:
                               f"on {a} ({before.result.name}, signed earlier)")
 
 
-def _genesis_policy(plan: dict[str, Any]) -> dict[str, Any]:
+def _genesis_policy(operations: Any) -> dict[str, Any]:
     """Before any policy is in force, a genesis plan's own (for the approvals' lifetime)."""
-    for op in plan.get("operations") or []:
+    for op in operations if isinstance(operations, list) else []:
         if isinstance(op, dict) and op.get("op") == "sign-fleet-root" \
                 and isinstance(op.get("policy"), dict):
             return dict(op["policy"])
@@ -871,7 +949,37 @@ def _oscal_name(data: bytes) -> str | None:
         return None
 
 
-def _parse(name: str, data: bytes, verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
+@dataclass(frozen=True)
+class Source:
+    """An artifact read only when it is parsed (so a large set is never all in memory):
+    its name, the SHA-256 of its bytes, and how to get the bytes."""
+
+    name: str
+    digest: str
+    load: Callable[[], bytes]
+
+
+def _sources(given: Iterable[tuple[str, bytes] | Source]) -> list[Source]:
+    out = []
+    for entry in given:
+        if isinstance(entry, Source):
+            out.append(entry)
+        else:
+            name, data = entry
+            out.append(Source(name, hashlib.sha256(data).hexdigest(),
+                              lambda data=data: data))  # type: ignore[misc]
+    return out
+
+
+def _light(envelope: Envelope) -> Envelope:
+    """The envelope without payload and signature bytes: what the core needs once every
+    signature result is known (payload type and keyids)."""
+    return Envelope(envelope.payload_type, b"",
+                    tuple(Signature(s.keyid, b"") for s in envelope.signatures))
+
+
+def _parse(name: str, data: bytes, verifier: _Verifier,
+           digest: str = "") -> tuple[ArtifactResult, _Item | None]:
     result = ArtifactResult(name)
     try:
         envelope = Envelope.parse(data, name)
@@ -882,7 +990,10 @@ def _parse(name: str, data: bytes, verifier: _Verifier) -> tuple[ArtifactResult,
     result.type, result.serial = statement.type, statement.serial
     result.issuer_keyid = statement.issuer_keyid
     result.statement = statement
-    item = _Item(result, envelope, statement, hashlib.sha256(data).hexdigest())
+    item = _Item(result, envelope, statement, digest or hashlib.sha256(data).hexdigest())
+    if verifier.signatures and not verifier.independent and all(
+            (item.digest, s.keyid) in verifier.signatures for s in envelope.signatures):
+        item.envelope = _light(envelope)
     if envelope.payload_type != payload_type_for(statement.type):
         verifier.fail(item, "payload-type", f"payloadType {envelope.payload_type!r} does not "
                       f"match the statement type {statement.type!r}")
@@ -899,26 +1010,31 @@ def _serials_unique(verifier: _Verifier, items: list[_Item]) -> None:
             verifier.fail(item, "serial-unique", f"serial {serial} is also used by {others}")
 
 
-def verify(artifacts: list[tuple[str, bytes]], anchor: Anchor, at: datetime,
+def verify(artifacts: Iterable[tuple[str, bytes] | Source], anchor: Anchor, at: datetime,
            independent: bool = False,
            revocations: list[tuple[str, bytes]] | None = None,
-           subject_files: list[tuple[str, bytes]] | None = None) -> Report:
+           subject_files: list[tuple[str, bytes]] | None = None,
+           signatures: Mapping[tuple[str, str], bool] | None = None) -> Report:
     """Verify artifacts against the anchor at reference time `at`, applying every revocation
     list given (as `revocations`, or among the artifacts); `subject_files` (release files,
     OSCAL documents) must match the subjects of the in-toto statements that name them.
 
     The inputs are first put in an order of their own (by name, then content), so the
-    answer and the report are the same whatever order they were given in."""
-    verifier = _Verifier(anchor, at, independent)
+    answer and the report are the same whatever order they were given in.
+
+    `signatures` are results computed beforehand (`writroot.verify.bulk`, keyed by file
+    SHA-256 and keyid); artifacts given as `Source` are read one at a time."""
+    verifier = _Verifier(anchor, at, independent, signatures=signatures or {})
     results: list[ArtifactResult] = []
     items: list[_Item] = []
-    seen: set[bytes] = set()
-    given = sorted(artifacts + (revocations or []), key=lambda nd: (nd[0], nd[1]))
-    for name, data in given:
-        if data in seen:  # the same file given twice (say, in a directory and by name)
+    seen: set[str] = set()
+    given = sorted(_sources([*artifacts, *(revocations or [])]),
+                   key=lambda src: (src.name, src.digest))
+    for source in given:
+        if source.digest in seen:  # the same file given twice (in a directory and by name)
             continue
-        seen.add(data)
-        result, item = _parse(name, data, verifier)
+        seen.add(source.digest)
+        result, item = _parse(source.name, source.load(), verifier, source.digest)
         results.append(result)
         if item is not None:
             items.append(item)

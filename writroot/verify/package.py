@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from writroot.errors import BadInput, WritrootError
-from writroot.jsonio import canonical, loads_strict
+from writroot.jsonio import loads_strict
+from writroot.rules.merkle import plan_digest
 from writroot.verify.core import Anchor, verify
 from writroot.verify.report import ArtifactResult, Finding, Report
 
@@ -115,7 +116,7 @@ def _ceremony(pkg: Package, name: str) -> list[ArtifactResult]:
             or sub["head"] != head or sub["entries"] != len(events):
         found.append(("record-seals", "the signed ceremony record does not seal this "
                       "transcript (digest, head or entry count differ)"))
-    elif hashlib.sha256(canonical(plan)).hexdigest() != st.ceremony["plan_sha256"]:
+    elif plan_digest(plan) != st.ceremony["plan_sha256"]:
         found.append(("plan-matches-record", "plan.lock.json is not the plan the record "
                       "names (ceremony.plan_sha256)"))
     elif st.ceremony["id"] != name:
