@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench import Row, custody, engines, native, startup, throughput
+from bench import Row, custody, engines, native, scale, startup, throughput
 from bench.hsmtoken import throwaway_custody
 from writroot.crypto.algorithms import SLH_DSA_SHA2_256S
 
@@ -23,10 +23,10 @@ STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
 
 
 def hsm_and_verify() -> list[Row]:
-    """Sections 2 and 3 share one throwaway token and one fleet key."""
+    """Sections 2, 3 and scale share one throwaway token and one fleet key."""
     with throwaway_custody() as cust:
         fleet = cust.generate(SLH_DSA_SHA2_256S, role="fleet-root", label="bench-fleet-root")
-        return custody.run(cust, fleet) + throughput.run(cust, fleet)
+        return custody.run(cust, fleet) + throughput.run(cust, fleet) + scale.run(cust, fleet)
 
 
 SECTIONS: list[tuple[str, Callable[[], list[Row]]]] = [

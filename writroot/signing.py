@@ -28,6 +28,15 @@ def sign_statement(custody: Custody, keyid: str, payload: bytes,
                    cosigners: tuple[str, ...] = ()) -> Signed:
     """Sign `payload` with the key pinned by `keyid` (and each cosigner: a fleet rotation is
     signed by the old and the new root); every signature is independently verified."""
+    envelope, statement = prepare(keyid, payload)
+    results = [(k, custody.sign(k, envelope.pae())) for k in (keyid, *cosigners)]
+    signed = Envelope(envelope.payload_type, payload,
+                      tuple(Signature(k, r.signature) for k, r in results))
+    return Signed(signed, statement, results[0][1].engine, results[0][1].checked_by)
+
+
+def prepare(keyid: str, payload: bytes) -> tuple[Envelope, Statement]:
+    """The unsigned envelope of a statement that `keyid` is to sign (parsed, issuer checked)."""
     # Canonical JSON sorts keys: an in-toto Statement starts with its "_type".
     intoto = payload.startswith(b'{"_type":')
     statement = parse_any(INTOTO_PAYLOAD_TYPE if intoto else WRITROOT_PREFIX, payload,
@@ -35,8 +44,4 @@ def sign_statement(custody: Custody, keyid: str, payload: bytes,
     if statement.issuer_keyid != keyid:
         raise VerificationFailed(f"statement names issuer {statement.issuer_keyid}, "
                                  f"but the signing key is {keyid}")
-    envelope = Envelope(payload_type_for(statement.type), payload, ())
-    results = [(k, custody.sign(k, envelope.pae())) for k in (keyid, *cosigners)]
-    signed = Envelope(envelope.payload_type, payload,
-                      tuple(Signature(k, r.signature) for k, r in results))
-    return Signed(signed, statement, results[0][1].engine, results[0][1].checked_by)
+    return Envelope(payload_type_for(statement.type), payload, ()), statement

@@ -9,6 +9,9 @@ from writroot.ceremony import strictyaml
 from writroot.errors import BadInput
 from writroot.statements import schema as s
 
+#: The most signing processes a host profile may ask for.
+MAX_WORKERS = 64
+
 
 @dataclass(frozen=True)
 class HostProfile:
@@ -17,6 +20,22 @@ class HostProfile:
     token_serial: str | None
     pin_source: str
     pin_shares: tuple[str, ...]
+    #: Processes that sign a ceremony's statements (1: serial); default one per core.
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.workers <= 0:
+            object.__setattr__(self, "workers", default_workers())
+
+
+def default_workers() -> int:
+    """One signing process per core this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def load_host_profile(path: Path) -> HostProfile:
@@ -24,7 +43,8 @@ def load_host_profile(path: Path) -> HostProfile:
     try:
         host = s.record(located.value, "host", {}, {
             "module": s.string, "token_label": s.string, "token_serial": s.string,
-            "pin": s.string, "pin_shares": s.list_of(s.string, 1, 16, unique=False)})
+            "pin": s.string, "pin_shares": s.list_of(s.string, 1, 16, unique=False),
+            "workers": s.integer(1, MAX_WORKERS)})
     except BadInput as exc:
         raise located.rebase(exc, "host") from None
     if "pin" in host and "pin_shares" in host:
@@ -32,7 +52,8 @@ def load_host_profile(path: Path) -> HostProfile:
     if "token_label" not in host and "token_serial" not in host:
         raise BadInput("name the token by token_label or token_serial", located.where(""))
     return HostProfile(host.get("module"), host.get("token_label"), host.get("token_serial"),
-                       host.get("pin", "prompt"), tuple(host.get("pin_shares", ())))
+                       host.get("pin", "prompt"), tuple(host.get("pin_shares", ())),
+                       host.get("workers", 0))
 
 
 def network_interfaces_up(sys_class_net: Path = Path("/sys/class/net")) -> list[str]:

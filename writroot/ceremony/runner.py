@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from writroot import __version__, failpoint
-from writroot.ceremony import retire
+from writroot.ceremony import parallel, retire
 from writroot.ceremony.approve import approval_hours, plan_roster, plan_rosters
 from writroot.ceremony.commit import RunCommit
 from writroot.ceremony.host import HostProfile, network_interfaces_up
@@ -30,6 +30,7 @@ from writroot.hsm.token import TokenSpec, default_module, token_facts
 from writroot.jsonio import canonical, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
+from writroot.rules.covers import OP_TYPE
 from writroot.rules.validity import approval_window
 from writroot.signing import Signed, sign_statement
 from writroot.statements import build, roster_check
@@ -176,8 +177,21 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             keyid = plan.document["signer"]
             role = "regional-root" if "authority" in plan.document else "fleet-root"
             signer_key: PublicKey | None = None
+            pending: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
+
+            def flush() -> None:
+                """Sign the statements built so far (on every core the host allows), then
+                write and record them in operation order."""
+                payloads = [payload for _op, _extra, payload in pending]
+                signed_all = parallel.sign_all(custody, keyid, payloads, host.workers)
+                for (op, extra, payload), signed in zip(pending, signed_all, strict=True):
+                    _record_signed(op, extra, payload, signed, staging, transcript, result)
+                pending.clear()
+
             for index, op in enumerate(plan.operations):
                 say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
+                if op["op"] not in OP_TYPE or op["op"] == "rotate-fleet-root":
+                    flush()  # a key made, restored or retired: what came before is signed
                 if op["op"] == "generate-fleet-root":
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
                                                  "fleet-root.pem", plan, recovery)
@@ -199,19 +213,12 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                 extra = _prepare(op, custody, staging, plan_dir, transcript, result, plan,
                                  recovery)
                 payload = statement_for(op, index, ctx, **extra)
-                cosigners = (extra["new_key"].keyid,) if "new_key" in extra else ()
-                signed = sign_statement(custody, keyid, payload, cosigners)
-                name = artifact_name(signed)
-                _write(staging, f"artifacts/{name}", signed.envelope.dumps(), result)
-                if "bundle" in extra:
-                    _write(staging, f"bundles/{op['trust_domain']}.spiffe.json",
-                           canonical(extra["bundle"]) + b"\n", result)
-                result.signed.append(signed)
-                transcript.record("sign", op=op["op"], type=signed.statement.type,
-                                  serial=signed.statement.serial, artifact=name,
-                                  payload_sha256=hashlib.sha256(payload).hexdigest(),
-                                  signers=[s.keyid for s in signed.envelope.signatures],
-                                  engine=signed.engine, checked_by=signed.checked_by)
+                if "new_key" in extra:  # a rotation: signed by the old and the new root
+                    signed = sign_statement(custody, keyid, payload, (extra["new_key"].keyid,))
+                    _record_signed(op, extra, payload, signed, staging, transcript, result)
+                else:
+                    pending.append((op, extra, payload))
+            flush()
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
             _close(plan, custody, keyid, role, transcript, staging, result, now)
@@ -220,6 +227,21 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             commit.commit()
     finally:
         wipe(pin)
+
+
+def _record_signed(op: dict[str, Any], extra: dict[str, Any], payload: bytes, signed: Signed,
+                   staging: Path, transcript: Transcript, result: RunResult) -> None:
+    name = artifact_name(signed)
+    _write(staging, f"artifacts/{name}", signed.envelope.dumps(), result)
+    if "bundle" in extra:
+        _write(staging, f"bundles/{op['trust_domain']}.spiffe.json",
+               canonical(extra["bundle"]) + b"\n", result)
+    result.signed.append(signed)
+    transcript.record("sign", op=op["op"], type=signed.statement.type,
+                      serial=signed.statement.serial, artifact=name,
+                      payload_sha256=hashlib.sha256(payload).hexdigest(),
+                      signers=[s.keyid for s in signed.envelope.signatures],
+                      engine=signed.engine, checked_by=signed.checked_by)
 
 
 def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
