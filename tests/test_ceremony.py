@@ -259,6 +259,25 @@ def test_transcript_tampering_is_detected(env: Env, change: str, tmp_path: Path)
     assert "transcript.jsonl" in proc.stderr
 
 
+def test_audit_text_says_why_not_verified(env: Env, tmp_path: Path) -> None:
+    """Under another anchor the record does not verify: text mode names each reason on its
+    own line (and so does the Markdown report), exit 1."""
+    out = env.root / "genesis"
+    other = "ab" * 32
+    report = tmp_path / "r.md"
+    proc = env.cli("audit", str(out / "transcript.jsonl"), "--anchor", other,
+                   "--markdown", str(report))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    at = lines.index("- ceremony-record signature: NOT VERIFIED")
+    reasons = [line for line in lines[at + 1:] if line.startswith("  - [")]
+    assert reasons and lines[at + 1] == reasons[0]
+    assert all("] " in r and len(r) > 10 for r in reasons)
+    assert "\n".join(reasons) in report.read_text()
+    ok = env.cli("audit", str(out / "transcript.jsonl"), "--anchor", str(env.anchor_pem))
+    assert ok.returncode == 0 and "  - [" not in ok.stdout
+
+
 def test_no_pin_or_passphrase_in_any_file(env: Env) -> None:
     pin = os.environ[env.token.env_var].encode()
     for path in env.root.rglob("*"):

@@ -50,8 +50,10 @@ def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[
             statement.subject["head"] != head or statement.subject["entries"] != len(events):
         raise VerificationFailed("the ceremony record does not seal this transcript",
                                  str(transcript))
-    record_ok = next(r for r in report.results if r.name == str(record)).ok
-    text = render_markdown(events, head, record_ok)
+    record_result = next(r for r in report.results if r.name == str(record))
+    record_ok = record_result.ok
+    text = _with_reasons(render_markdown(events, head, record_ok),
+                         [f"[{f.check}] {f.message}" for f in record_result.findings])
     from writroot.verify.html import render_transcript
 
     page = render_transcript(events, head, record_ok, report) if html else ""
@@ -66,3 +68,12 @@ def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[
     else:
         console().print(text, markup=False)
     sys.exit(EXIT_OK if record_ok else EXIT_VERIFY)
+
+
+def _with_reasons(text: str, reasons: list[str]) -> str:
+    """Put each reason the record did not verify on its own line, under the NOT VERIFIED line."""
+    if not reasons:
+        return text
+    marker = "- ceremony-record signature: NOT VERIFIED\n"
+    lines = "".join(f"  - {reason}\n" for reason in reasons)
+    return text.replace(marker, marker + lines, 1)
