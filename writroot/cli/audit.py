@@ -14,13 +14,16 @@ from writroot.cli.common import console, json_option, print_json
 
 @click.command()
 @click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE")
+@click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
+              help="The pinned fleet root: its keyid fingerprint or its PEM public key file.")
 @click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The ceremony-record envelope (default: beside the transcript).")
 @click.option("--with", "extra", multiple=True, type=click.Path(path_type=Path),
               help="Artifacts that establish the signer (e.g. the fleet-root statement).")
-@click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--html", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the report as Markdown to this new file.")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write a self-contained HTML report to this new file.")
 @json_option
 def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[Path, ...],
           markdown: Path | None, html: Path | None, as_json: bool) -> None:

@@ -195,11 +195,16 @@ def _print_info(report: dict[str, Any]) -> None:
 
 @hsm.command()
 @token_options
-@click.option("--algorithm", default="SLH-DSA-SHA2-256s", show_default=True)
-@click.option("--role", type=click.Choice(["fleet-root", "regional-root"]), required=True)
+@click.option("--algorithm", default="SLH-DSA-SHA2-256s", show_default=True,
+              help="Algorithm of the new key: SLH-DSA-SHA2-256s, SLH-DSA-SHA2-256f (tests) "
+              "or ML-DSA-87, as the fleet policy allows.")
+@click.option("--role", type=click.Choice(["fleet-root", "regional-root"]), required=True,
+              help="What the key is for: the fleet root or a regional root.")
 @click.option("--label", required=True, help="Label of the new key (must not exist).")
 @click.option("--custody", "custody_mode", type=click.Choice(["auto", "native", "wrapped"]),
-              default="auto", show_default=True)
+              default="auto", show_default=True,
+              help="native: a non-extractable key in the token; wrapped: sealed under the "
+              "token's KEK (custody.md); auto: native where the token supports it.")
 @click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write the sealed key (it opens only on this token) here.")
 @json_option
