@@ -25,7 +25,6 @@ from writroot.hsm.p11raw import (
     CKA_VALUE,
     CKR_ATTRIBUTE_SENSITIVE,
     CKR_OK,
-    FAMILY,
     RawPQC,
     TokenCallFailed,
     ckr_name,
@@ -231,5 +230,5 @@ def probe(session: Any, module: str, alg: Algorithm, message: bytes,
         keys.raw.destroy_handles(pair.private_handle, pair.public_handle)
 
 
-__all__ = ["FAMILY", "PARAMETER_SET_UNREADABLE", "SENSITIVE_OK_UNAVAILABLE", "SPKI_VALUE",
-           "NativeKeys", "Pair", "Probe", "ckr_name", "probe", "public_from_value"]
+__all__ = ["PARAMETER_SET_UNREADABLE", "SENSITIVE_OK_UNAVAILABLE", "SPKI_VALUE", "NativeKeys",
+           "Pair", "Probe", "probe", "public_from_value"]
