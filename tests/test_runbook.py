@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_runbook_worked_example_runs(tmp_path: Path) -> None:
     script_file.write_text(script, encoding="utf-8")
     venv_bin = Path(sys.executable).parent
     assert (venv_bin / "writroot").exists()
+    assert shutil.which("jq"), "the runbook's rehearsal reads --json outputs with jq: install jq"
     env = {k: v for k, v in os.environ.items()
            if k != "SOFTHSM2_CONF" and not k.startswith("WRITROOT_")}
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
