@@ -33,6 +33,10 @@ $(STAMP): pyproject.toml
 	  echo "installing softhsm2 (apt)"; \
 	  $(SUDO) apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 >/dev/null; }
+	@command -v jq >/dev/null 2>&1 || { \
+	  echo "installing jq (apt; the runbook's worked example, run by tests/test_runbook.py, uses it)"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq jq >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium (apt; tests/test_browser.py loads the HTML report in it)"; \
 	  { $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
