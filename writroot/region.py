@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot.crypto.algorithms import Algorithm
 from writroot.crypto.keys import PublicKey
@@ -17,6 +17,9 @@ from writroot.hsm.custody import Custody
 from writroot.jsonio import canonical, format_time
 from writroot.signing import sign_statement
 from writroot.statements import build, parse_payload
+
+if TYPE_CHECKING:
+    from writroot.recovery.escrow import Escrow
 
 REQUEST_FILE = "key-request.json"
 REQUEST_DAYS = 30
@@ -29,28 +32,45 @@ class KeyRequest:
     key: PublicKey
     region: str
     custody: str
+    recovery: dict[str, Any] | None = None  # the recovery file (blob + public description)
 
     def files(self) -> dict[str, bytes]:
-        """What crosses the air gap: the signed request and the PEM, nothing secret."""
-        return {REQUEST_FILE: self.envelope.dumps(),
-                f"{self.region.lower()}-root.pem": self.key.pem.encode()}
+        """What crosses the air gap: the signed request, the PEM and, with a recovery split,
+        the recovery file (the sealed blob opens only with M shares); nothing secret."""
+        out = {REQUEST_FILE: self.envelope.dumps(),
+               f"{self.region.lower()}-root.pem": self.key.pem.encode()}
+        if self.recovery is not None:
+            from writroot.recovery.escrow import recovery_name
+
+            out[recovery_name(self.recovery["split"]["split"])] = \
+                canonical(self.recovery) + b"\n"
+        return out
 
 
 def make_request(custody: Custody, alg: Algorithm, region: str, fleet: str, label: str,
-                 token: str, now: datetime, backup_dir: Path | None = None) -> KeyRequest:
-    """Generate the regional root in custody and sign its key request with it."""
+                 token: str, now: datetime, backup_dir: Path | None = None,
+                 escrow: Escrow | None = None) -> KeyRequest:
+    """Generate the regional root in custody and sign its key request with it; with
+    `escrow`, seal the new key under a recovery key at birth and put the split's public
+    description into the signed request."""
     if alg.name not in REGIONAL_ALGORITHMS:
         raise PolicyRefused(f"{alg.name} is not a regional-root algorithm", "--algorithm")
-    record = custody.generate(alg, "regional-root", label, backup_dir=backup_dir)
-    payload = request_payload(record.key, region, fleet, record.custody, token, now)
+    record = custody.generate(alg, "regional-root", label, backup_dir=backup_dir,
+                              escrow=escrow, recovery_split=escrow.split_id if escrow else "")
+    document = escrow.document if escrow is not None else None
+    payload = request_payload(record.key, region, fleet, record.custody, token, now,
+                              document["split"] if document else None)
     signed = sign_statement(custody, record.keyid, payload)
-    return KeyRequest(signed.envelope, record.key, region, record.custody)
+    return KeyRequest(signed.envelope, record.key, region, record.custody, document)
 
 
 def request_payload(key: PublicKey, region: str, fleet: str, custody: str, token: str,
-                    now: datetime) -> bytes:
+                    now: datetime, recovery: dict[str, Any] | None = None) -> bytes:
     """The key-request statement, to be signed by `key` itself (proof of possession)."""
-    subject = {"region": region, "key": key.to_json(), "custody": custody, "token": token}
+    subject: dict[str, Any] = {"region": region, "key": key.to_json(), "custody": custody,
+                               "token": token}
+    if recovery is not None:
+        subject["recovery"] = recovery
     # A request is not a quorum ceremony: its "plan" is its own subject, as for enrolments.
     return build("key-request", fleet=fleet, issuer_role="regional-root",
                  issuer_keyid=key.keyid,

@@ -130,7 +130,9 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     kind = op["op"]
     if kind == "sign-regional-root":
         entry.pop("request")
-        entry["key"] = _request(ctx, op, at)
+        entry["key"], recovery = _request(ctx, op, at)
+        if recovery is not None:  # the split made at the key's birth (rules/recovery.py)
+            entry["request_recovery"] = recovery
         entry.setdefault("version", 1)
         entry.setdefault("may_sign", list(REGIONAL_MAY_SIGN))
         entry["enclaves"] = _enclaves(op["enclaves"], ctx.where(f"{at}.enclaves"))
@@ -184,8 +186,10 @@ def _enclaves(given: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
         raise BadInput(exc.message, where) from None
 
 
-def _request(ctx: LockContext, op: dict[str, Any], at: str) -> dict[str, Any]:
-    """A region's key request (proof of possession), as an envelope or a transfer bundle."""
+def _request(ctx: LockContext, op: dict[str, Any],
+             at: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A region's key request (proof of possession), as an envelope or a transfer bundle:
+    the pinned key, and the public facts of its recovery split if it has one."""
     from writroot.region import check_request
 
     where = ctx.where(f"{at}.request")
@@ -207,7 +211,11 @@ def _request(ctx: LockContext, op: dict[str, Any], at: str) -> dict[str, Any]:
         raise PolicyRefused(f"the request is for region {request['region']}, not {op['region']}",
                             where)
     key: PublicKey = request["key"]
-    return {**pin, **key.to_json()}
+    split = request.get("recovery")
+    recovery = None if split is None else {
+        "split": split["split"], "keyid": split["keyid"], "threshold": split["threshold"],
+        "shares": split["shares"], "holders": [h["id"] for h in split["holders"]]}
+    return {**pin, **key.to_json()}, recovery
 
 
 def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:

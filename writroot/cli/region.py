@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,13 +28,24 @@ def region() -> None:
               help="Key-request transfer bundle to write: a new directory or a .tar file.")
 @click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write the sealed key (it opens only on this token) here.")
+@click.option("--recovery-holder", "holders", multiple=True, metavar="ID",
+              help="A recovery-share holder (repeat, N times): seal the new key under a "
+              "recovery key split M-of-N among them (wrapped custody only).")
+@click.option("--recovery-threshold", type=int, metavar="M",
+              help="M, the shares a restore needs (as the fleet policy's recovery_threshold).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help="New directory for the share files, each under its holder's passphrase "
+              "(WRITROOT_SHARE_PASSPHRASE_<HOLDER> or asked); without it, shares are shown "
+              "on the terminal, once per holder.")
 @json_option
 def keygen(module: str | None, token_label: str | None, token_serial: str | None,
            pin_shares: tuple[str, ...], pin_source: str, region_code: str, fleet: str,
            label: str, algorithm: str, out_path: Path, backup_dir: Path | None,
+           holders: tuple[str, ...], recovery_threshold: int | None, shares_out: Path | None,
            as_json: bool) -> None:
     """Generate the regional root in this region's HSM; export a key request whose
-    self-signature proves possession, as a transfer bundle for the fleet ceremony."""
+    self-signature proves possession, as a transfer bundle for the fleet ceremony.
+    With --recovery-holder, the key is born with a recovery split (docs/custody.md §10)."""
     from writroot.ceremony.review import fingerprint
     from writroot.crypto.algorithms import by_name
     from writroot.crypto.fingerprint import hex_groups
@@ -53,20 +65,40 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
         raise BadInput("exists already (outputs are write-once)", str(out_path))
     spec = TokenSpec(module or default_module(), token_label, token_serial, pin_source)
     now = datetime.now(UTC).replace(microsecond=0)
-    pin = shares_pin(pin_shares)
-    with open_session(spec, rw=True, pin_bytes=pin) as session:
-        wipe(pin)
-        token = token_facts(session.token)
-        request = make_request(Custody(session, spec.module), alg, region_code, fleet, label,
-                               f"{token['label']} ({token['serial']})", now, backup_dir)
-    with tempfile.TemporaryDirectory(prefix="writroot-request-") as tmp:
-        for fname, data in request.files().items():
-            (Path(tmp) / fname).write_bytes(data)
-        manifest = export_bundle(Path(tmp), out_path, "key-request")
+    escrow, handout = _recovery(fleet, list(holders), recovery_threshold, shares_out)
+    try:
+        pin = shares_pin(pin_shares)
+        with open_session(spec, rw=True, pin_bytes=pin) as session:
+            wipe(pin)
+            token = token_facts(session.token)
+            request = make_request(Custody(session, spec.module), alg, region_code, fleet,
+                                   label, f"{token['label']} ({token['serial']})", now,
+                                   backup_dir, escrow)
+        if escrow is not None and handout is not None:
+            handout.give(escrow.split)
+        with tempfile.TemporaryDirectory(prefix="writroot-request-") as tmp:
+            for fname, data in request.files().items():
+                (Path(tmp) / fname).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / fname).write_bytes(data)
+            manifest = export_bundle(Path(tmp), out_path, "key-request")
+        if handout is not None:
+            handout.publish()
+    finally:
+        if escrow is not None:
+            escrow.split.wipe()
+        if handout is not None:
+            handout.close()
     fp = fingerprint(request.key.keyid)
-    summary = {"region": region_code, "keyid": request.key.keyid, "fingerprint": fp,
-               "algorithm": alg.name, "custody": request.custody, "bundle": str(out_path),
-               "manifest_sha256": manifest.sha256, "words": manifest.words}
+    summary: dict[str, Any] = {
+        "region": region_code, "keyid": request.key.keyid, "fingerprint": fp,
+        "algorithm": alg.name, "custody": request.custody, "bundle": str(out_path),
+        "manifest_sha256": manifest.sha256, "words": manifest.words}
+    if request.recovery is not None:
+        split = request.recovery["split"]
+        summary["recovery"] = {"split": split["split"], "threshold": split["threshold"],
+                               "shares": split["shares"],
+                               "holders": [h["id"] for h in split["holders"]],
+                               "shares_out": str(shares_out) if shares_out else None}
     if as_json:
         print_json(summary)
         return
@@ -77,3 +109,36 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
     out.print(f"  request          {out_path}", markup=False)
     out.print(f"  manifest sha256  {hex_groups(manifest.sha256)}", markup=False)
     out.print(f"  read aloud       {manifest.words}", markup=False)
+    if "recovery" in summary:
+        rec = summary["recovery"]
+        out.print(f"  recovery split   {rec['split']} ({rec['threshold']} of {rec['shares']}: "
+                  f"{', '.join(rec['holders'])})", markup=False)
+
+
+def _recovery(fleet: str, holders: list[str], threshold: int | None,
+              shares_out: Path | None) -> tuple[Any, Any]:
+    """The escrow and the share hand-out, checked before the HSM opens (or none)."""
+    from writroot.errors import BadInput
+
+    if not holders:
+        if threshold is not None or shares_out is not None:
+            raise BadInput("--recovery-threshold and --shares-out need --recovery-holder",
+                           "--recovery-holder")
+        return None, None
+    if threshold is None:
+        raise BadInput("a recovery split needs --recovery-threshold M", "--recovery-threshold")
+    from writroot.recovery.escrow import Escrow
+    from writroot.recovery.handout import ConsoleHandout, FileHandout
+    from writroot.statements.schema import name
+
+    for holder in holders:
+        name(holder, "--recovery-holder")
+    escrow = Escrow(fleet, "regional-root", {"recovery_threshold": threshold}, holders)
+    handout = FileHandout(shares_out) if shares_out else ConsoleHandout(console())
+    try:
+        handout.check(holders)
+    except BaseException:
+        escrow.split.wipe()
+        handout.close()
+        raise
+    return escrow, handout

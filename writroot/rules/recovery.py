@@ -29,6 +29,31 @@ def holders_rule(holders: list[str] | None, policy: dict[str, Any] | None,
     return []
 
 
+def regional_rule(op: dict[str, Any], policy: dict[str, Any] | None,
+                  at: str) -> list[Violation]:
+    """sign-regional-root under a policy with regional_recovery: the key request carries a
+    recovery split made at the key's birth, M-of-N as the policy says, for that very key."""
+    if policy is None or policy.get("regional_recovery") != "required" \
+            or not isinstance(op.get("key"), dict):
+        return []
+    split = op.get("request_recovery")
+    where = f"{at}request"
+    if split is None:
+        return [Violation("regional-recovery", where, "the fleet policy requires regional "
+                          "roots to be born with a recovery split; the key request carries "
+                          "none (writroot region keygen --recovery-holder ...)")]
+    out: list[Violation] = []
+    want = (policy["recovery_threshold"], policy["recovery_shares"])
+    if (split["threshold"], split["shares"]) != want:
+        out.append(Violation("regional-recovery", where, f"the key request's recovery split "
+                             f"is {split['threshold']}-of-{split['shares']}; the fleet policy "
+                             f"requires {want[0]}-of-{want[1]}"))
+    if "keyid" in op["key"] and split["keyid"] != op["key"]["keyid"]:
+        out.append(Violation("regional-recovery", where, "the recovery split restores "
+                             f"{split['keyid']}, not the requested key"))
+    return out
+
+
 def structure(plan: dict[str, Any]) -> list[Violation]:
     kinds = [op["op"] for op in plan["operations"]]
     out: list[Violation] = []
@@ -60,4 +85,6 @@ def operation(op: dict[str, Any], policy: dict[str, Any] | None, at: str) -> lis
         return holders_rule(op.get("recovery_holders"), own, f"{at}recovery_holders")
     if op["op"] == RESPLIT:
         return holders_rule(op["recovery_holders"], policy, f"{at}recovery_holders")
+    if op["op"] == "sign-regional-root":
+        return regional_rule(op, policy, at)
     return []

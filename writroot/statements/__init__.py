@@ -79,9 +79,13 @@ POLICY_FIELDS: dict[str, s.Check] = {
 #: Optional policy fields (absent: no writroot recovery split is required or made).
 #: recovery_threshold (M) and recovery_shares (N): a fleet root generated with
 #: recovery_holders is split M-of-N among exactly N holders (writroot/recovery).
+#: regional_recovery: "required" (absent, or "optional": not required) -- a regional root's key
+#: request must carry an M-of-N recovery split made at its birth (`writroot region keygen
+#: --recovery-holder`). A word, not a boolean: plans and statements hold no `true`/`false`.
 POLICY_OPTIONAL: dict[str, s.Check] = {
     "recovery_threshold": s.integer(2, 16),
     "recovery_shares": s.integer(2, 16),
+    "regional_recovery": s.one_of("required", "optional"),
 }
 
 DEFAULT_POLICY: dict[str, Any] = {
@@ -103,6 +107,9 @@ def _policy(value: Any, where: str) -> dict[str, Any]:
     if policy.get("recovery_threshold", 0) > policy.get("recovery_shares", 16):
         raise BadInput("recovery_threshold must not exceed recovery_shares",
                        f"{where}.recovery_threshold")
+    if policy.get("regional_recovery") == "required" and "recovery_threshold" not in policy:
+        raise BadInput("regional_recovery needs recovery_threshold and recovery_shares",
+                       f"{where}.regional_recovery")
     return policy
 
 
@@ -241,9 +248,17 @@ def _federation_key(subject: Any, where: str) -> dict[str, Any]:
 
 
 def _key_request(subject: Any, where: str) -> dict[str, Any]:
-    return s.record(subject, where, {"region": region_check, "key": s.key,
-                                     "custody": s.one_of("native", "wrapped"),
-                                     "token": s.string})
+    """A region's key request; `recovery` is the public description of the recovery split
+    made at the key's birth (writroot/recovery/split.py), covered by the self-signature."""
+    from writroot.recovery.split import description_check
+
+    out = s.record(subject, where, {"region": region_check, "key": s.key,
+                                    "custody": s.one_of("native", "wrapped"),
+                                    "token": s.string}, {"recovery": description_check})
+    if "recovery" in out and out["recovery"]["keyid"] != out["key"].keyid:
+        raise BadInput("the recovery split restores another keyid than the request's key",
+                       f"{where}.recovery.keyid")
+    return out
 
 
 def _named_digest(value: Any, where: str) -> dict[str, Any]:
