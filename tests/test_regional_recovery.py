@@ -280,3 +280,27 @@ def test_no_secret_in_any_file_or_log(world: World, request_with_split: dict[str
     for where, data in haystacks:
         for name, secret in world.secrets.items():
             assert secret not in data, f"{name} found in {where}"
+
+
+def test_keygen_that_cannot_write_its_request_leaves_no_key(world: World) -> None:
+    """An output that cannot be written is refused before the HSM makes a key; a failure
+    after the key was made (the failpoint right after generation) removes it again, so no
+    key stays on the token, able to sign, that nobody knows of."""
+    from tests.conftest import failpoint_env
+    from writroot.hsm.custody import Custody
+
+    def labels() -> list[str]:
+        with world.region_token.session() as session:
+            return [r.label for r in Custody(session, world.region_token.spec.module).keys()]
+
+    (world.root / "not-a-dir").write_text("a file where a directory should be\n")
+    early = world.keygen("orphan-early", "not-a-dir/request.tar")
+    assert early.returncode == 2 and "is not a directory" in early.stderr, early.stderr
+    late = run_cli("region", "keygen", *world.region_token.cli_args(), "--region", "CONUS",
+                   "--fleet", "testfleet", "--label", "orphan-late", "--algorithm",
+                   "SLH-DSA-SHA2-256f", "--out", str(world.root / "late.tar"),
+                   cwd=world.root, env=failpoint_env("after-keygen:fault"))
+    assert late.returncode != 0, late.stderr  # run_cli: no traceback
+    assert late.stderr.strip().splitlines()[-1].startswith("writroot: error:"), late.stderr
+    assert not (world.root / "late.tar").exists()
+    assert not {"orphan-early", "orphan-late"} & set(labels())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
     from writroot.errors import BadInput
     from writroot.hsm.custody import Custody
     from writroot.hsm.token import TokenSpec, default_module, open_session, token_facts
+    from writroot.outputs import check_destination
     from writroot.region import make_request
     from writroot.statements import region_check
     from writroot.statements.schema import name
@@ -63,6 +65,7 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
     alg = by_name(algorithm, "--algorithm")
     if out_path.exists():
         raise BadInput("exists already (outputs are write-once)", str(out_path))
+    check_destination(out_path, "key request")  # before the HSM makes a key
     spec = TokenSpec(module or default_module(), token_label, token_serial, pin_source)
     now = datetime.now(UTC).replace(microsecond=0)
     escrow, handout = _recovery(fleet, list(holders), recovery_threshold, shares_out)
@@ -70,19 +73,29 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
         pin = shares_pin(pin_shares)
         with open_session(spec, rw=True, pin_bytes=pin) as session:
             wipe(pin)
+            custody = Custody(session, spec.module)
             token = token_facts(session.token)
-            request = make_request(Custody(session, spec.module), alg, region_code, fleet,
-                                   label, f"{token['label']} ({token['serial']})", now,
-                                   backup_dir, escrow)
-        if escrow is not None and handout is not None:
-            handout.give(escrow.split)
-        with tempfile.TemporaryDirectory(prefix="writroot-request-") as tmp:
-            for fname, data in request.files().items():
-                (Path(tmp) / fname).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / fname).write_bytes(data)
-            manifest = export_bundle(Path(tmp), out_path, "key-request")
-        if handout is not None:
-            handout.publish()
+            try:
+                request = make_request(custody, alg, region_code, fleet,
+                                       label, f"{token['label']} ({token['serial']})", now,
+                                       backup_dir, escrow)
+                if escrow is not None and handout is not None:
+                    handout.give(escrow.split)
+                with tempfile.TemporaryDirectory(prefix="writroot-request-") as tmp:
+                    for fname, data in request.files().items():
+                        (Path(tmp) / fname).parent.mkdir(parents=True, exist_ok=True)
+                        (Path(tmp) / fname).write_bytes(data)
+                    manifest = export_bundle(Path(tmp), out_path, "key-request")
+                if handout is not None:
+                    handout.publish()
+            except BaseException:
+                # No request left the machine: the new key must not stay on the token, able
+                # to sign, with nobody knowing of it (the same rule as a ceremony run).
+                for record in custody.keys():
+                    if record.label == label:
+                        with contextlib.suppress(Exception):
+                            custody.destroy_key(record)
+                raise
     finally:
         if escrow is not None:
             escrow.split.wipe()
