@@ -93,13 +93,14 @@ def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
         pkg = package.load(Path(packages[0]))
         return package.check(pkg, pinned, at, independent, gather(others) if others else [])
     from writroot.verify.bulk import BULK_MIN, default_jobs
-    from writroot.verify.files import gather_paths, sources
+    from writroot.verify.core import verify_parsed
+    from writroot.verify.files import gather_paths, parsed
 
     jobs = jobs or default_jobs()
     if jobs > 1 and not independent and len(gather_paths(others)) >= BULK_MIN:
-        artifacts, signatures = sources(others, jobs, pinned)
-        return verify_core(artifacts, pinned, at, revocations=lists, subject_files=files,
-                           signatures=signatures)
+        artifacts, signatures = parsed(others, jobs, pinned)
+        return verify_parsed(artifacts, pinned, at, revocations=lists, subject_files=files,
+                             signatures=signatures)
     return verify_core(gather(others), pinned, at, independent=independent,
                        revocations=lists, subject_files=files)
 

@@ -19,6 +19,10 @@ class Algorithm:
     private_key_size: int  # SLH-DSA: SK.seed||SK.prf||PK.seed||PK.root; ML-DSA: the 32-byte seed
     pkcs11_parameter_set: int  # CKP_* value of PKCS#11 3.2
 
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        """Unpickled as the registry's own object (a process pool keeps `is` true)."""
+        return by_name, (self.name,)
+
 
 SLH_DSA_SHA2_256S = Algorithm("SLH-DSA-SHA2-256s", "slh-dsa", f"{_NIST_SIG}.24", 64, 29792, 128,
                               0x09)

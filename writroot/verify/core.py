@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
@@ -46,7 +46,10 @@ from writroot.statements import (
 )
 from writroot.verify.report import ArtifactResult, Finding, Report
 
-__all__ = ["Anchor", "ArtifactResult", "Finding", "Report", "Source", "verify"]
+__all__ = ["Anchor", "ArtifactResult", "Finding", "Parsed", "Report", "Source", "parse_artifact",
+           "verify", "verify_parsed"]
+
+_T = TypeVar("_T")
 
 #: A hard bound on the rotation chain, whatever a policy says.
 MAX_CHAIN = 64
@@ -77,6 +80,7 @@ class _Item:
     envelope: Envelope
     statement: Statement
     digest: str = ""  # SHA-256 of the file: a total order and identity independent of names
+    derived: Derived | None = None
 
     @property
     def order(self) -> tuple[datetime, str, str]:
@@ -116,6 +120,12 @@ class _Verifier:
     forked: set[int] = field(default_factory=set)
     fork_at: int | None = None
     contested: set[str] = field(default_factory=set)  # trust domains in conflict
+    #: id(regional root) -> (it, trust domain -> its `enclaves` entries); id(roster in
+    #: force) -> (it, checked). The object is kept so that its id stays its own.
+    enclave_index: dict[int, tuple[_Trusted, dict[str, list[dict[str, Any]]]]] = field(
+        default_factory=dict)
+    roster_objects: dict[int, tuple[dict[str, Any], Roster, str]] = field(
+        default_factory=dict)  # (+ its leaf hash, once computed)
 
     #: (envelope id, keyid) -> verified? (a conflict check and the main check share work)
     verified: dict[tuple[int, str], bool] = field(default_factory=dict)
@@ -464,7 +474,9 @@ class _Verifier:
                       f"for region {st.subject['region']}: a region signs only for itself")
             ok = False
         # An enclave in conflict (two regions, or two levels) is trusted to no region.
-        enclaves = [e for e in trusted.statement.subject["enclaves"]
+        domains = [st.subject["trust_domain"]] if st.type == "enclave-bundle" else [
+            p["trust_domain"] for p in st.subject.get("pairing") or []]
+        enclaves = [e for e in self.enclaves_of(trusted, domains)
                     if e["trust_domain"] not in self.contested]
         if st.type == "enclave-bundle":  # the region's right to the enclave, from its root
             ok = self.violations(item, bundle_assigned(
@@ -616,7 +628,10 @@ class _Verifier:
             self.fail(item, "quorum-proof", "carries both a plan and an inclusion proof")
             return False
         proof = cer["inclusion"]
-        if merkle.inclusion_root(proof) != cer["plan_sha256"]:
+        derived = item.derived
+        root = derived.inclusion_root if derived and derived.inclusion_root else \
+            merkle.inclusion_root(proof)
+        if root != cer["plan_sha256"]:
             self.fail(item, "quorum-proof", "the inclusion proof does not lead to the plan "
                       "named by ceremony.plan_sha256 (operation, header or path altered, or "
                       "taken from another plan)")
@@ -631,7 +646,7 @@ class _Verifier:
                       "anchor's fleet-root statement")
             return False
         try:
-            roster = Roster.from_checked(roster_check(roster_in_force, "roster in force"))
+            roster = self.roster_of(roster_in_force)
         except WritrootError as exc:
             self.fail(item, "quorum-proof", f"malformed roster: {exc}")
             return False
@@ -642,24 +657,33 @@ class _Verifier:
             self.fail(item, "quorum-proof", f"the approved plan's operation {index} does not "
                       f"yield this {st.type} statement")
             return False
-        found = check_included(header, op, index, self.plan_facts_for(item))
+        domains = [op["trust_domain"]] if isinstance(op.get("trust_domain"), str) else [
+            p["trust_domain"] for p in op.get("pairing") or []
+            if isinstance(p, dict) and isinstance(p.get("trust_domain"), str)]
+        found = check_included(header, op, index, self.plan_facts_for(item, domains or None))
         if not self.report_plan_rules(item, found):
             return False
         genesis = _genesis_policy([op]) if header.get("signer") == "generate" else {}
         return self.quorum_met(item, roster, self.policy_at(st.issued_at) or genesis, label)
 
     def roster_leaf(self, roster: dict[str, Any]) -> str:
+        same = self.roster_objects.get(id(roster))
+        if same is not None and same[2]:
+            return same[2]
         key = _exact(roster)
         found = self.roster_leaves.get(key)
         if found is None:
             found = self.roster_leaves[key] = merkle.leaf("roster", roster).hex()
+        if same is not None:
+            self.roster_objects[id(roster)] = (*same[:2], found)
         return found
 
     def quorum_met(self, item: _Item, roster: Roster, policy: dict[str, Any],
                    label: str) -> bool:
         st = item.statement
         cer = st.ceremony
-        tally = self.tally(cer, roster, st.issued_at, policy.get("approval_expiry_hours"))
+        tally = self.tally(cer, roster, st.issued_at, policy.get("approval_expiry_hours"),
+                           item.derived.approvals if item.derived else "")
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
             self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
@@ -672,16 +696,39 @@ class _Verifier:
         judged from the facts verified here: the policy in force and the signer's root."""
         return self.report_plan_rules(item, check_locked(plan, self.plan_facts_for(item)))
 
-    def plan_facts_for(self, item: _Item) -> PlanFacts:
-        """The facts a carried plan is judged by: the policy in force, the signer's root."""
+    def plan_facts_for(self, item: _Item, domains: list[str] | None = None) -> PlanFacts:
+        """The facts a carried plan is judged by: the policy in force, the signer's root
+        (its enclaves: all, or those of `domains`, the only ones one operation looks up)."""
         st = item.statement
         trusted = self.trusted.get(st.issuer_keyid)
         authority = None
         if trusted is not None and trusted.role == "regional-root" and trusted.statement:
             sub = trusted.statement.subject
+            enclaves = sub["enclaves"] if domains is None else self.enclaves_of(trusted,
+                                                                                domains)
             authority = Authority(sub["region"], st.issuer_keyid, sub["may_sign"],
-                                  sub["enclaves"], trusted.statement.not_after)
+                                  enclaves, trusted.statement.not_after)
         return PlanFacts(policy=self.policy_at(st.issued_at) or None, authority=authority)
+
+    def enclaves_of(self, trusted: _Trusted, domains: list[str]) -> list[dict[str, Any]]:
+        """The entries of a regional root's `enclaves` for these trust domains, in their
+        order (lookups by trust domain see the same entries as in the whole list)."""
+        assert trusted.statement is not None
+        index = self.enclave_index.get(id(trusted))
+        if index is None:
+            by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for entry in trusted.statement.subject["enclaves"]:
+                by_domain[entry["trust_domain"]].append(entry)
+            index = self.enclave_index[id(trusted)] = (trusted, dict(by_domain))
+        return [e for d in dict.fromkeys(domains) for e in index[1].get(d, [])]
+
+    def roster_of(self, roster: dict[str, Any]) -> Roster:
+        """The roster in force, checked once per roster object."""
+        cached = self.roster_objects.get(id(roster))
+        if cached is None:
+            cached = self.roster_objects[id(roster)] = (
+                roster, Roster.from_checked(roster_check(roster, "roster in force")), "")
+        return cached[1]
 
     def report_plan_rules(self, item: _Item, violations: list[Violation]) -> bool:
         seen = {f.check for f in item.result.findings}  # the statement's own finding says it
@@ -705,10 +752,11 @@ class _Verifier:
         return digest, roster
 
     def tally(self, cer: dict[str, Any], roster: Roster, when: datetime,
-              max_hours: int | None) -> Tally:
-        """Count the approvals; the same approvals, roster and time give the same count."""
+              max_hours: int | None, exact: str = "") -> Tally:
+        """Count the approvals; the same approvals, roster and time give the same count
+        (`exact`: the approvals' `approvals_key`, when computed beforehand)."""
         key = (cer["plan_sha256"], when, max_hours)
-        exact = _exact(cer["approvals"])
+        exact = exact or approvals_key(cer["approvals"])
         for approvals, counted_roster, tally in self.tallies.get(key, []):
             if approvals == exact and counted_roster == roster:
                 return tally
@@ -978,20 +1026,68 @@ def _light(envelope: Envelope) -> Envelope:
                     tuple(Signature(s.keyid, b"") for s in envelope.signatures))
 
 
-def _parse(name: str, data: bytes, verifier: _Verifier,
-           digest: str = "") -> tuple[ArtifactResult, _Item | None]:
-    result = ArtifactResult(name)
+@dataclass(frozen=True)
+class Parsed:
+    """One artifact parsed strictly, as the core parses it (picklable, so a process pool can
+    do it): its name, the SHA-256 of its bytes, and the envelope and statement, or the
+    one-line reason it is not well formed."""
+
+    name: str
+    digest: str
+    envelope: Envelope | None = None
+    statement: Statement | None = None
+    error: str = ""
+    derived: Derived | None = None
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Per-artifact work done once, where the artifact is parsed: the root its inclusion
+    proof leads to ("" when it has none or it cannot be computed: the core computes it and
+    reports), and the key that tells equal approvals apart."""
+
+    inclusion_root: str
+    approvals: str
+
+
+def approvals_key(approvals: Any) -> str:
+    """Equal exactly (true is not 1) <=> equal keys: SHA-256 of an exact serialisation."""
+    return hashlib.sha256(_exact(approvals).encode()).hexdigest()
+
+
+def _derive(statement: Statement) -> Derived:
+    cer = statement.ceremony
+    root = ""
+    if "inclusion" in cer and "plan" not in cer:
+        try:
+            root = merkle.inclusion_root(cer["inclusion"]) or ""
+        except (WritrootError, KeyError, TypeError, ValueError, AttributeError):
+            root = ""
+    return Derived(root, approvals_key(cer.get("approvals")))
+
+
+def parse_artifact(name: str, data: bytes, digest: str = "") -> Parsed:
+    """The strict parse of one artifact (envelope, then statement); pure."""
+    digest = digest or hashlib.sha256(data).hexdigest()
     try:
         envelope = Envelope.parse(data, name)
         statement = parse_any(envelope.payload_type, envelope.payload, f"{name}: payload")
     except (BadInput, WritrootError) as exc:
-        result.findings.append(Finding(name, "well-formed", str(exc), malformed=True))
+        return Parsed(name, digest, error=str(exc))
+    return Parsed(name, digest, envelope, statement, derived=_derive(statement))
+
+
+def _parse(parsed: Parsed, verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
+    name, envelope, statement = parsed.name, parsed.envelope, parsed.statement
+    result = ArtifactResult(name)
+    if envelope is None or statement is None:
+        result.findings.append(Finding(name, "well-formed", parsed.error, malformed=True))
         return result, None
     result.type, result.serial = statement.type, statement.serial
     result.issuer_keyid = statement.issuer_keyid
     result.statement = statement
-    item = _Item(result, envelope, statement, digest or hashlib.sha256(data).hexdigest())
-    if verifier.signatures and not verifier.independent and all(
+    item = _Item(result, envelope, statement, parsed.digest, parsed.derived)
+    if envelope.payload and verifier.signatures and not verifier.independent and all(
             (item.digest, s.keyid) in verifier.signatures for s in envelope.signatures):
         item.envelope = _light(envelope)
     if envelope.payload_type != payload_type_for(statement.type):
@@ -1024,17 +1120,44 @@ def verify(artifacts: Iterable[tuple[str, bytes] | Source], anchor: Anchor, at: 
 
     `signatures` are results computed beforehand (`writroot.verify.bulk`, keyed by file
     SHA-256 and keyid); artifacts given as `Source` are read one at a time."""
+    given = sorted(_sources([*artifacts, *(revocations or [])]),
+                   key=lambda src: (src.name, src.digest))
+    parsed = (parse_artifact(src.name, src.load(), src.digest)
+              for src in _once(given, lambda src: src.digest))
+    return _verify(parsed, anchor, at, independent, revocations, subject_files, signatures)
+
+
+def verify_parsed(parsed: Iterable[Parsed], anchor: Anchor, at: datetime,
+                  revocations: list[tuple[str, bytes]] | None = None,
+                  subject_files: list[tuple[str, bytes]] | None = None,
+                  signatures: Mapping[tuple[str, str], bool] | None = None) -> Report:
+    """`verify` for artifacts already parsed by `parse_artifact` (in a process pool:
+    `writroot.verify.bulk`); the same report as `verify` on the same bytes."""
+    extra = [parse_artifact(name, data) for name, data in revocations or []]
+    given = sorted([*parsed, *extra], key=lambda p: (p.name, p.digest))
+    return _verify(_once(given, lambda p: p.digest), anchor, at, False, revocations,
+                   subject_files, signatures)
+
+
+def _once(given: Iterable[_T], digest: Callable[[_T], str]) -> Iterator[_T]:
+    """Each file once: the same file given twice (in a directory and by name) is one."""
+    seen: set[str] = set()
+    for one in given:
+        if digest(one) not in seen:
+            seen.add(digest(one))
+            yield one
+
+
+def _verify(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent: bool,
+            revocations: list[tuple[str, bytes]] | None,
+            subject_files: list[tuple[str, bytes]] | None,
+            signatures: Mapping[tuple[str, str], bool] | None) -> Report:
+    """The phases, over artifacts in their own order, each file once."""
     verifier = _Verifier(anchor, at, independent, signatures=signatures or {})
     results: list[ArtifactResult] = []
     items: list[_Item] = []
-    seen: set[str] = set()
-    given = sorted(_sources([*artifacts, *(revocations or [])]),
-                   key=lambda src: (src.name, src.digest))
-    for source in given:
-        if source.digest in seen:  # the same file given twice (in a directory and by name)
-            continue
-        seen.add(source.digest)
-        result, item = _parse(source.name, source.load(), verifier, source.digest)
+    for one in parsed:
+        result, item = _parse(one, verifier)
         results.append(result)
         if item is not None:
             items.append(item)

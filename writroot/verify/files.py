@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from writroot.crypto.fingerprint import normalise
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput
 from writroot.jsonio import is_hex_digest, read_capped
-from writroot.verify.core import Anchor, Source
+from writroot.verify.core import Anchor, Parsed
 
 ENVELOPE_SUFFIX = ".dsse.json"
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
@@ -35,26 +34,20 @@ def gather(paths: list[str]) -> list[tuple[str, bytes]]:
     return [(str(f), read_capped(f, MAX_ARTIFACT_BYTES)) for f in gather_paths(paths)]
 
 
-def sources(paths: list[str], jobs: int, anchor: Anchor) -> tuple[list[Source],
-                                                                  dict[tuple[str, str], bool]]:
-    """The artifacts as sources read one at a time, and every signature's result computed
-    on `jobs` processes beforehand (writroot.verify.bulk)."""
-    import hashlib
-
-    from writroot.verify.bulk import precompute
+def parsed(paths: list[str], jobs: int, anchor: Anchor) -> tuple[list[Parsed],
+                                                                 dict[tuple[str, str], bool]]:
+    """The artifacts read once and parsed, and every signature's result, on `jobs`
+    processes (writroot.verify.bulk)."""
+    from writroot.verify.bulk import parse_all
 
     files = gather_paths(paths)
-    digests, signatures = precompute(files, anchor.key, jobs)
-
-    def loader(f: Path) -> Callable[[], bytes]:
-        return lambda: read_capped(f, MAX_ARTIFACT_BYTES)
-
+    found, signatures = parse_all(files, anchor.key, jobs)
     out = []
-    for f in files:
-        digest = digests.get(str(f))
-        if digest is None:  # unreadable in the pool: read here, for the one-line error
-            digest = hashlib.sha256(read_capped(f, MAX_ARTIFACT_BYTES)).hexdigest()
-        out.append(Source(str(f), digest, loader(f)))
+    for f, one in zip(files, found, strict=True):
+        if one is None:  # unreadable in the pool: read here, for the one-line error
+            read_capped(f, MAX_ARTIFACT_BYTES)
+            raise BadInput("could not be read", str(f))
+        out.append(one)
     return out, signatures
 
 
