@@ -601,8 +601,8 @@ operations:
 
     def publish_and_verify(self) -> DemoResult:
         from writroot.ceremony.runner import artifact_name
-        from writroot.ceremony.transcript import check_chain
         from writroot.status import calendar
+        from writroot.verify.transcript import check_chain
 
         pub = self.workdir / "published"
         anchor_pem = self.out / "demo-genesis" / "fleet-root.pem"

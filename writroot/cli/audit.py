@@ -28,12 +28,13 @@ from writroot.cli.common import console, json_option, print_json
 def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[Path, ...],
           markdown: Path | None, html: Path | None, as_json: bool) -> None:
     """Verify a transcript's chain and its signed ceremony record; exit 0 only if both hold."""
-    from writroot.ceremony.transcript import check_chain, render_markdown
+    from writroot.ceremony.transcript import render_markdown
     from writroot.errors import EXIT_OK, EXIT_VERIFY, BadInput, VerificationFailed
     from writroot.outputs import Staging
     from writroot.statements import parse_payload
     from writroot.verify.core import verify
     from writroot.verify.files import gather, resolve_anchor
+    from writroot.verify.transcript import check_chain
 
     try:
         data = transcript.read_bytes()

@@ -85,9 +85,9 @@ def _result(name: str, type_: str, findings: list[tuple[str, str]]) -> ArtifactR
 
 def _ceremony(pkg: Package, name: str) -> list[ArtifactResult]:
     """The transcript's chain, the record that seals it, and the plan the record names."""
-    from writroot.ceremony.transcript import check_chain
     from writroot.envelope import Envelope
     from writroot.statements import parse_payload
+    from writroot.verify.transcript import check_chain
 
     base = f"ceremonies/{name}"
     found: list[tuple[str, str]] = []
