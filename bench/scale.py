@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import Row
-from bench.throughput import _proof, enclaves, regional_ops
+from bench.throughput import _proof, _relock, enclaves, genesis_payloads, regional_ops
 from writroot.crypto import engines
 from writroot.crypto.algorithms import ML_DSA_87
 from writroot.crypto.keys import PublicKey
@@ -71,32 +71,7 @@ def build_audit(custody: Custody, fleet: KeyRecord, out: Path) -> datetime:
     per_region = AUDIT // REGIONS
     regional = [_signer(ML_DSA_87) for _ in range(REGIONS)]
     ops = regional_ops([k for k, _ in regional], 90, per_region)
-    fleet_ops = [{"op": "generate-fleet-root", "label": "fleet-root-1",
-                  "algorithm": fleet.key.algorithm.name},
-                 {"op": "sign-fleet-root", "validity_days": 548, "policy": policy}, *ops]
-    plan, approvals, roster = _proof(fleet.keyid, fleet_ops, now - timedelta(hours=1),
-                                     "scale-genesis")
-    plan.document["signer"] = "generate"
-    del plan.document["fleet_root"]
-    from bench.throughput import _relock
-
-    plan, approvals, roster = _relock(plan.document, now - timedelta(hours=1))
-    payloads = []
-    for index, op in enumerate(plan.operations[1:], 1):
-        common: dict[str, Any] = {
-            "fleet": "bench", "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
-            "ceremony": {"id": plan.ceremony, "plan_sha256": plan.sha256,
-                         "approvals": approvals, "inclusion": plan.inclusion(index)},
-            "issued_at": now, "not_before": now, "serial": f"{plan.ceremony}.{index}",
-            "not_after": now + timedelta(days=op["validity_days"])}
-        if op["op"] == "sign-fleet-root":
-            payloads.append(build("fleet-root", **common, subject={
-                "key": fleet.key.to_json(), "version": 1, "policy": policy, "roster": roster}))
-        else:
-            payloads.append(build("regional-root", **common, subject={
-                "region": op["region"], "key": {k: op["key"][k] for k in
-                                                ("algorithm", "public_key", "keyid")},
-                "version": 1, "may_sign": op["may_sign"], "enclaves": op["enclaves"]}))
+    payloads = genesis_payloads(fleet.key, policy, 548, ops, now, "scale-genesis")
     for i, s in enumerate(sign_all(custody, fleet.keyid, payloads, 2)):
         (out / f"root-{i:02d}.dsse.json").write_bytes(s.envelope.dumps())
     bundle = {"keys": [{"use": "jwt-svid", "kty": "EC", "crv": "P-256", "kid": "k1",

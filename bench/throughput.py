@@ -86,6 +86,39 @@ def regional_ops(keys: list[PublicKey], days: int, count: int = 2) -> list[dict[
             for i, key in enumerate(keys, 1)]
 
 
+def genesis_payloads(fleet: PublicKey, policy: dict[str, Any], fleet_days: int,
+                     regional: list[dict[str, Any]], now: datetime,
+                     ceremony: str = "bench") -> list[bytes]:
+    """The statements a genesis ceremony signs (its fleet-root statement, then regional
+    roots), each carrying its proof of quorum by inclusion, as `ceremony run` builds them."""
+    ops = [{"op": "generate-fleet-root", "label": "fleet-root-1",
+            "algorithm": fleet.algorithm.name},
+           {"op": "sign-fleet-root", "validity_days": fleet_days, "policy": policy}, *regional]
+    plan, _approvals, _roster = _proof(fleet.keyid, ops, now - timedelta(hours=1), ceremony)
+    plan.document["signer"] = "generate"  # a genesis plan signs its own fleet-root statement
+    del plan.document["fleet_root"]
+    plan, approvals, roster = _relock(plan.document, now - timedelta(hours=1))
+    payloads = []
+    for index, op in enumerate(plan.operations):
+        if op["op"] == "generate-fleet-root":
+            continue
+        common: dict[str, Any] = {
+            "fleet": "bench", "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
+            "ceremony": {"id": plan.ceremony, "plan_sha256": plan.sha256,
+                         "approvals": approvals, "inclusion": plan.inclusion(index)},
+            "issued_at": now, "not_before": now, "serial": f"{plan.ceremony}.{index}",
+            "not_after": now + timedelta(days=op["validity_days"])}
+        if op["op"] == "sign-fleet-root":
+            payloads.append(build("fleet-root", **common, subject={
+                "key": fleet.to_json(), "version": 1, "policy": policy, "roster": roster}))
+        else:
+            payloads.append(build("regional-root", **common, subject={
+                "region": op["region"], "key": {k: op["key"][k] for k in
+                                                ("algorithm", "public_key", "keyid")},
+                "version": 1, "may_sign": op["may_sign"], "enclaves": op["enclaves"]}))
+    return payloads
+
+
 def build_artifacts(custody: Custody, fleet: KeyRecord) -> tuple[Artifacts, datetime]:
     """Distinct, really signed envelopes with a real proof of quorum by inclusion, as
     `ceremony run` writes them (genesis: the fleet-root statement and regional roots)."""
@@ -101,33 +134,8 @@ def build_artifacts(custody: Custody, fleet: KeyRecord) -> tuple[Artifacts, date
         wipe(private)
         regional.append(PublicKey(alg, raw))
     fleet_days, days = policy["fleet_root_rotation_days"], policy["regional_root_rotation_days"]
-    ops: list[dict[str, Any]] = [{"op": "sign-fleet-root", "validity_days": fleet_days,
-                                  "policy": policy}]
-    ops += regional_ops(regional, days)
-    plan, approvals, roster = _proof(fleet.keyid, ops, now - timedelta(hours=1))
-    plan.document["signer"] = "generate"  # a genesis plan signs its own fleet-root statement
-    del plan.document["fleet_root"]
-    ops.insert(0, {"op": "generate-fleet-root", "label": "fleet-root-1",
-                   "algorithm": alg.name})
-    plan, approvals, roster = _relock(plan.document, now - timedelta(hours=1))
-    payloads = []
-    for index, op in enumerate(plan.operations):
-        if op["op"] == "generate-fleet-root":
-            continue
-        common: dict[str, Any] = {
-            "fleet": "bench", "issuer_role": "fleet-root", "issuer_keyid": fleet.keyid,
-            "ceremony": {"id": plan.ceremony, "plan_sha256": plan.sha256,
-                         "approvals": approvals, "inclusion": plan.inclusion(index)},
-            "issued_at": now, "not_before": now, "serial": f"{plan.ceremony}.{index}",
-            "not_after": now + timedelta(days=op["validity_days"])}
-        if op["op"] == "sign-fleet-root":
-            payloads.append(build("fleet-root", **common, subject={
-                "key": fleet.key.to_json(), "version": 1, "policy": policy, "roster": roster}))
-        else:
-            payloads.append(build("regional-root", **common, subject={
-                "region": op["region"], "key": {k: op["key"][k] for k in
-                                                ("algorithm", "public_key", "keyid")},
-                "version": 1, "may_sign": op["may_sign"], "enclaves": op["enclaves"]}))
+    payloads = genesis_payloads(fleet.key, policy, fleet_days, regional_ops(regional, days),
+                                now)
     signed = sign_all(custody, fleet.keyid, payloads, _cores())
     artifacts = [(f"artifact-{i:02d}.dsse.json", s.envelope.dumps())
                  for i, s in enumerate(signed)]

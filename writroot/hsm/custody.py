@@ -755,16 +755,7 @@ class Custody:
                "at": format_time(datetime.now(UTC))}
         self._create_private(SPENT_APPLICATION, SPENT_LABEL, canonical(doc))
         if state == "published":
-            from pkcs11 import Attribute
-
-            for obj in self._private_data(SPENT_APPLICATION, SPENT_LABEL):
-                try:
-                    old = loads_strict(bytes(obj[Attribute.VALUE]), SPENT_LABEL)
-                except BadInput:
-                    continue
-                if isinstance(old, dict) and old.get("plan_sha256") == plan_sha256 and \
-                        old.get("state") == "pending":
-                    self._destroy(obj, "a pending spent-plan record")
+            self.forget_pending(plan_sha256)  # the published record supersedes it
 
     def forget_pending(self, plan_sha256: str) -> None:
         """A publish that failed before its rename: the plan may run again."""
