@@ -1152,6 +1152,13 @@ def _verify(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
             revocations: list[tuple[str, bytes]] | None,
             subject_files: list[tuple[str, bytes]] | None,
             signatures: Mapping[tuple[str, str], bool] | None) -> Report:
+    return _phases(parsed, anchor, at, independent, revocations, subject_files, signatures)[0]
+
+
+def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent: bool,
+            revocations: list[tuple[str, bytes]] | None,
+            subject_files: list[tuple[str, bytes]] | None,
+            signatures: Mapping[tuple[str, str], bool] | None) -> tuple[Report, _Verifier]:
     """The phases, over artifacts in their own order, each file once."""
     verifier = _Verifier(anchor, at, independent, signatures=signatures or {})
     results: list[ArtifactResult] = []
@@ -1203,4 +1210,4 @@ def _verify(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     current = verifier.current.key.keyid if verifier.current else None
     return Report(at, anchor.keyid, independent, results, fleet_root=current,
                   fleet_version=verifier.version or None,
-                  revocation_sequence=verifier.revocation_sequence)
+                  revocation_sequence=verifier.revocation_sequence), verifier

@@ -1,0 +1,142 @@
+"""The one entry point of the trust engine: what is trusted, from an anchor, a set of parsed
+statements and a time (DESIGN §4, §6).
+
+`verify` and the ceremony machine both call `establish`; nothing else decides what is
+trusted. The result is a frozen value: the fleet root in force, its policy and roster, the
+revocations that apply, the regional roots trusted as authorities, and the report on every
+statement given. `require` turns the judgement of one input into a one-line refusal.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from writroot.crypto.keys import PublicKey
+from writroot.errors import VerificationFailed
+from writroot.verify.core import Anchor, Parsed, _phases
+from writroot.verify.report import ArtifactResult, Report
+
+__all__ = ["Authority", "Established", "Revocation", "establish"]
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    target: str  # "keyid:<hex>" or "serial:<serial>"
+    revoked_at: datetime
+    reason: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """A regional root trusted at the reference time: verified, in no conflict, unrevoked."""
+
+    region: str
+    version: int
+    key: PublicKey
+    not_after: datetime
+    digest: str  # SHA-256 of the statement's file as given
+    name: str
+
+
+@dataclass(frozen=True)
+class Established:
+    anchor: Anchor
+    at: datetime
+    report: Report
+    fleet: str | None
+    fleet_root: PublicKey | None  # the root in force at `at`; None when the chain failed
+    fleet_version: int | None
+    fleet_not_after: datetime | None
+    policy: Mapping[str, Any] | None
+    roster: Mapping[str, Any] | None  # JSON form, the roster in force at `at`
+    revocation_sequence: int | None
+    revocations: Mapping[str, Revocation]
+    authorities: tuple[Authority, ...]
+    results: Mapping[str, ArtifactResult]  # by file SHA-256
+
+    @property
+    def roster_version(self) -> int | None:
+        return int(self.roster["version"]) if self.roster is not None else None
+
+    def revoked(self, target: str, when: datetime | None = None) -> Revocation | None:
+        """The revocation of `target` in force at `when` (default: any, whenever revoked)."""
+        hit = self.revocations.get(target)
+        if hit is None or (when is not None and hit.revoked_at > when):
+            return None
+        return hit
+
+    def authority(self, keyid: str) -> Authority | None:
+        return next((a for a in self.authorities if a.key.keyid == keyid), None)
+
+    def result(self, parsed: Parsed) -> ArtifactResult:
+        return self.results[parsed.digest]
+
+    def require(self, parsed: Parsed, where: str) -> ArtifactResult:
+        """The input's judgement, or a one-line refusal naming its first finding."""
+        result = self.results.get(parsed.digest)
+        if result is None:
+            raise VerificationFailed("not among the statements the trust engine was given",
+                                     where)
+        if result.findings:
+            first = result.findings[0]
+            more = f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""
+            raise VerificationFailed(f"does not chain to the pinned anchor: {first.message} "
+                                     f"[{first.check}]{more}", where)
+        return result
+
+
+def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
+              independent: bool = False,
+              signatures: Mapping[tuple[str, str], bool] | None = None) -> Established:
+    """Everything trusted from `anchor` at `at`, given these statements (each judged)."""
+    given = sorted(parsed, key=lambda p: (p.name, p.digest))
+    report, verifier = _phases(_unique(given), anchor, at, independent, None, None, signatures)
+    results: dict[str, ArtifactResult] = {}
+    for p in given:
+        for r in report.results:
+            if r.name == p.name:
+                results.setdefault(p.digest, r)
+    chain_ok = verifier.current is not None and not verifier.root_expired \
+        and not verifier.anchor_statement_failed
+    fleet_root = verifier.current.key if chain_ok and verifier.current else None
+    current_st = verifier.current.statement if chain_ok and verifier.current else None
+    revocations = {target: Revocation(target, r.entry["revoked_at"], str(r.entry["reason"]),
+                                      r.sequence)
+                   for target, r in verifier.revoked.items()}
+    authorities = []
+    by_name = {r.name: r for r in report.results}
+    for trusted in verifier.trusted.values():
+        st = trusted.statement
+        if trusted.role != "regional-root" or st is None:
+            continue
+        result = next((r for r in report.results if r.statement is st), None)
+        if result is None or not by_name[result.name].ok:
+            continue
+        digest = next((d for d, r in results.items() if r is result), "")
+        authorities.append(Authority(st.subject["region"], st.subject["version"],
+                                     st.subject["key"], st.not_after, digest, result.name))
+    roster = verifier.roster_at(at) if chain_ok else None
+    return Established(
+        anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,
+        fleet_version=verifier.version if fleet_root else None,
+        fleet_not_after=current_st.not_after if current_st is not None else None,
+        policy=MappingProxyType(dict(verifier.policy_at(at))) if chain_ok else None,
+        roster=MappingProxyType(dict(roster)) if roster is not None else None,
+        revocation_sequence=verifier.revocation_sequence,
+        revocations=MappingProxyType(revocations),
+        authorities=tuple(sorted(authorities, key=lambda a: (a.region, a.version))),
+        results=MappingProxyType(results))
+
+
+def _unique(given: list[Parsed]) -> Iterable[Parsed]:
+    seen: set[str] = set()
+    for p in given:
+        if p.digest not in seen:
+            seen.add(p.digest)
+            yield p
