@@ -6,13 +6,15 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope
-from writroot.errors import BadInput, PolicyRefused, VerificationFailed
+from writroot.errors import BadInput, PolicyRefused
 from writroot.jsonio import loads_strict, read_capped
 from writroot.statements import Statement, parse_any
+
+if TYPE_CHECKING:
+    from writroot.verify.trust import Established
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
 #: Fields of a locked plan (top level and per operation) that pin an input file.
@@ -47,32 +49,6 @@ def read_statement(base: Path, rel: str, where: str,
     return env, st, pin
 
 
-def fleet_state(env: Envelope, st: Statement, where: str) -> dict[str, Any]:
-    """The fleet root in force from a fleet-root or fleet-rotation statement, its signatures
-    checked (self-signed; or by the previous and the new root)."""
-    key: PublicKey = st.subject["key"]
-    signers = [key] + ([st.subject["previous"]] if st.type == "fleet-rotation" else [])
-    for k in signers:
-        if not env.signed_by(k):
-            raise VerificationFailed(f"{st.type} statement is not signed by {k.keyid}", where)
-    return {"key": key, "version": st.subject["version"], "policy": st.subject["policy"],
-            "previous": st.subject.get("previous"), "not_after": st.not_after}
-
-
-def check_authority(env: Envelope, st: Statement, fleet: dict[str, Any], signer: str,
-                    where: str) -> None:
-    """A regional ceremony's authority: the signer's regional-root statement, issued by the
-    fleet root in force (or the one it replaced)."""
-    if st.subject["key"].keyid != signer:
-        raise PolicyRefused(f"the plan's signer {signer} is not the key the authority "
-                            f"certifies ({st.subject['key'].keyid})", where)
-    issuers = [fleet["key"]] + ([fleet["previous"]] if fleet["previous"] else [])
-    issuer = next((k for k in issuers if k.keyid == st.issuer_keyid), None)
-    if issuer is None or not env.signed_by(issuer):
-        raise VerificationFailed("the regional-root statement is not signed by the fleet root "
-                                 "in force", where)
-
-
 @dataclass
 class LockContext:
     """What locking an operation may read: the plan's directory, its located fields, and
@@ -86,3 +62,13 @@ class LockContext:
     fleet: dict[str, Any] | None = None  # fleet_state() of the fleet_root input
     authority: Statement | None = None  # a regional ceremony's regional-root statement
     fleet_name: str | None = None  # the plan's fleet: every input must name it
+    #: What the trust engine established from the pinned anchor (None only for genesis).
+    trust: Established | None = None
+
+    def chained(self, pin: dict[str, Any], where: str, tolerate: tuple[str, ...] = ()) -> None:
+        """A statement input (by its pin) verifies under the anchor; refused otherwise."""
+        from writroot.ceremony.trust import chained
+
+        if self.trust is None:
+            raise PolicyRefused("a genesis plan reads no signed statement", where)
+        chained(self.trust, str(pin["sha256"]), where, tolerate)

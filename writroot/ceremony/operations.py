@@ -220,14 +220,20 @@ def _request(ctx: LockContext, op: dict[str, Any],
 
 def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     """A new list's sequence is higher and it keeps every earlier entry: no un-revoking."""
+    newest = ctx.trust.revocation_sequence if ctx.trust is not None else None
     if "previous" not in entry:
+        if newest is not None:
+            raise PolicyRefused(f"revocation list sequence {newest} is in force: name it as "
+                                "previous: (a new list keeps every earlier entry) "
+                                "[revocation-sequence]", ctx.where(at))
         return
     where = ctx.where(f"{at}.previous")
-    env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
-    fleet = ctx.fleet or {}
-    keys = [k for k in (fleet.get("key"), fleet.get("previous")) if k]
-    if not any(k.keyid == st.issuer_keyid and env.signed_by(k) for k in keys):
-        raise PolicyRefused("the previous list is not signed by the fleet root in force", where)
+    _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
+    ctx.chained(pin, where, tolerate=("validity-window",))
+    if newest is not None and st.subject["sequence"] != newest:
+        raise PolicyRefused(f"the previous list is sequence {st.subject['sequence']}; the "
+                            f"newest list established is sequence {newest}: a new list "
+                            "follows the newest [revocation-sequence]", where)
     mine = {revocation_target(e) for e in entry["entries"]}
     for old in st.subject["entries"]:
         if revocation_target(old) not in mine:
@@ -249,6 +255,8 @@ def _enclave_bundle(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     if "previous" in entry:
         where = ctx.where(f"{at}.previous")
         _env, st, ppin = read_statement(ctx.base, entry["previous"], where, ("enclave-bundle",))
+        # the bundle it replaces may have expired or been revoked; it must still be genuine
+        ctx.chained(ppin, where, tolerate=("validity-window", "not-revoked"))
         if st.subject["trust_domain"] != entry["trust_domain"]:
             raise BadInput(f"the previous bundle is for {st.subject['trust_domain']}", where)
         entry["previous"] = {**ppin, "spiffe_sequence": st.subject["spiffe_sequence"]}

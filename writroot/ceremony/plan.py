@@ -16,21 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from writroot.ceremony import strictyaml
-from writroot.ceremony.inputs import (
-    LockContext,
-    check_authority,
-    fleet_state,
-    read_statement,
-    resolve_input,
-)
+from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.ceremony.operations import lock_op, op_check
-from writroot.errors import BadInput, PolicyRefused
+from writroot.ceremony.trust import Pinned, chained, establish_inputs
+from writroot.ceremony.trust import record as established_record
+from writroot.errors import BadInput, PolicyRefused, VerificationFailed
 from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
 from writroot.rules.merkle import MERKLE_VERSION, inclusion, plan_digest
 from writroot.rules.plan import PLAN_VERSION, Authority, PlanFacts, check_locked, check_structure
 from writroot.statements import roster_check
 from writroot.statements import schema as s
+from writroot.verify.trust import Established
 
 
 def _signer(value: Any, where: str) -> str:
@@ -56,6 +53,8 @@ class LockedPlan:
     document: dict[str, Any]
     #: The fleet policy in force when it was (re)locked: not part of the plan's digest.
     policy: dict[str, Any] | None = field(default=None, compare=False)
+    #: What the trust engine established when it was (re)locked (None for genesis).
+    trust: Established | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -115,16 +114,24 @@ def _genesis_roster(base: Path, rel: str, where: str, version: int = 1,
     return roster, pin
 
 
-def _roster_in_force(base: Path, rel: str, where: str,
-                     fleet: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roster carried by a fleet-root, fleet-rotation or roster envelope of the fleet."""
+def _roster_in_force(base: Path, rel: str, where: str, fleet: str,
+                     trust: Established) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The roster in force, as the trust engine derives it; the plan's `roster:` input must
+    be a statement that carries exactly it and chains to the anchor."""
     _env, st, pin = read_statement(base, rel, where, ("fleet-root", "fleet-rotation", "roster"))
     if st.fleet != fleet:
         raise BadInput(f"the roster is fleet {st.fleet!r}'s, the plan's fleet is {fleet!r}",
                        where)
+    chained(trust, pin["sha256"], where)
     roster = st.subject["roster"]
-    return {**roster, "custodians": [{**c, "key": c["key"].to_json()}
-                                     for c in roster["custodians"]]}, pin
+    roster = {**roster, "custodians": [{**c, "key": c["key"].to_json()}
+                                       for c in roster["custodians"]]}
+    if trust.roster is None or canonical(roster) != canonical(dict(trust.roster)):
+        in_force = trust.roster["version"] if trust.roster is not None else "unknown"
+        raise PolicyRefused(f"this statement carries roster version {roster['version']}; the "
+                            f"roster in force is version {in_force}: name the statement that "
+                            "carries it [roster-in-force]", where)
+    return roster, pin
 
 
 def check_plan(located: strictyaml.Located) -> dict[str, Any]:
@@ -146,58 +153,96 @@ def _refuse(violations: list[Violation], located: strictyaml.Located) -> None:
     raise error(f"{v.message} [{v.rule}]", located.where(v.where))
 
 
-def lock(plan_path: Path, now: datetime) -> LockedPlan:
-    """Parse a plan strictly and pin every input; errors name file, line and field."""
-    return _lock(strictyaml.load_file(plan_path), plan_path.parent, now)
+def lock(plan_path: Path, now: datetime, pinned: Pinned | None = None) -> LockedPlan:
+    """Parse a plan strictly and pin every input; errors name file, line and field. Every
+    plan but genesis is checked against the pinned anchor (`pinned`)."""
+    return _lock(strictyaml.load_file(plan_path), plan_path.parent, now, pinned)
 
 
-def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
+NO_ANCHOR = ("a plan after genesis is checked against the pinned fleet anchor: give --anchor "
+             "FINGERPRINT|PEM and --trust DIR (the fleet's published set), or anchor: and "
+             "trust: in the host profile")
+
+
+def _lock(located: strictyaml.Located, base: Path, now: datetime,
+          pinned: Pinned | None) -> LockedPlan:
     plan = check_plan(located)
     genesis = plan["signer"] == "generate"
+    trust: Established | None = None
     if genesis:
+        if pinned is not None:
+            raise PolicyRefused("a genesis plan makes the fleet anchor, so none may be pinned "
+                                "for it (drop --anchor, or the host profile's anchor:) "
+                                "[genesis-anchor]", located.where("signer"))
         roster, roster_pin = _genesis_roster(base, plan["roster"], located.where("roster"),
                                              fleet=plan["fleet"])
     else:
+        if pinned is None:
+            raise BadInput(NO_ANCHOR, located.where("signer"))
+        trust = establish_inputs(pinned, located.value, base, now)
+        if trust.fleet != plan["fleet"]:
+            raise PolicyRefused(f"the pinned anchor is fleet {trust.fleet!r}'s, the plan's "
+                                f"fleet is {plan['fleet']!r}", located.where("fleet"))
         roster, roster_pin = _roster_in_force(base, plan["roster"], located.where("roster"),
-                                              plan["fleet"])
-    ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"])
+                                              plan["fleet"], trust)
+    ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"],
+                      trust=trust)
     document: dict[str, Any] = {"plan": MERKLE_VERSION, "ceremony": plan["ceremony"],
                                 "fleet": plan["fleet"], "signer": plan["signer"],
                                 "roster": {**roster_pin, "roster": roster},
                                 "source": located.value}
     facts = PlanFacts(now=now)
-    if "fleet_root" in plan:
+    if "fleet_root" in plan and trust is not None:
         where = located.where("fleet_root")
-        env, st, pin = read_statement(base, plan["fleet_root"], where,
-                                      ("fleet-root", "fleet-rotation"))
-        ctx.fleet = fleet_state(env, st, where)
+        _env, st, pin = read_statement(base, plan["fleet_root"], where,
+                                       ("fleet-root", "fleet-rotation"))
+        chained(trust, pin["sha256"], where)
+        assert trust.fleet_root is not None
+        key = st.subject["key"]
+        if key != trust.fleet_root:
+            raise PolicyRefused(f"this is fleet root version {st.subject['version']} "
+                                f"({key.keyid}), superseded: the fleet root in force is "
+                                f"version {trust.fleet_version} ({trust.fleet_root.keyid}) "
+                                "[fleet-root-in-force]", where)
+        ctx.fleet = {"key": key, "version": st.subject["version"],
+                     "policy": st.subject["policy"], "not_after": st.not_after}
         ctx.policy = ctx.fleet["policy"]
-        if st.fleet != plan["fleet"]:
-            raise BadInput(f"the fleet root is fleet {st.fleet!r}, the plan's is "
-                           f"{plan['fleet']!r}", where)
-        document["fleet_root"] = {**pin, "keyid": ctx.fleet["key"].keyid,
-                                  "version": ctx.fleet["version"],
-                                  "not_after": format_time(ctx.fleet["not_after"])}
-        facts = PlanFacts(now=now, policy=ctx.policy, fleet_keyid=ctx.fleet["key"].keyid,
-                          fleet_version=ctx.fleet["version"],
-                          fleet_not_after=ctx.fleet["not_after"])
-    if "authority" in plan:
+        document["fleet_root"] = {**pin, "keyid": key.keyid, "version": st.subject["version"],
+                                  "not_after": format_time(st.not_after)}
+        facts = PlanFacts(now=now, policy=ctx.policy, fleet_keyid=key.keyid,
+                          fleet_version=st.subject["version"], fleet_not_after=st.not_after)
+    authority_keyid = None
+    if "authority" in plan and trust is not None:
         where = located.where("authority")
-        env, st, pin = read_statement(base, plan["authority"], where, ("regional-root",))
+        _env, st, pin = read_statement(base, plan["authority"], where, ("regional-root",))
         if ctx.fleet is None:
             raise BadInput("a regional ceremony names the fleet root in force", where)
-        check_authority(env, st, ctx.fleet, plan["signer"], where)
-        if st.fleet != plan["fleet"]:
-            raise BadInput(f"the authority is for fleet {st.fleet!r}", where)
+        chained(trust, pin["sha256"], where)
+        key = st.subject["key"]
+        if key.keyid != plan["signer"]:
+            raise PolicyRefused(f"the plan's signer {plan['signer']} is not the key the "
+                                f"authority certifies ({key.keyid})", where)
+        if trust.authority(key.keyid) is None:
+            raise VerificationFailed("this regional root is not trusted now (superseded, "
+                                     "revoked, expired or in conflict) [authority-in-force]",
+                                     where)
+        authority_keyid = key.keyid
         ctx.authority = st
         document["authority"] = {**pin, "region": st.subject["region"],
                                  "not_after": st.document["not_after"]}
         facts = PlanFacts(now=now, policy=facts.policy, fleet_keyid=facts.fleet_keyid,
                           fleet_version=facts.fleet_version,
                           fleet_not_after=facts.fleet_not_after,
-                          authority=Authority(st.subject["region"], st.subject["key"].keyid,
+                          authority=Authority(st.subject["region"], key.keyid,
                                               st.subject["may_sign"], st.subject["enclaves"],
                                               st.not_after))
+    elif trust is not None and trust.fleet_root is not None \
+            and plan["signer"] != trust.fleet_root.keyid:
+        raise PolicyRefused(f"the plan's signer is not the fleet root in force "
+                            f"({trust.fleet_root.keyid}, version {trust.fleet_version}) "
+                            "[fleet-root-in-force]", located.where("signer"))
+    if trust is not None:
+        document["established"] = established_record(trust, authority_keyid)
     locked_ops = []
     for i, op in enumerate(plan["operations"]):
         if op["op"] == "sign-fleet-root":
@@ -211,7 +256,7 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime) -> LockedPlan:
         locked_ops.append(lock_op(op, i, ctx))
     document["operations"] = locked_ops
     _refuse(check_locked(document, facts), located)
-    return LockedPlan(document, ctx.policy)
+    return LockedPlan(document, ctx.policy, trust)
 
 
 def _policy(value: Any, located: strictyaml.Located, index: int) -> dict[str, Any]:
@@ -235,23 +280,50 @@ def load_locked(path: Path) -> LockedPlan:
     return LockedPlan(obj)
 
 
-def revalidate(path: Path, now: datetime) -> LockedPlan:
+def revalidate(path: Path, now: datetime, pinned: Pinned | None) -> LockedPlan:
     """A locked plan, trusted for nothing: its source is locked again from the inputs beside
-    it (every input re-hashed, every signature and proof of possession re-checked, every rule
-    applied at `now`) and the result must be exactly the lock."""
+    it (every input re-hashed, every signature and proof of possession re-checked, every
+    statement established from the pinned anchor, every rule applied at `now`) and the result
+    must be exactly the lock."""
     if path.suffix in (".yaml", ".yml"):
         raise BadInput("this is the YAML plan; lock it with `writroot ceremony plan` and give "
                        "the locked plan (PLAN.lock.json)", str(path))
     given = load_locked(path)
+    genesis = given.document.get("signer") == "generate"
+    if not genesis and "established" not in given.document:
+        raise PolicyRefused("this lock predates anchor pinning (it records no `established`): "
+                            "lock the plan again with `writroot ceremony plan --anchor ... "
+                            "--trust ...` and have it approved again [plan-relock]", str(path))
+    if not genesis and pinned is not None \
+            and given.document["established"].get("anchor") != pinned.anchor.keyid:
+        raise PolicyRefused(f"the plan was locked against anchor "
+                            f"{str(given.document['established'].get('anchor'))[:16]}..., "
+                            f"not the anchor you pinned ({pinned.anchor.keyid[:16]}...): do "
+                            "not approve or run it until the two agree [anchor-pinned]",
+                            f"{path}: established.anchor")
     _inputs_unchanged(given.document, path.parent)
     source = strictyaml.Located(given.document["source"], {}, f"{path}: source")
-    relocked = _lock(source, path.parent, now)
+    relocked = _lock(source, path.parent, now, pinned)
+    was, now_is = given.document.get("established"), relocked.document.get("established")
+    if canonical(was or {}) != canonical(now_is or {}):
+        where = first_difference(was, now_is, "established")
+        raise PolicyRefused("what the pinned anchor and the trust directory establish now "
+                            f"differs from what the lock recorded ({where}: "
+                            f"{_at(was, where)} -> {_at(now_is, where)}); lock the plan again "
+                            "and have it approved again [plan-established]", f"{path}: {where}")
     if canonical(relocked.document) != canonical(given.document):
         where = first_difference(given.document, relocked.document)
         raise PolicyRefused("the lock is not what its source and inputs lock to (edited by "
                             "hand, or an input changed); lock the plan again and have it "
                             "approved again [plan-relock]", f"{path}: {where}")
     return relocked
+
+
+def _at(value: Any, where: str) -> str:
+    """The value at a field path of first_difference's form (for messages)."""
+    for part in where.split(".")[1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return "absent" if value is None else str(value)[:80]
 
 
 def _pins(value: Any) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, PolicyRefused, QuorumNotMet
 from writroot.hsm.custody import Custody, KeyRecord
 from writroot.hsm.token import TokenSpec, default_module, token_facts
-from writroot.jsonio import canonical, read_json_file
+from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
 from writroot.rules.covers import OP_TYPE
@@ -53,6 +53,9 @@ class RunResult:
     generated: list[KeyRecord] = field(default_factory=list)  # keys this run put on the token
     plan_sha256: str = ""
     previous_root: str = ""  # the signer a rotation supersedes
+    #: Operations that publish no statement, with what the run recorded of each: the signed
+    #: ceremony record names them, so an auditor sees they happened.
+    unsigned: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
@@ -70,15 +73,30 @@ def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
     return out
 
 
+def revoked_for(plan: LockedPlan) -> Callable[[str], str | None]:
+    """Why a custodian key counts nothing: any revocation the engine established, whenever
+    it took effect (an approval's own time is the custodian's claim, so it cannot save it)."""
+    trust = plan.trust
+
+    def why(keyid: str) -> str | None:
+        hit = trust.revoked(f"keyid:{keyid}") if trust is not None else None
+        if hit is None:
+            return None
+        return f"revoked at {format_time(hit.revoked_at)} by revocation list {hit.sequence}"
+    return why
+
+
 def tally_for(plan: LockedPlan, approvals: list[tuple[str, Any]], at: datetime) -> Tally:
-    """The count under the roster in force; a roster change must also meet the new roster's
-    threshold (TUF's rule), reported as one tally that is met only when both are."""
+    """The count under the roster in force (the trust engine's: the lock's roster is checked
+    against it); a roster change must also meet the new roster's threshold (TUF's rule),
+    reported as one tally that is met only when both are. Revoked custodians count nothing."""
     hours = approval_hours(plan)
-    tally = count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at, hours)
+    revoked = revoked_for(plan)
+    tally = count(approvals, plan_roster(plan), plan.ceremony, plan.sha256, at, hours, revoked)
     for op in plan.operations:
         if op["op"] == "sign-roster":
             new = Roster.from_checked(roster_check(op["roster"]["roster"], "new roster"))
-            under_new = count(approvals, new, plan.ceremony, plan.sha256, at, hours)
+            under_new = count(approvals, new, plan.ceremony, plan.sha256, at, hours, revoked)
             if not under_new.met:
                 tally.rejected.append(("new roster", f"{len(under_new.counted)} of "
                                        f"{under_new.threshold} approvals by the new roster"))
@@ -95,14 +113,19 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     now = now or datetime.now(UTC).replace(microsecond=0)
     # Nothing the plan author's machine checked is trusted: lock the source again, from the
     # inputs, under every rule, at the time of signing (writroot.rules).
-    plan = revalidate(plan_path, now)
+    plan = revalidate(plan_path, now, host.pinned())
     RunCommit.preflight(out_dir)  # output path, media and free space: before anything else
     approvals = load_approvals(approval_paths)
     tally = tally_for(plan, approvals, now)
     if not tally.met:
         reasons = "; ".join(f"{Path(a).name}: {r}" for a, r in tally.rejected) or "none"
+        others = [c.id for c in plan_roster(plan).custodians if c.id not in tally.counted]
         raise QuorumNotMet(f"{len(tally.counted)} of {tally.threshold} approvals counted "
-                           f"({', '.join(tally.counted) or 'none'}); not counted: {reasons}",
+                           f"({', '.join(tally.counted) or 'none'}); not counted: {reasons}; "
+                           f"{tally.threshold - len(tally.counted)} more needed, from "
+                           f"{', '.join(others) or 'the new roster'}: each runs `writroot "
+                           f"ceremony approve {plan_path.name} --custodian ID ...` on their "
+                           "own machine and hands the approval to the officer",
                            str(plan_path))
     for v in approval_window(now, tally.windows):
         raise PolicyRefused(f"{v.message} [{v.rule}]", str(plan_path))
@@ -148,7 +171,7 @@ def _counted_names(plan: LockedPlan, approvals: list[tuple[str, Any]],
     names: set[str] = set()
     for roster in rosters:
         tally = count(approvals, roster, plan.ceremony, plan.sha256, now,
-                      approval_hours(plan))
+                      approval_hours(plan), revoked_for(plan))
         rejected = {a for a, _ in tally.rejected}
         names |= {name for name, _ in approvals if name not in rejected}
     return names
@@ -192,18 +215,20 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                 say(f"operation {index + 1}/{len(plan.operations)}: {op['op']}")
                 if op["op"] not in OP_TYPE or op["op"] == "rotate-fleet-root":
                     flush()  # a key made, restored or retired: what came before is signed
+                mark = len(transcript.lines)
                 if op["op"] == "generate-fleet-root":
+                    _no_fleet_key(custody, plan)
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
                                                  "fleet-root.pem", plan, recovery)
                     keyid = signer_key.keyid
-                    continue
-                if op["op"] in ("restore-key", "resplit-recovery"):  # writroot/recovery/
+                elif op["op"] in ("restore-key", "resplit-recovery"):  # writroot/recovery/
                     restored = _recovery_op(op, custody, staging, plan_dir, plan, transcript,
                                             result, recovery)
                     signer_key = restored or signer_key
-                    continue
-                if op["op"] == retire.OP:  # no statement: the transcript records it
+                elif op["op"] == retire.OP:  # no statement: the ceremony record names it
                     retire.execute(op, custody, transcript, keyid, plan.ceremony)
+                if op["op"] not in OP_TYPE:
+                    result.unsigned.append(_unsigned(index, op, transcript, mark))
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
@@ -227,6 +252,29 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             commit.commit()
     finally:
         wipe(pin)
+
+
+def _no_fleet_key(custody: Custody, plan: LockedPlan) -> None:
+    """Genesis makes the one fleet root: a token that holds another refuses it (a key left
+    by an unpublished run of this same plan is removed by the generation that follows)."""
+    held = [r for r in custody.keys() if r.role == "fleet-root"
+            and r.plan_sha256 != plan.sha256 and r.keyid not in custody.retired()]
+    if held:
+        raise PolicyRefused(f"this token holds fleet root {held[0].keyid} already: a genesis "
+                            "plan runs only on a token with no fleet key [genesis-token]",
+                            "generate-fleet-root")
+
+
+def _unsigned(index: int, op: dict[str, Any], transcript: Transcript,
+              mark: int) -> dict[str, Any]:
+    """An operation that publishes no statement, named with its parameters and what the run
+    recorded of it (keyids, splits, holders: never a share)."""
+    import json
+
+    params = {k: v for k, v in op.items() if k not in ("op", "source")}
+    events = [json.loads(line) for line in transcript.lines[mark:]]
+    return {"index": index, "op": op["op"], "params": params,
+            "events": [{"event": e["event"], **e["facts"]} for e in events]}
 
 
 def _record_signed(op: dict[str, Any], extra: dict[str, Any], payload: bytes, signed: Signed,
@@ -355,7 +403,10 @@ def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript
                     issuer_keyid=keyid, ceremony=proof, issued_at=now, not_before=now,
                     not_after=now + timedelta(days=3650), serial=f"{plan.ceremony}.record",
                     subject={"transcript_sha256": hashlib.sha256(data).hexdigest(),
-                             "entries": len(transcript.lines), "head": transcript.head})
+                             "entries": len(transcript.lines), "head": transcript.head,
+                             **({"established": plan.document["established"]}
+                                if "established" in plan.document else {}),
+                             **({"operations": result.unsigned} if result.unsigned else {})})
     signed = sign_statement(custody, keyid, payload)
     _write(staging, "ceremony-record.dsse.json", signed.envelope.dumps(), result)
     _write(staging, "plan.lock.json", canonical(plan.document) + b"\n", result)

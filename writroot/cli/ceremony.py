@@ -40,18 +40,37 @@ def _confirm(plan: Any, action: str, now: datetime) -> bool:
     return bool(typed == plan.ceremony)
 
 
+def _anchor_options(func: Any) -> Any:
+    """`--anchor` and `--trust`: what every plan but genesis is checked against."""
+    func = click.option("--trust", "trust_dir", type=click.Path(path_type=Path),
+                        help="The fleet's published set (a directory of *.dsse.json): the "
+                        "statements from which the chain to the anchor is walked.")(func)
+    return click.option("--anchor", metavar="FINGERPRINT|PEMFILE",
+                        help="The pinned fleet anchor (fingerprint, PGP words or PEM file): "
+                        "required for every plan but genesis.")(func)
+
+
+def _pinned(anchor: str | None, trust_dir: Path | None) -> Any:
+    from writroot.ceremony.trust import pinned_from
+
+    return pinned_from(anchor, trust_dir, "--anchor")
+
+
 @ceremony.command()
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Locked plan to write (default: PLAN.lock.json beside the plan).")
+@_anchor_options
 @json_option
-def plan(plan_file: Path, out_path: Path | None, as_json: bool) -> None:
-    """Check a YAML plan strictly, pin every input by SHA-256 and write the locked plan."""
+def plan(plan_file: Path, out_path: Path | None, anchor: str | None, trust_dir: Path | None,
+         as_json: bool) -> None:
+    """Check a YAML plan strictly, pin every input by SHA-256, establish its signed inputs
+    from the pinned anchor and write the locked plan."""
     from writroot.ceremony.plan import lock
     from writroot.outputs import Staging
 
     now = _now()
-    locked = lock(plan_file, now)
+    locked = lock(plan_file, now, _pinned(anchor, trust_dir))
     target = out_path or plan_file.with_suffix(".lock.json")
     with Staging(target.parent.resolve()) as stage:
         stage.write(target.name, locked.dumps())
@@ -68,15 +87,17 @@ def plan(plan_file: Path, out_path: Path | None, as_json: bool) -> None:
 @click.argument("locked", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--approvals", "approvals", multiple=True,
               type=click.Path(path_type=Path), help="Approval files or directories.")
+@_anchor_options
 @json_option
-def show(locked: Path, approvals: tuple[Path, ...], as_json: bool) -> None:
-    """Review a locked plan (checked again against every rule, its inputs re-read) and count
-    the approvals given for it."""
+def show(locked: Path, approvals: tuple[Path, ...], anchor: str | None, trust_dir: Path | None,
+         as_json: bool) -> None:
+    """Review a locked plan (checked again against every rule, its inputs re-read and
+    established from the pinned anchor) and count the approvals given for it."""
     from writroot.ceremony.plan import revalidate
     from writroot.ceremony.runner import load_approvals, tally_for
 
     now = _now()
-    plan_doc = revalidate(locked, now)
+    plan_doc = revalidate(locked, now, _pinned(anchor, trust_dir))
     tally = tally_for(plan_doc, load_approvals(list(approvals)), now)
     if as_json:
         print_json({"plan_sha256": plan_doc.sha256, "ceremony": plan_doc.ceremony,
@@ -115,26 +136,33 @@ def _print_tally(tally: Any, out: Any) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               required=True, help="Directory to write the approval into.")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed ceremony id (CI).")
+@_anchor_options
 @json_option
 def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: str,
             card_label: str | None, card_pin: str, module: str | None, hours: int | None,
-            out_dir: Path, yes: bool, as_json: bool) -> None:
-    """Review a locked plan (checked again against every rule) and sign an approval of
-    exactly it (its SHA-256) as one custodian."""
+            out_dir: Path, yes: bool, anchor: str | None, trust_dir: Path | None,
+            as_json: bool) -> None:
+    """Review a locked plan (checked again against every rule, its signed inputs established
+    from the anchor you pin) and sign an approval of exactly it (its SHA-256) as one
+    custodian. Everything is checked before any prompt."""
     from writroot.ceremony.approve import approve as approve_plan
+    from writroot.ceremony.approve import preflight
     from writroot.ceremony.plan import revalidate
     from writroot.crypto.fingerprint import hex_groups
     from writroot.errors import BadInput, PolicyRefused
     from writroot.hsm.pin import read_pin
+    from writroot.jsonio import format_time
     from writroot.outputs import Staging
 
     if (key_file is None) == (card_label is None):
         raise BadInput("give exactly one of --key and --card-label", "approve")
     now = _now()
-    plan_doc = revalidate(locked, now)
+    # the anchor, the chain, the roster, the lock, the output: all before any prompt
+    plan_doc = revalidate(locked, now, _pinned(anchor, trust_dir))
+    name = f"{plan_doc.ceremony}.approval.{custodian_id}.dsse.json"
+    preflight(plan_doc, custodian_id, hours, out_dir / name, now)
     if not yes and not _confirm(plan_doc, "approve it", now):
         raise PolicyRefused("not confirmed; nothing was signed", "approve")
-    name = f"{plan_doc.ceremony}.approval.{custodian_id}.dsse.json"
     if key_file is not None:
         from writroot.quorum.custodian import load_file_key
 
@@ -150,12 +178,16 @@ def approve(locked: Path, custodian_id: str, key_file: Path | None, passphrase: 
                                     _now(), hours)
     with Staging(out_dir) as stage:
         stage.write(name, envelope.dumps())
+    from writroot.statements import parse_payload
+
+    expires = format_time(parse_payload(envelope.payload, name).not_after)
     if as_json:
         print_json({"custodian": custodian_id, "ceremony": plan_doc.ceremony,
-                    "plan_sha256": plan_doc.sha256, "approval": str(out_dir / name)})
+                    "plan_sha256": plan_doc.sha256, "approval": str(out_dir / name),
+                    "expires": expires})
         return
     console().print(f"{custodian_id} approved plan {hex_groups(plan_doc.sha256)} -> "
-                    f"{out_dir / name}", markup=False)
+                    f"{out_dir / name}; it expires {expires}", markup=False)
 
 
 @ceremony.command()

@@ -6,6 +6,7 @@ count, they are reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,9 @@ from writroot.envelope import Envelope, payload_type_for
 from writroot.errors import WritrootError
 from writroot.jsonio import format_time
 from writroot.statements import parse_payload
+
+#: keyid -> why that custodian key counts nothing (revoked), or None.
+Revoked = Callable[[str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,18 @@ class Tally:
 
 
 def count(approvals: list[tuple[str, Any]], roster: Roster, ceremony_id: str,
-          plan_sha256: str, at: datetime, max_hours: int | None = None) -> Tally:
+          plan_sha256: str, at: datetime, max_hours: int | None = None,
+          revoked: Revoked | None = None) -> Tally:
     """Count distinct roster custodians with valid, unexpired approvals of this exact plan,
     each living no longer than `max_hours` (the policy's approval_expiry_hours).
 
-    `approvals` are (name, envelope JSON object) pairs.
+    `approvals` are (name, envelope JSON object) pairs. `revoked(keyid)` says why a
+    custodian's key counts nothing (revoked), or None.
     """
     tally = Tally(roster.threshold)
     for name, obj in approvals:
         reason = _check(obj, name, roster, ceremony_id, plan_sha256, at, tally.counted,
-                        max_hours)
+                        max_hours, revoked)
         if isinstance(reason, str):
             tally.rejected.append((name, reason))
         else:
@@ -90,8 +96,8 @@ def roster_change(approvals: list[tuple[str, Any]], old: Roster, new: Roster, ce
 
 
 def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: str,
-           at: datetime, counted: list[str],
-           max_hours: int | None) -> str | tuple[Custodian, tuple[datetime, datetime]]:
+           at: datetime, counted: list[str], max_hours: int | None,
+           revoked: Revoked | None = None) -> str | tuple[Custodian, tuple[datetime, datetime]]:
     try:
         envelope = Envelope.from_json(obj, name)
         statement = parse_payload(envelope.payload, f"{name}: payload")
@@ -109,6 +115,9 @@ def _check(obj: Any, name: str, roster: Roster, ceremony_id: str, plan_sha256: s
         return f"signed by a key not on roster v{roster.version} ({statement.issuer_keyid[:16]}...)"
     if custodian.id != subject["custodian"]:
         return f"claims custodian {subject['custodian']!r} but the key is {custodian.id!r}'s"
+    why = revoked(custodian.key.keyid) if revoked is not None else None
+    if why:
+        return f"{custodian.id!r}'s key is revoked ({why}): it counts nothing"
     if at < statement.not_before:
         return f"not valid until {format_time(statement.not_before)}"
     if at > statement.not_after:

@@ -24,7 +24,13 @@ PLAN_VERSION = 1  # the YAML plan's `plan:`
 #: writroot.rules.merkle) is what `ceremony plan` writes.
 LOCK_VERSIONS = (1, MERKLE_VERSION)
 TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "source"}
-OPTIONAL_TOP = {"fleet_root", "authority"}
+OPTIONAL_TOP = {"fleet_root", "authority", "established"}
+#: What a genesis plan may do: make and sign the fleet root (its recovery split at birth
+#: included) and issue the first regional roots. Nothing that needs an anchor.
+GENESIS_OPS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root")
+#: The lock's record of what the ceremony machine established from the pinned anchor.
+ESTABLISHED_FIELDS = {"anchor", "fleet_root", "roster_version"}
+ESTABLISHED_OPTIONAL = {"revocation_sequence", "authority"}
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,15 @@ def check_structure(plan: dict[str, Any], facts: PlanFacts,
     if facts.fleet_version is not None and "fleet_root" in plan \
             and plan["fleet_root"]["version"] != facts.fleet_version:
         bad("fleet_root.version", f"the fleet root in force is version {facts.fleet_version}")
+    if genesis:
+        for i, kind in enumerate(kinds):
+            if kind not in GENESIS_OPS:
+                bad(f"operations[{i}].op", f"a genesis plan holds only {', '.join(GENESIS_OPS)}"
+                    f"; {kind} needs the anchor a genesis makes (a ceremony of its own)")
+        if "established" in plan:
+            bad("established", "a genesis plan establishes nothing from an anchor")
+    elif "established" in plan:
+        out += _established(plan["established"], bool(regional))
     out += recovery_rules.structure(plan)
     authority = facts.authority
     if regional and authority is not None:
@@ -190,6 +205,27 @@ def check_structure(plan: dict[str, Any], facts: PlanFacts,
             out.append(Violation("issuer-valid-when-signed", "authority", "the signer's "
                                  "regional root has expired"))
     return out
+
+
+def _established(value: Any, regional: bool) -> list[Violation]:
+    def bad(where: str, message: str) -> list[Violation]:
+        return [Violation("plan-well-formed", f"established{where}", message)]
+
+    if not isinstance(value, dict):
+        return bad("", "an object")
+    keys = set(value)
+    if not ESTABLISHED_FIELDS <= keys or keys - ESTABLISHED_FIELDS - ESTABLISHED_OPTIONAL:
+        return bad("", f"members are {sorted(ESTABLISHED_FIELDS)} and optionally "
+                   f"{sorted(ESTABLISHED_OPTIONAL)}")
+    if regional != ("authority" in value):
+        return bad(".authority", "present exactly when a regional root signs")
+    root = value["fleet_root"]
+    if not isinstance(root, dict) or set(root) != {"keyid", "version"}:
+        return bad(".fleet_root", "members are keyid and version")
+    auth = value.get("authority", {"region": "", "version": 1, "keyid": ""})
+    if not isinstance(auth, dict) or set(auth) != {"region", "version", "keyid"}:
+        return bad(".authority", "members are region, version and keyid")
+    return []
 
 
 def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,

@@ -278,9 +278,34 @@ def _release_provenance(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"artifacts": s.list_of(_named_digest, 1, 1024)})
 
 
+def _established(value: Any, where: str) -> dict[str, Any]:
+    """What the ceremony machine established from its pinned anchor (docs/format.md)."""
+    return s.record(value, where, {
+        "anchor": s.digest, "roster_version": s.integer(1),
+        "fleet_root": lambda v, w: s.record(v, w, {"keyid": s.digest, "version": s.integer(1)})},
+        {"revocation_sequence": s.integer(1),
+         "authority": lambda v, w: s.record(v, w, {"region": region_check,
+                                                   "version": s.integer(1),
+                                                   "keyid": s.digest})})
+
+
+def _unsigned_op(value: Any, where: str) -> dict[str, Any]:
+    """An operation that published no statement, with its parameters and what the run
+    recorded of it."""
+    def obj(v: Any, w: str) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise BadInput("must be an object", w)
+        return v
+
+    return s.record(value, where, {"index": s.integer(0, 63), "op": s.name, "params": obj,
+                                   "events": s.list_of(obj, 0, 64, unique=False)})
+
+
 def _ceremony_record(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"transcript_sha256": s.digest,
-                                     "entries": s.integer(1), "head": s.digest})
+                                     "entries": s.integer(1), "head": s.digest},
+                    {"established": _established,
+                     "operations": s.list_of(_unsigned_op, 1, 64, unique=False)})
 
 
 def _recovery_rehearsal(subject: Any, where: str) -> dict[str, Any]:
