@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from writroot import __version__
-from writroot.crypto.keys import wipe
+from writroot.ceremony.trust import Pinned
+from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, VerificationFailed
 from writroot.hsm import softhsm
 from writroot.hsm.custody import Custody, KeyRecord
@@ -267,7 +268,8 @@ class _Story:
         from writroot.ceremony.runner import run
 
         self.write(f"{name}.yaml", plan.encode())
-        locked = lock(self.cdir / f"{name}.yaml", when)
+        pinned = self.pinned()
+        locked = lock(self.cdir / f"{name}.yaml", when, pinned)
         self.write(f"{name}.lock.json", locked.dumps())
         for cid in APPROVERS:
             self.write(f"approvals/{name}/{cid}.dsse.json",
@@ -275,11 +277,22 @@ class _Story:
                        .dumps())
         self.say(f"{name}: plan {locked.sha256[:16]}... approved by {', '.join(APPROVERS)}")
         outcome = run(self.cdir / f"{name}.lock.json", [self.cdir / "approvals" / name],
-                      HostProfile(self.module, token, None, "prompt", ()), self.out / name,
+                      HostProfile(self.module, token, None, "prompt", (),
+                                  anchor=pinned.anchor.keyid if pinned else None,
+                                  trust=pinned.trust_dir if pinned else None), self.out / name,
                       confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin,
                       recovery=recovery)
         self.outcomes[name] = outcome
         return outcome
+
+    def pinned(self) -> Pinned | None:
+        """After genesis, every ceremony pins the anchor (the genesis fleet root) and reads
+        the statements published so far as its trust directory."""
+        pem = self.out / "demo-genesis" / "fleet-root.pem"
+        if not pem.exists():
+            return None
+        key = PublicKey.from_pem(pem.read_bytes(), str(pem))
+        return Pinned(Anchor(key.keyid, key), self.out)
 
     def signed(self, ceremony: str, type_: str, **subject: Any) -> Signed:
         """What a ceremony signed, found by type and subject fields."""
