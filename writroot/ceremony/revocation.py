@@ -14,13 +14,27 @@ from writroot.statements import Statement, revocation_target
 #: Statement types a revocation can name.
 TARGET_TYPES = ("regional-root", "enclave-bundle", "federation-key", "roster", "fleet-root",
                 "fleet-rotation", "revocation-list", "oscal-baseline", "oscal-overlay",
-                "release-provenance")
+                "release-provenance", "enrolment")
 
 
 def _keys(st: Statement) -> set[str]:
     """Keyids a statement certifies (its subject's key)."""
     key = st.subject.get("key") if isinstance(st.subject, dict) else None
     return {key.keyid} if key is not None and hasattr(key, "keyid") else set()
+
+
+def _known_keys(st: Statement) -> set[str]:
+    """Keyids a `known:` statement names: its subject's key, the custodian keys of a roster
+    it carries, an enrolment's custodian key (a custodian key can be compromised too)."""
+    sub = st.subject if isinstance(st.subject, dict) else {}
+    keys = [sub.get("key")]
+    roster = sub.get("roster")
+    if isinstance(roster, dict):
+        keys += [c.get("key") for c in roster.get("custodians", []) if isinstance(c, dict)]
+    member = sub.get("custodian")
+    if isinstance(member, dict):
+        keys.append(member.get("key"))
+    return {k.keyid for k in keys if k is not None and hasattr(k, "keyid")}
 
 
 def _previous_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> set[str]:
@@ -41,7 +55,7 @@ def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
         _env, st, pin = read_statement(ctx.base, rel, ctx.where(f"{at}.known[{i}]"),
                                        TARGET_TYPES)
         known_serials.add(st.serial)
-        known_keys |= _keys(st)
+        known_keys |= _known_keys(st)
         known_pins.append({**pin, "serial": st.serial})
     if known_pins:
         entry["known"] = known_pins
