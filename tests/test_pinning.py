@@ -308,8 +308,9 @@ def test_a_fake_fleet_root_cannot_make_a_regional_hsm_sign(world: World) -> None
     the real anchor; locked against the real anchor, refused at once."""
     from tests.conftest import fast_policy, genesis_payload, regional_root_payload
 
+    from tests.conftest import NOW as now  # when conftest's approvals were valid
+
     fake = raw_key()
-    now = datetime.now(UTC).replace(microsecond=0)
     fake_genesis = sign_raw(fake, genesis_payload(fake, fast_policy(), issued_at=now))
     from writroot.crypto.keys import PublicKey
 
@@ -347,11 +348,11 @@ operations:
     _one_line_error(_lock(world, plan), 1, "does not chain")
     # the attacker locks it against their own anchor ...
     proc = world.cli("ceremony", "plan", str(plan), "--anchor", fake.keyid)
-    if proc.returncode == 0:
-        # ... and EUCOM's host, pinning the real anchor, refuses it before the HSM opens
-        host = world.host("eucom-real", world.region_token, world.anchor)
-        proc = world.run(plan.parent / "plan.lock.json", str(d), host, "fake")
-        _one_line_error(proc, 1, "anchor")
+    assert proc.returncode == 0, proc.stderr
+    # ... and EUCOM's host, pinning the real anchor, refuses it before the HSM opens
+    host = world.host("eucom-real", world.region_token, world.anchor)
+    proc = world.run(plan.parent / "plan.lock.json", str(d), host, "fake")
+    _one_line_error(proc, 1, "anchor")
     _nothing_signed(world, "fake")
 
 
