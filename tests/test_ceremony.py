@@ -540,6 +540,15 @@ def test_host_profile_template_and_errors(tmp_path: Path) -> None:
     unknown = _write(tmp_path / "u.yaml", "token_label: t\nso_pin: 1234\n")
     with pytest.raises(BadInput, match=r"u\.yaml:2: so_pin: unknown field"):
         load_host_profile(unknown)
+    # the template's commented anchor:/trust: lines, as a profile after genesis uses them
+    (tmp_path / "published").mkdir()
+    text = template.read_text().replace("# anchor:", "anchor:").replace("# trust:", "trust:")
+    pinned = load_host_profile(_write(tmp_path / "pinned.yaml", text)).pinned()
+    assert pinned is not None and pinned.trust_dir == tmp_path / "published"
+    assert pinned.anchor.keyid.startswith("33867e06f3f8d082")
+    loose = _write(tmp_path / "t.yaml", "token_label: t\ntrust: published\n")
+    with pytest.raises(BadInput, match=r"t\.yaml:2: trust: .*add anchor:"):
+        load_host_profile(loose)
 
 
 ROTATE_SCRIPT = Path(__file__).parent.parent / "scripts" / "ci-rotate-regional.sh"
