@@ -12,14 +12,18 @@
 #   WRITROOT_FLEET_KEYID    the fleet root's keyid (pinned: the ceremony signs with no other)
 #   WRITROOT_FLEET_ROOT     the latest fleet-root or fleet-rotation envelope
 #   WRITROOT_ROSTER         the envelope carrying the roster in force (often the same file)
-#   WRITROOT_ANCHOR         the pinned anchor for verification (fingerprint or PEM file)
+#   WRITROOT_ANCHOR         the pinned fleet anchor (fingerprint or PEM file): the plan is
+#                           locked and approved against it, and verified under it
 #   WRITROOT_REGION_TOKEN   label of the region's token; WRITROOT_REGION_PIN its PIN source
-#   WRITROOT_FLEET_HOST     host profile (module, token, PIN source) of the fleet HSM
+#   WRITROOT_FLEET_HOST     host profile of the fleet HSM (module, token, PIN source, and
+#                           the same anchor: and trust: the ceremony checks against)
 #   WRITROOT_APPROVERS      space-separated custodian=keyfile=PASSPHRASE_ENV_VAR triples
 #   WRITROOT_WORK           a new directory for this rotation's files and outputs
 #   WRITROOT_ENCLAVES       the enclaves the region keeps, as a YAML flow list, e.g.
 #                           '[{trust_domain: eucom-1.writsov.com, impact_level: IL4}]'
-# Optional: WRITROOT (the command, default `writroot`),
+# Optional: WRITROOT_TRUST (the fleet's published set: a directory of the statements from
+#   the anchor to the fleet root in force, needed once the fleet root has been rotated),
+#   WRITROOT (the command, default `writroot`),
 #   WRITROOT_ALGORITHM (default SLH-DSA-SHA2-256s), WRITROOT_VALIDITY_DAYS (104),
 #   WRITROOT_PKCS11_MODULE, WRITROOT_ALLOW_NETWORK=1 (CI runners have network up).
 # Exit codes are writroot's: 0 ok, 1 refused or not verified, 2 bad input, 3 HSM, 4 quorum.
@@ -36,6 +40,8 @@ ALGORITHM=${WRITROOT_ALGORITHM:-SLH-DSA-SHA2-256s}
 DAYS=${WRITROOT_VALIDITY_DAYS:-104}
 NET=()
 [ "${WRITROOT_ALLOW_NETWORK:-0}" = 1 ] && NET=(--allow-network)
+PIN=(--anchor "$WRITROOT_ANCHOR")
+[ -n "${WRITROOT_TRUST:-}" ] && PIN+=(--trust "$WRITROOT_TRUST")
 
 region=$WRITROOT_REGION
 lower=$(printf '%s' "$region" | tr 'A-Z' 'a-z')
@@ -72,14 +78,15 @@ operations:
     validity_days: $DAYS
     enclaves: $WRITROOT_ENCLAVES
 PLAN
-$WRITROOT ceremony plan "$work/ceremony/plan.yaml" --json > "$work/plan.json"
+$WRITROOT ceremony plan "$work/ceremony/plan.yaml" "${PIN[@]}" --json > "$work/plan.json"
 log "plan locked: $(grep -o '"plan_sha256": "[^"]*"' "$work/plan.json")"
 
 # 3. Approvals: each custodian's key file and passphrase (from the CI secret store).
 for triple in $WRITROOT_APPROVERS; do
   IFS='=' read -r who keyfile passvar <<<"$triple"
   $WRITROOT ceremony approve "$work/ceremony/plan.lock.json" --yes --custodian "$who" \
-    --key "$keyfile" --passphrase "env:$passvar" --out "$work/ceremony/approvals" > /dev/null
+    --key "$keyfile" --passphrase "env:$passvar" --out "$work/ceremony/approvals" "${PIN[@]}" \
+    > /dev/null
 done
 
 # 4. The ceremony: quorum counted before the HSM opens; outputs all or nothing.

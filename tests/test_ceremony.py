@@ -46,7 +46,16 @@ class Env:
     keyid: str
 
     def cli(self, *args: str, **kw):
-        return run_cli(*args, cwd=self.root, env={"PP": PASS, **kw.pop("env", {})}, **kw)
+        return run_cli(*args, *self.pinned(*args), cwd=self.root,
+                       env={"PP": PASS, **kw.pop("env", {})}, **kw)
+
+    def pinned(self, *args: str) -> tuple[str, ...]:
+        """After genesis, plan/show/approve pin the anchor and read the genesis outputs as
+        the fleet's published set."""
+        if not self.keyid or args[:2] not in (("ceremony", "plan"), ("ceremony", "show"),
+                                              ("ceremony", "approve")):
+            return ()
+        return ("--anchor", self.keyid, "--trust", str(self.root / "genesis"))
 
 
 def _write(path: Path, text: str) -> Path:
@@ -59,7 +68,8 @@ def _write(path: Path, text: str) -> Path:
 def env(make_token, tmp_path_factory) -> Env:
     root = tmp_path_factory.mktemp("ceremony")
     token = make_token("ceremony")
-    _write(root / "host.yaml", f"token_label: {token.spec.label}\npin: env:{token.env_var}\n")
+    host = f"token_label: {token.spec.label}\npin: env:{token.env_var}\n"
+    _write(root / "genesis-host.yaml", host)
     for cid in ("alice", "bruno", "chen"):
         proc = run_cli("custodian", "keygen", "--id", cid, "--name", cid.title(), "--fleet",
                        "testfleet", "--out", "custodians", "--passphrase", "env:PP",
@@ -88,11 +98,13 @@ operations:
                      "approvals-genesis")
         assert proc.returncode == 0, proc.stderr
     proc = e.cli("ceremony", "run", "genesis.lock.json", "--approvals", "approvals-genesis",
-                 "--host", "host.yaml", "--out", "genesis", "--yes", "--allow-network",
-                 "--json")
+                 "--host", "genesis-host.yaml", "--out", "genesis", "--yes",
+                 "--allow-network", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     e.keyid = summary["signer_keyid"]
+    # every later ceremony's host profile pins the anchor and names the published set
+    _write(root / "host.yaml", f"{host}anchor: {e.keyid}\ntrust: genesis\n")
     e.fleet_root = next((root / "genesis" / "artifacts").glob("fleet-root-*.dsse.json"))
     return e
 
@@ -528,6 +540,15 @@ def test_host_profile_template_and_errors(tmp_path: Path) -> None:
     unknown = _write(tmp_path / "u.yaml", "token_label: t\nso_pin: 1234\n")
     with pytest.raises(BadInput, match=r"u\.yaml:2: so_pin: unknown field"):
         load_host_profile(unknown)
+    # the template's commented anchor:/trust: lines, as a profile after genesis uses them
+    (tmp_path / "published").mkdir()
+    text = template.read_text().replace("# anchor:", "anchor:").replace("# trust:", "trust:")
+    pinned = load_host_profile(_write(tmp_path / "pinned.yaml", text)).pinned()
+    assert pinned is not None and pinned.trust_dir == tmp_path / "published"
+    assert pinned.anchor.keyid.startswith("33867e06f3f8d082")
+    loose = _write(tmp_path / "t.yaml", "token_label: t\ntrust: published\n")
+    with pytest.raises(BadInput, match=r"t\.yaml:2: trust: .*add anchor:"):
+        load_host_profile(loose)
 
 
 ROTATE_SCRIPT = Path(__file__).parent.parent / "scripts" / "ci-rotate-regional.sh"
@@ -542,6 +563,7 @@ def _rotation_env(env: Env, region_token: Token, work: Path, **over: str) -> dic
         "WRITROOT_VERSION": "2", "WRITROOT_FLEET": "testfleet",
         "WRITROOT_FLEET_KEYID": env.keyid, "WRITROOT_FLEET_ROOT": str(env.fleet_root),
         "WRITROOT_ROSTER": str(env.fleet_root), "WRITROOT_ANCHOR": str(env.anchor_pem),
+        "WRITROOT_TRUST": str(env.root / "genesis"),
         "WRITROOT_REGION_TOKEN": str(region_token.spec.label),
         "WRITROOT_REGION_PIN": f"env:{region_token.env_var}",
         "WRITROOT_FLEET_HOST": str(env.root / "host.yaml"),
@@ -917,10 +939,10 @@ def test_approve_shows_the_review_and_wants_the_typed_id(env: Env) -> None:
     locked = _regional_plan(env, "typed-approval")
     base = ["ceremony", "approve", str(locked), "--custodian", "alice", "--key",
             "custodians/alice.key.pem", "--passphrase", "env:PP", "--out"]
-    wrong = run_cli(*base, str(locked.parent / "a1"), cwd=env.root, env={"PP": PASS},
-                    input_text="not-the-id\n")
+    wrong = run_cli(*base, str(locked.parent / "a1"), *env.pinned(*base), cwd=env.root,
+                    env={"PP": PASS}, input_text="not-the-id\n")
     assert wrong.returncode == 1 and "plan digest" in wrong.stderr
     assert not (locked.parent / "a1").exists()
-    right = run_cli(*base, str(locked.parent / "a2"), cwd=env.root, env={"PP": PASS},
-                    input_text="typed-approval\n")
+    right = run_cli(*base, str(locked.parent / "a2"), *env.pinned(*base), cwd=env.root,
+                    env={"PP": PASS}, input_text="typed-approval\n")
     assert right.returncode == 0, right.stderr

@@ -839,10 +839,17 @@ def _header(signer: str, ceremony: str, authority: bool | str = False,
 
 def _lock(plandir: Path, text: str):
     from writroot.ceremony.plan import lock
+    from writroot.ceremony.trust import Pinned
 
     path = plandir / "plan.yaml"
     path.write_text(text)
-    return lock(path, NOW)
+    return lock(path, NOW, Pinned(_anchor(plandir)))
+
+
+def _anchor(plandir: Path) -> Anchor:
+    """The pinned anchor: the genesis root (K0) that signed the plan's fleet-root input."""
+    genesis = json.loads((plandir / "fleet-root.dsse.json").read_text())
+    return Anchor(genesis["signatures"][0]["keyid"])
 
 
 def _line(text: str, needle: str) -> int:
@@ -902,7 +909,7 @@ def test_lock_accepts_federation_keys_within_the_rule(k: Keys, plandir, pairing,
 def test_cli_plan_refusal_exits_1_and_writes_nothing(k: Keys, plandir) -> None:
     text = _federation_plan(k, CROSS, None)
     (plandir / "plan.yaml").write_text(text)
-    proc = run_cli("ceremony", "plan", str(plandir / "plan.yaml"))
+    proc = run_cli("ceremony", "plan", str(plandir / "plan.yaml"), "--anchor", k.k0.keyid)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     where = f"{plandir / 'plan.yaml'}:{_line(text, '- {trust_domain')}: operations[0].pairing"
     assert where in proc.stdout + proc.stderr
@@ -994,8 +1001,9 @@ def test_lock_refuses_a_list_that_drops_an_entry(k: Keys, plandir) -> None:
 
 def test_lock_refuses_a_previous_list_not_signed_by_the_fleet_root(k: Keys, plandir) -> None:
     text = _revocation_plan(k, 2, KEEP, previous="revocation-list-rogue.dsse.json")
-    _refused(plandir, text, PolicyRefused, "operations[0].previous", "previous:",
-             "not signed by the fleet root in force")
+    exc = _refused(plandir, text, VerificationFailed, "operations[0].previous", "previous:",
+                   r"does not chain to the pinned anchor .*\[issuer-known\]")
+    assert exc.exit_code == 1
 
 
 def _issuance_plan(k: Keys, request: str, region: str = "EUCOM", days: int = 104) -> str:

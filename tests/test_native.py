@@ -334,13 +334,16 @@ operations:
     bundle: centcom-1-bundle.json
     validity_days: 90
 """)
-        _host(cli, "ceremony", "plan", "centcom.yaml")
+        # after genesis every ceremony pins the anchor; the genesis outputs are the published set
+        pinned = ("--anchor", fleet_keyid, "--trust", str(w / "genesis"))
+        _host(cli, "ceremony", "plan", "centcom.yaml", *pinned)
         for cid in ("bruno", "chen"):
             _host(cli, "ceremony", "approve", "centcom.lock.json", "--yes", "--custodian", cid,
                   "--key", f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out",
-                  "approvals-centcom")
+                  "approvals-centcom", *pinned)
         _write(w / "region-host.yaml", f"module: {ock['module']}\n"
-               f"token_label: {ock['label']}\npin: env:NATIVE_USER_PIN\n")
+               f"token_label: {ock['label']}\npin: env:NATIVE_USER_PIN\n"
+               f"anchor: {fleet_keyid}\ntrust: genesis\n")
         regional = _json(native.writroot(
             "opencryptoki", "ceremony", "run", str(w / "centcom.lock.json"), "--approvals",
             str(w / "approvals-centcom"), "--host", str(w / "region-host.yaml"), "--out",

@@ -198,7 +198,13 @@ def test_interactive_run_in_a_pseudo_terminal(day: Day) -> None:
     progress bar drawn over them), then the new fleet root's fingerprint."""
     pexpect = pytest.importorskip("pexpect")
     locked = day.genesis("pty-run")
-    (day.root / "pty-host.yaml").write_text(f"token_label: {day.token}\n"
+    # a genesis runs only on a token with no fleet key: json-run's root is on day.token
+    token = f"pty-{secrets.token_hex(3)}"
+    made = day.cli("token", "init", "--label", token, "--so-pin", "env:SO", "--threshold", "2",
+                   "--shares", "3", "--json")
+    assert made.returncode == 0, made.stderr
+    shares = json.loads(made.stdout)["shares"]
+    (day.root / "pty-host.yaml").write_text(f"token_label: {token}\n"
                                             "pin_shares: [prompt, prompt]\n")
     env = {**os.environ, **day.env, "PYTHONUNBUFFERED": "1", "TERM": "xterm",
            "COLUMNS": "120"}
@@ -217,17 +223,17 @@ def test_interactive_run_in_a_pseudo_terminal(day: Day) -> None:
     child.sendline("pty-run")
     child.expect("PIN share 1: ")
     assert "━" not in child.before  # no progress bar before the PIN is in
-    child.sendline(day.shares[0])
+    child.sendline(shares[0])
     child.expect("PIN share 2: ")
-    assert "━" not in child.before and day.shares[0].split()[3] not in child.before
-    child.sendline(day.shares[2])
+    assert "━" not in child.before and shares[0].split()[3] not in child.before
+    child.sendline(shares[2])
     child.expect("new fleet-root pty-run-root")
     child.expect("PGP words")
     child.expect(pexpect.EOF)
     tail = child.before
     child.close()
     assert child.exitstatus == 0, tail
-    assert day.shares[2].split()[3] not in tail
+    assert shares[2].split()[3] not in tail
     assert "wrote" in tail and (day.root / "out-pty-run" / "fleet-root.pem").exists()
 
 

@@ -62,9 +62,18 @@ class World:
     secrets: dict[str, bytes] = field(default_factory=dict)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Any:
-        proc = run_cli(*args, cwd=self.root, env={"PP": PASS, **PASS_ENV, **(env or {})})
+        proc = run_cli(*args, *self.pinned(*args), cwd=self.root,
+                       env={"PP": PASS, **PASS_ENV, **(env or {})})
         self.outputs += [proc.stdout, proc.stderr]
         return proc
+
+    def pinned(self, *args: str) -> tuple[str, ...]:
+        """After genesis, plan/show/approve pin the anchor and read the genesis outputs as
+        the fleet's published set (a genesis plan, locked again later, pins none)."""
+        if not self.keyid or args[:2] not in (("ceremony", "plan"), ("ceremony", "show"),
+                                              ("ceremony", "approve")) or _genesis(args[2]):
+            return ()
+        return ("--anchor", self.keyid, "--trust", str(self.root / "genesis" / "out"))
 
     @property
     def recovery(self) -> Path:
@@ -73,9 +82,12 @@ class World:
     def share(self, holder: str, split: str | None = None, where: str = "genesis/shares") -> str:
         return f"file:{self.root / where / f'{split or self.split}-{holder}.share.json'}"
 
-    def host(self, token: Token, name: str) -> str:
+    def host(self, token: Token, name: str, genesis: bool = False) -> str:
+        """A host profile; after genesis it pins the anchor and names the published set."""
         path = self.root / f"{name}.host.yaml"
-        path.write_text(f"token_label: {token.spec.label}\npin: env:{token.env_var}\n")
+        pinned = "" if genesis or not self.keyid else \
+            f"anchor: {self.keyid}\ntrust: genesis/out\n"
+        path.write_text(f"token_label: {token.spec.label}\npin: env:{token.env_var}\n{pinned}")
         return str(path)
 
     def approve(self, locked: Path) -> None:
@@ -121,6 +133,12 @@ operations:
                         "--out", str(locked.parent / f"out-{name}"), "--yes",
                         "--allow-network", *[a for s in shares for a in ("--share", s)],
                         env=env)
+
+
+def _genesis(plan: str) -> bool:
+    """A genesis plan (YAML or locked): it makes the anchor, so it pins none."""
+    text = Path(plan).read_text()
+    return "signer: generate" in text or '"signer":"generate"' in text
 
 
 def objects(token: Token) -> list[str]:
@@ -484,8 +502,8 @@ def test_a_genesis_with_recovery_holders_needs_the_policy_and_a_place_for_shares
     assert proc.returncode == 0, proc.stderr
     world.approve(d / "plan.lock.json")
     run = world.cli("ceremony", "run", str(d / "plan.lock.json"), "--approvals",
-                    str(d / "approvals"), "--host", world.host(world.token, "noout"), "--out",
-                    str(d / "out"), "--yes", "--allow-network")
+                    str(d / "approvals"), "--host", world.host(world.token, "noout", True),
+                    "--out", str(d / "out"), "--yes", "--allow-network")
     _error(run, 2, "--shares-out")
     assert not (d / "out").exists()
 

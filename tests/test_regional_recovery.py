@@ -46,13 +46,23 @@ class World:
     secrets: dict[str, bytes] = field(default_factory=dict)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        proc = run_cli(*args, cwd=self.root, env={"PP": PASS, **PASS_ENV})
+        proc = run_cli(*args, *self.pinned(*args), cwd=self.root, env={"PP": PASS, **PASS_ENV})
         self.outputs += [proc.stdout, proc.stderr]
         return proc
 
+    def pinned(self, *args: str) -> tuple[str, ...]:
+        """After genesis, plan/show/approve pin the anchor and read the genesis outputs as
+        the fleet's published set."""
+        if not self.fleet_keyid or args[:2] not in (("ceremony", "plan"), ("ceremony", "show"),
+                                                    ("ceremony", "approve")):
+            return ()
+        return ("--anchor", self.fleet_keyid, "--trust", str(self.root / "genesis" / "out"))
+
     def host(self, token: Token, name: str) -> str:
+        """A host profile; after genesis it pins the anchor and names the published set."""
         path = self.root / f"{name}.host.yaml"
-        path.write_text(f"token_label: {token.spec.label}\npin: env:{token.env_var}\n")
+        pinned = f"anchor: {self.fleet_keyid}\ntrust: genesis/out\n" if self.fleet_keyid else ""
+        path.write_text(f"token_label: {token.spec.label}\npin: env:{token.env_var}\n{pinned}")
         return str(path)
 
     def approve(self, locked: Path) -> None:
