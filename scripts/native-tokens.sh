@@ -4,7 +4,8 @@
 #   scripts/native-tokens.sh [setup]   set up (idempotent, quiet on success; `make native-tokens`)
 #   scripts/native-tokens.sh exec [--token NAME] [VAR=VALUE ...] [--] CMD [ARG ...]
 #                                      run CMD inside the root, in a private mount namespace,
-#                                      with the repository bind-mounted at its own path
+#                                      with the repository and the current directory
+#                                      bind-mounted at their own paths (exec --help)
 #   scripts/native-tokens.sh status    what is there, and whether pkcsslotd runs
 #   scripts/native-tokens.sh clean     stop pkcsslotd and remove the cache
 #
@@ -82,15 +83,31 @@ private_ns_check() {  # unshare needs / to be a mount point (it is, except insid
 }
 
 enter() {  # (inside the new mount namespace)
-  local repo=1
+  local repo=1 bind=
   if [ "${1:-}" = --no-repo ]; then repo=0; shift; fi
+  if [ "${1:-}" = --bind ]; then bind=$2; shift 2; fi
   local cwd=$1; shift
   local envs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
   mount -t proc proc "$ROOT/proc"
+  # The host's view of its network interfaces, read-only, for writroot's air-gap check
+  # (sysfs shows the interfaces of the mounting process's network namespace: the host's).
+  # Without it the root has no /sys/class/net and `ceremony run` refuses to guess.
+  mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$ROOT/sys" 2>/dev/null || true
   if [ $repo = 1 ]; then
+    mkdir -p "$ROOT$REPO"
     mount --bind "$REPO" "$ROOT$REPO"
+    # The root's own files at their host path too, so a host profile may name a module as the
+    # officer sees it ($ROOT/usr/...). Usually that path resolves through the repository
+    # already; not when the cache sits elsewhere (NATIVE_TOKENS_CACHE, a symlinked .cache).
+    local real
+    real=$(readlink -f "$ROOT")
+    if ! chroot "$ROOT" /usr/bin/test -e "$real/usr/bin/env" 2>/dev/null \
+        && [ "$(realpath -m "$ROOT$real")" = "$real$real" ]; then
+      mkdir -p "$ROOT$real" && mount --bind "$ROOT" "$ROOT$real"
+    fi
+    [ -z "$bind" ] || mount --bind "$bind" "$ROOT$bind"
     # pseudo-terminals (pexpect, `script`): a devpts instance of this namespace's own
     if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOT/dev/pts" 2>/dev/null
     then mount --bind "$ROOT/dev/pts/ptmx" "$ROOT/dev/ptmx" 2>/dev/null || true
@@ -445,7 +462,7 @@ do_exec() {
       *) break ;;
     esac
   done
-  [ $# -gt 0 ] || die "exec: no command"
+  [ $# -gt 0 ] || { exec_usage >&2; exit 2; }
   [ -f "$STAMP" ] || die "no native tokens yet: run 'make native-tokens' first"
   mkdir -p "$CACHE"
   ( exec 9>"$CACHE/.lock"; flock 9; ensure_slotd )
@@ -455,10 +472,78 @@ do_exec() {
   if [ -n "$token" ]; then
     while IFS= read -r line; do all+=("$line"); done < <(token_env "$token")
   fi
-  all+=("${envs[@]}")
-  local cwd=$PWD
-  case $cwd in "$REPO"|"$REPO"/*) ;; *) cwd=$REPO ;; esac
-  exec unshare --mount --propagation private -- "$SELF" __enter "$cwd" "${all[@]}" -- "$@"
+  # this tree's writroot first (the venv's editable install may point at another checkout)
+  all+=("PYTHONPATH=$REPO" "${envs[@]}")
+  local cwd bind=()
+  cwd=$(pwd -P)
+  case $cwd in
+    "$REPO"|"$REPO"/*) ;;
+    *) check_bind "$cwd"; bind=(--bind "$cwd") ;;
+  esac
+  exec unshare --mount --propagation private -- "$SELF" __enter "${bind[@]}" "$cwd" "${all[@]}" \
+    -- "$@"
+}
+
+# The caller's directory (outside the repository) is bind-mounted at its own path in the root:
+# only where the root has nothing (no such path, or an empty directory), and never through a
+# symbolic link of the root's, so no system directory of the root is hidden or written.
+check_bind() {
+  local dir=$1 real target
+  real=$(readlink -f "$ROOT")
+  case $dir in
+    /) die "exec: run it from a ceremony directory, not from /" ;;
+    "$real"|"$real"/*|"$CACHE"|"$CACHE"/*)
+      die "exec: $dir is inside the tokens' cache; run it from a ceremony directory" ;;
+  esac
+  target=$ROOT$dir
+  [ "$(realpath -m "$target")" = "$real$dir" ] \
+    || die "exec: $dir leads through a symbolic link inside the root; run it from another directory"
+  if [ -e "$target" ] && { [ ! -d "$target" ] || [ -n "$(ls -A "$target")" ]; }; then
+    die "exec: $dir holds the root's own files; run it from a ceremony directory (e.g. under /home or /srv)"
+  fi
+  mkdir -p "$target"
+}
+
+exec_usage() {  # (no root needed)
+  cat <<EOF
+usage: scripts/native-tokens.sh exec [--token NAME] [VAR=VALUE ...] [--] CMD [ARG ...]
+
+Runs CMD inside the Debian sid root of the native tokens (as root; through sudo when needed),
+in a private mount namespace, with a clean environment. The modules need the root's glibc
+(>= 2.38): load them only through exec. writroot on a Debian 12 host cannot load them
+("GLIBC_2.38 not found").
+
+  --token NAME   freehsm, freehsm-fixed or opencryptoki: sets NATIVE_PKCS11_MODULE (the
+                 module's path inside the root), NATIVE_TOKEN_SLOT, NATIVE_TOKEN_LABEL,
+                 NATIVE_SO_PIN, NATIVE_USER_PIN and, for freehsm, FHSM_TOKENS_DIR
+  VAR=VALUE      set in the root (after everything else, so these win)
+
+Inside the root:
+  - the working directory is the caller's: the repository, or any other directory, which is
+    bind-mounted at its own path (it must not hide the root's own files: use a directory
+    under /home, /srv or /tmp, say); name files by paths inside that directory;
+  - python is the root's venv, with this tree's writroot first (PYTHONPATH=$REPO);
+  - /sys is the host's, read-only, so writroot's air-gap check sees the host's interfaces;
+  - a module may be named by its path inside the root (/usr/...) or as the host sees it
+    ($(readlink -f "$ROOT" 2>/dev/null || echo "$ROOT")/usr/...);
+  - COLUMNS and LINES are the caller's terminal size; TERM, CI, TZ, NO_COLOR, FORCE_COLOR and
+    every WRITROOT_*, PYTEST_*, HYPOTHESIS_*, NATIVE_*, FHSM_* variable are handed through.
+
+Its exit status is CMD's. An officer's guide: docs/runbook.md, "A ceremony on a native
+PKCS#11 3.2 token".
+EOF
+}
+
+# COLUMNS=N and LINES=N of the caller's terminal, one a line (sudo drops the environment, and a
+# shell's COLUMNS is seldom exported)
+term_size() {
+  local rows cols
+  if [ -n "${COLUMNS:-}" ]; then
+    echo "COLUMNS=$COLUMNS"; [ -z "${LINES:-}" ] || echo "LINES=$LINES"; return 0
+  fi
+  read -r rows cols < <(stty size 2>/dev/null </dev/tty) || return 0
+  if [ -n "${cols:-}" ] && [ "$cols" -gt 0 ]; then printf 'COLUMNS=%s\nLINES=%s\n' "$cols" "$rows"; fi
+  return 0
 }
 
 status() {
@@ -477,9 +562,12 @@ clean() {
 case ${1:-setup} in
   __enter) shift; enter "$@" ;;
   setup) need_root "$@"; setup ;;
-  exec) need_root "$@"; shift; do_exec "$@" ;;
+  exec)
+    case ${2:-} in -h|--help|help) exec_usage; exit 0 ;; esac
+    shift; mapfile -t size < <(term_size); set -- exec "${size[@]}" "$@"  # before sudo
+    need_root "$@"; shift; do_exec "$@" ;;
   status) status ;;
   clean) need_root "$@"; clean ;;
-  -h|--help|help) sed -n '2,16p' "$SELF" | sed 's/^# \{0,1\}//' ;;
+  -h|--help|help) sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown command '$1' (setup, exec, status, clean)" ;;
 esac
