@@ -49,7 +49,7 @@ class RunResult:
     signer_keyid: str = ""
     outputs: list[str] = field(default_factory=list)
     signed: list[Signed] = field(default_factory=list)
-    network: list[str] = field(default_factory=list)
+    network: list[str] | None = field(default_factory=list)  # None: could not look
     generated: list[KeyRecord] = field(default_factory=list)  # keys this run put on the token
     plan_sha256: str = ""
     previous_root: str = ""  # the signer a rotation supersedes
@@ -107,6 +107,10 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     for v in approval_window(now, tally.windows):
         raise PolicyRefused(f"{v.message} [{v.rule}]", str(plan_path))
     network = network_interfaces_up()
+    if network is None and not allow_network:
+        raise PolicyRefused("cannot read /sys/class/net, so the air gap cannot be checked "
+                            "(in a chroot, mount the host's /sys: scripts/native-tokens.sh "
+                            "exec does); --allow-network for CI")
     if network and not allow_network:
         raise PolicyRefused(f"network interfaces are up ({', '.join(network)}); a ceremony "
                             "host must be air-gapped (--allow-network for CI)")
