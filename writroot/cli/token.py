@@ -29,13 +29,14 @@ def token() -> None:
 @json_option
 def init(label: str, module: str | None, so_pin_source: str, pin_source: str,
          threshold: int | None, shares: int | None, as_json: bool) -> None:
-    """Initialise the first free slot as token LABEL with an SO PIN and a user PIN."""
+    """Initialise the first free slot as token LABEL with an SO PIN and a user PIN (each
+    within the token's PIN length range; a split PIN is 32 characters, or no split)."""
     from writroot.crypto.keys import wipe
     from writroot.errors import BadInput
     from writroot.hsm import softhsm
     from writroot.hsm.pin import read_pin
     from writroot.hsm.token import default_module
-    from writroot.quorum.splitpin import split_id, split_new_pin
+    from writroot.quorum.splitpin import check_token_takes_split_pin, split_id, split_new_pin
     from writroot.statements.schema import name
 
     name(label, "--label")
@@ -43,6 +44,10 @@ def init(label: str, module: str | None, so_pin_source: str, pin_source: str,
         raise BadInput("give both --threshold and --shares, or neither", "--threshold")
     if threshold is not None and shares is not None and threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
+    module = module or default_module()
+    free = softhsm.free_slot(module, label)  # before any PIN is asked
+    if threshold is not None:
+        check_token_takes_split_pin(free, label)
     so_pin = read_pin(so_pin_source, "new SO PIN")
     mnemonics: list[str] = []
     try:
@@ -51,8 +56,7 @@ def init(label: str, module: str | None, so_pin_source: str, pin_source: str,
         else:
             user_pin = read_pin(pin_source, "new user PIN")
         try:
-            serial = softhsm.init_token(module or default_module(), label, bytes(so_pin),
-                                        bytes(user_pin))
+            serial = softhsm.init_token(module, label, bytes(so_pin), bytes(user_pin), free)
         finally:
             wipe(user_pin)
     finally:
