@@ -31,6 +31,7 @@ from writroot.jsonio import canonical, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
 from writroot.rules.covers import OP_TYPE
+from writroot.rules.recovery import key_custody
 from writroot.rules.validity import approval_window
 from writroot.signing import Signed, sign_statement
 from writroot.statements import build, roster_check
@@ -263,7 +264,8 @@ def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
         escrow = Escrow(plan.document["fleet"], "fleet-root",
                         op.get("policy", plan.policy or {}), op["recovery_holders"])
     try:
-        record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys",
+        record = custody.generate(alg, "fleet-root", op["label"], key_custody(op),
+                                  backup_dir=staging / "keys",
                                   plan_sha256=result.plan_sha256, supersedes=supersedes,
                                   escrow=escrow,
                                   recovery_split=escrow.split_id if escrow else "")
