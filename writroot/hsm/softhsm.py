@@ -153,8 +153,8 @@ def init_token(module: str, label: str, so_pin: bytes, user_pin: bytes,
                slot: SlotToken | None = None) -> str:
     """Initialise a free slot (`slot`, or the first) as a token `label`; return its serial.
     Both PINs must be within the token's PIN length range (C_GetTokenInfo)."""
+    free = slot or free_slot(module, label)  # (its own C_Initialize and C_Finalize)
     with _cryptoki(module) as lib:
-        free = slot or free_slot(module, label)
         for what, pin in (("SO PIN", so_pin), ("user PIN", user_pin)):
             if not free.takes(len(pin)):
                 raise HSMError(f"the new {what} has {len(pin)} characters; the token in slot "
