@@ -617,3 +617,20 @@ def test_split_pin_refused_where_the_token_cannot_take_128_bits(native: Native) 
     assert (f"no uninitialised token in {tok['module']} (initialised: slot "
             f"{tok['slot']} {tok['label']!r})") in init.stderr
     assert "Traceback" not in init.stderr
+
+
+@pytest.mark.native
+def test_host_writroot_says_where_to_load_a_module_it_cannot(native: Native) -> None:
+    """On a host whose C library is older than the module's (Debian 12), writroot says why
+    and where to run it (exit 3), in one line."""
+    tok = native.token("freehsm-fixed")
+    if tok["host_python_can_dlopen"]:
+        pytest.skip("this host's C library loads the module (Debian 13)")
+    path = REPO / ".cache" / "native-tokens" / "root" / tok["module"].lstrip("/")
+    proc = run_cli("hsm", "info", "--module", str(path), "--token-label", tok["label"],
+                   "--pin", "env:NATIVE_USER_PIN", env={"NATIVE_USER_PIN": tok["user_pin"]})
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GLIBC_2.38" in lines[0], proc.stderr
+    assert "run writroot where the module was built" in lines[0]
+    assert "scripts/native-tokens.sh exec" in lines[0]
