@@ -7,11 +7,14 @@
 #                                      with the repository and the current directory
 #                                      bind-mounted at their own paths (exec --help)
 #   scripts/native-tokens.sh status    what is there, and whether pkcsslotd runs
+#   scripts/native-tokens.sh fresh-ock the spare openCryptoki token (slot 4) back to factory
+#                                      state, for tests of `writroot token init`
 #   scripts/native-tokens.sh clean     stop pkcsslotd and remove the cache
 #
 # Tokens (NAME): freehsm (freehsm-c as packaged), freehsm-fixed (freehsm-c rebuilt from Debian's
 # source with the pairwise-test buffer fix) and opencryptoki (openCryptoki soft token, slot 3).
 # All three are initialised with label writroot-native, SO PIN 76543210, user PIN 01234567.
+# openCryptoki's slot 4 holds a second soft token left as it ships (not initialised).
 # What it writes, and how a Python process loads each module: docs/native-tokens.md.
 # Needs root (debootstrap, chroot, unshare), Debian 12 or 13, and Debian's apt mirror.
 set -euo pipefail
@@ -29,6 +32,8 @@ FIXED_SO=/usr/local/lib/freehsm-fixed/libfreehsm.so
 PACKAGED_SO=/usr/lib/x86_64-linux-gnu/libfreehsm.so
 OCK_SO=/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so.0
 OCK_SLOT=3
+OCK_SPARE_SLOT=4              # a soft token left uninitialised (fresh-ock resets it)
+OCK_SPARE_DIR=swtok-spare     # its tokname: /var/lib/opencryptoki/swtok-spare
 FHSM_DIR=/var/lib/native-tokens
 LABEL=writroot-native
 SO_PIN=76543210
@@ -145,7 +150,8 @@ start_slotd() {
     root_run --no-repo / -- /bin/sh -ec '
       mkdir -p /run/lock
       install -d -m 0710 -o pkcsslotd -g pkcs11 /run/opencryptoki
-      install -d -m 0770 -o root -g pkcs11 /run/lock/opencryptoki /run/lock/opencryptoki/swtok
+      install -d -m 0770 -o root -g pkcs11 /run/lock/opencryptoki /run/lock/opencryptoki/swtok \
+        /run/lock/opencryptoki/'"$OCK_SPARE_DIR"'
       exec /usr/sbin/pkcsslotd' </dev/null >>"$LOG" 2>&1 ) || return 1
   local i
   for i in $(seq 50); do
@@ -251,7 +257,13 @@ step_packages() {
     apt-get install -y -qq $(echo $PACKAGES)
     update-ca-certificates
     apt-get clean" || fail "apt-get install in the root"
-  # openCryptoki: only the soft token, in slot $OCK_SLOT; its directory group-owned by pkcs11.
+  ock_conf
+  step_done packages "$key"
+}
+
+# openCryptoki: two soft tokens, slot $OCK_SLOT and the spare (slot $OCK_SPARE_SLOT, its own
+# token directory); the directories group-owned by pkcs11.
+ock_conf() {
   cat >"$ROOT/etc/opencryptoki/opencryptoki.conf" <<EOF
 version opencryptoki-3.27
 slot $OCK_SLOT
@@ -259,12 +271,27 @@ slot $OCK_SLOT
     stdll = libpkcs11_sw.so
     tokversion = 3.12
 }
+slot $OCK_SPARE_SLOT
+{
+    stdll = libpkcs11_sw.so
+    tokversion = 3.12
+    tokname = $OCK_SPARE_DIR
+}
 EOF
-  in_root /bin/sh -ec '
+  in_root /bin/sh -ec "
+    install -d /var/lib/opencryptoki/$OCK_SPARE_DIR/TOK_OBJ
     chgrp -R pkcs11 /var/lib/opencryptoki /var/log/opencryptoki
-    chmod 0770 /var/lib/opencryptoki /var/lib/opencryptoki/swtok /var/lib/opencryptoki/swtok/TOK_OBJ' \
+    chmod 0770 /var/lib/opencryptoki /var/lib/opencryptoki/swtok /var/lib/opencryptoki/swtok/TOK_OBJ \
+      /var/lib/opencryptoki/$OCK_SPARE_DIR /var/lib/opencryptoki/$OCK_SPARE_DIR/TOK_OBJ" \
     || fail "openCryptoki directories"
-  step_done packages "$key"
+}
+
+# A token store as it ships: its files, then its shared memory (only the spare's, while
+# pkcsslotd runs: no process may have the spare open then).
+ock_wipe() {
+  find "$ROOT/var/lib/opencryptoki/$1" -mindepth 1 -maxdepth 1 ! -name TOK_OBJ -exec rm -rf {} +
+  find "$ROOT/var/lib/opencryptoki/$1/TOK_OBJ" -mindepth 1 -delete
+  rm -f "$ROOT/dev/shm/var.lib.opencryptoki.$1"
 }
 
 fhsm_version() { root_run / -- dpkg-query -W -f='${Version}' freehsm-c; }
@@ -309,13 +336,13 @@ step_venv() {
 }
 
 step_ock_token() {
-  local key="$LABEL $SO_PIN $USER_PIN"
+  local key="$LABEL $SO_PIN $USER_PIN spare $OCK_SPARE_SLOT $OCK_SPARE_DIR"
   if step_key_ok ock "$key"; then ensure_slotd; return; fi
-  say "initialising the openCryptoki soft token (slot $OCK_SLOT)"
+  say "initialising the openCryptoki soft token (slot $OCK_SLOT; slot $OCK_SPARE_SLOT left fresh)"
   stop_slotd
-  # A fresh token store: the soft token's files, then its shared memory.
-  find "$ROOT/var/lib/opencryptoki/swtok" -mindepth 1 -maxdepth 1 ! -name TOK_OBJ -exec rm -rf {} +
-  find "$ROOT/var/lib/opencryptoki/swtok/TOK_OBJ" -mindepth 1 -delete
+  ock_conf
+  ock_wipe swtok
+  ock_wipe "$OCK_SPARE_DIR"
   start_slotd || fail "starting pkcsslotd"
   in_root /bin/sh -ec "
     printf '%s\n%s\n' $OCK_DEFAULT_SO_PIN $LABEL | pkcsconf -I -c $OCK_SLOT
@@ -389,6 +416,7 @@ write_env() {
       "module": "$OCK_SO", "version": "openCryptoki $ov soft token",
       "slot": $OCK_SLOT, "label": "$LABEL", "so_pin": "$SO_PIN", "user_pin": "$USER_PIN",
       "env": {}, "host_python_can_dlopen": $host_o,
+      "spare_slot": $OCK_SPARE_SLOT, "factory_so_pin": "$OCK_DEFAULT_SO_PIN",
       "needs": "pkcsslotd running in the root (started by setup and by exec)"
     }
   }
@@ -411,6 +439,7 @@ NATIVE_FREEHSM_FIXED_MODULE=$FIXED_SO
 NATIVE_FREEHSM_FIXED_TOKENS_DIR=$FHSM_DIR/freehsm-fixed
 NATIVE_OPENCRYPTOKI_MODULE=$OCK_SO
 NATIVE_OPENCRYPTOKI_SLOT=$OCK_SLOT
+NATIVE_OPENCRYPTOKI_SPARE_SLOT=$OCK_SPARE_SLOT
 FHSM_INTEGRITY_ALLOW_UNSIGNED=1
 EOF
   mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"
@@ -546,6 +575,13 @@ term_size() {
   return 0
 }
 
+fresh_ock() {
+  [ -f "$STAMP" ] || die "no native tokens yet: run 'make native-tokens' first"
+  exec 9>"$CACHE/.lock"; flock 9
+  ock_wipe "$OCK_SPARE_DIR"
+  ensure_slotd
+}
+
 status() {
   [ -f "$STAMP" ] && echo "set up: $ROOT" || echo "not set up (make native-tokens)"
   [ -f "$CACHE/env.json" ] && echo "env: $CACHE/env.json, $CACHE/env.sh"
@@ -568,6 +604,7 @@ case ${1:-setup} in
     need_root "$@"; shift; do_exec "$@" ;;
   status) status ;;
   clean) need_root "$@"; clean ;;
-  -h|--help|help) sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command '$1' (setup, exec, status, clean)" ;;
+  fresh-ock) need_root "$@"; fresh_ock ;;
+  -h|--help|help) sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$1' (setup, exec, status, clean, fresh-ock)" ;;
 esac

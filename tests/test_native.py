@@ -39,7 +39,8 @@ from writroot.hsm.native import SPKI_VALUE, public_from_value
 REPO = Path(__file__).resolve().parent.parent
 #: this tree's script (env.json names the one of whichever checkout last ran setup)
 SCRIPT = REPO / "scripts" / "native-tokens.sh"
-ENV_JSON = REPO / ".cache" / "native-tokens" / "env.json"
+CACHE = Path(os.environ.get("NATIVE_TOKENS_CACHE") or REPO / ".cache" / "native-tokens")
+ENV_JSON = CACHE / "env.json"
 RUNBOOK = REPO / "docs" / "runbook.md"
 NATIVE_FENCE = re.compile(r"^```sh native\n(.*?)^```$", re.M | re.S)
 WORK = REPO / ".cache" / "native-work"
@@ -591,8 +592,7 @@ def test_token_init_and_split_pin_on_freehsm_within_its_pin_range(native: Native
 @pytest.mark.native
 def test_split_pin_refused_where_the_token_cannot_take_128_bits(native: Native) -> None:
     """openCryptoki takes PINs of 4 to 8 characters: a split PIN (32 characters, 128 bits) is
-    refused with the token's limit (exit 3) before any prompt, and the PIN stays as it was;
-    token init finds no fresh token there and says what it found."""
+    refused with the token's limit (exit 3) before any prompt, and the PIN stays as it was."""
     tok = native.token("opencryptoki")
     login = ["--module", tok["module"], "--token-label", tok["label"], "--pin",
              "env:NATIVE_USER_PIN"]
@@ -610,13 +610,6 @@ def test_split_pin_refused_where_the_token_cannot_take_128_bits(native: Native) 
         assert "type the token label" not in proc.stderr  # refused before the prompt
     info = native.writroot("opencryptoki", "hsm", "info", *login, "--no-probe", "--json")
     assert info.returncode == 0, info.stderr  # the published PIN still logs in
-    init = native.writroot("opencryptoki", "token", "init", "--module", tok["module"],
-                           "--label", "ock-fresh", "--so-pin", "env:NATIVE_SO_PIN",
-                           "--threshold", "2", "--shares", "3")
-    assert init.returncode == 3, init.stderr
-    assert (f"no uninitialised token in {tok['module']} (initialised: slot "
-            f"{tok['slot']} {tok['label']!r})") in init.stderr
-    assert "Traceback" not in init.stderr
 
 
 @pytest.mark.native
@@ -626,7 +619,7 @@ def test_host_writroot_says_where_to_load_a_module_it_cannot(native: Native) -> 
     tok = native.token("freehsm-fixed")
     if tok["host_python_can_dlopen"]:
         pytest.skip("this host's C library loads the module (Debian 13)")
-    path = REPO / ".cache" / "native-tokens" / "root" / tok["module"].lstrip("/")
+    path = CACHE / "root" / tok["module"].lstrip("/")
     proc = run_cli("hsm", "info", "--module", str(path), "--token-label", tok["label"],
                    "--pin", "env:NATIVE_USER_PIN", env={"NATIVE_USER_PIN": tok["user_pin"]})
     assert proc.returncode == 3, proc.stderr
@@ -634,3 +627,63 @@ def test_host_writroot_says_where_to_load_a_module_it_cannot(native: Native) -> 
     assert len(lines) == 1 and "GLIBC_2.38" in lines[0], proc.stderr
     assert "run writroot where the module was built" in lines[0]
     assert "scripts/native-tokens.sh exec" in lines[0]
+
+
+#: Log in as the SO and as the user with the PINs in WRITROOT_SO and WRITROOT_NEW (in the root).
+LOGINS = """
+import os, pkcs11
+tok = pkcs11.lib(os.environ["NATIVE_PKCS11_MODULE"]).get_token(token_label="fresh-ock")
+with tok.open(rw=True, so_pin=os.environ["WRITROOT_SO"]):
+    pass
+with tok.open(user_pin=os.environ["WRITROOT_NEW"]) as s:
+    print("flags", int(tok.flags), "objects", len(list(s.get_objects())))
+"""
+
+
+@pytest.mark.native
+def test_token_init_on_a_fresh_opencryptoki_token(native: Native) -> None:
+    """openCryptoki's spare token, as it ships: token init wants its factory SO PIN (C_InitToken
+    checks it), replaces it with the new one, and leaves a user PIN that needs no change;
+    PINs outside 4 to 8 characters and a split PIN are refused before the token is touched."""
+    tok = native.token("opencryptoki")
+    if "spare_slot" not in tok:
+        _unavailable("the tokens were set up before openCryptoki's spare slot: run "
+                     "make native-tokens again")
+    fresh = subprocess.run(_as_root([str(SCRIPT), "fresh-ock"]), capture_output=True,
+                           text=True, check=False, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    env = {"WRITROOT_SO": "so-4567", "WRITROOT_NEW": "us-45678", "WRITROOT_LONG": "123456789",
+           "WRITROOT_FACTORY": tok["factory_so_pin"]}
+    init = ["token", "init", "--label", "fresh-ock", "--so-pin", "env:WRITROOT_SO"]
+    split = native.writroot("opencryptoki", *init, "--threshold", "2", "--shares", "3",
+                            "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert split.returncode == 3, split.stderr
+    assert "token 'fresh-ock' takes PINs of 4 to 8 characters; a split PIN is 32 characters" \
+        in split.stderr and "share 1" not in split.stdout
+    long = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_LONG",
+                           "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert long.returncode == 3, long.stderr
+    assert (f"the new user PIN has 9 characters; the token in slot {tok['spare_slot']} takes "
+            "4 to 8 characters") in long.stderr
+    no_factory = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW", env=env)
+    assert no_factory.returncode == 3, no_factory.stderr
+    assert "wants the SO PIN it shipped with (openCryptoki: 87654321); give it with " \
+           "--factory-so-pin" in no_factory.stderr
+    made = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW",
+                           "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert made.returncode == 0, made.stderr
+    assert "token fresh-ock initialised" in made.stdout
+    logins = native.run("opencryptoki", "python", "-c", LOGINS, env=env)
+    assert logins.returncode == 0, logins.stderr
+    flags = int(logins.stdout.split()[1])
+    assert not flags & 0x80000 and not flags & 0x800000  # no PIN left to be changed
+    again = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW",
+                            "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert again.returncode == 3 and "a token labelled 'fresh-ock' exists already" \
+        in again.stderr
+    other = native.writroot("opencryptoki", "token", "init", "--label", "another",
+                            "--so-pin", "env:WRITROOT_SO", "--pin", "env:WRITROOT_NEW", env=env)
+    assert other.returncode == 3, other.stderr
+    assert (f"no uninitialised token in {tok['module']} (initialised: slot {tok['slot']} "
+            f"{tok['label']!r}, slot {tok['spare_slot']} 'fresh-ock'); token init sets up a "
+            "fresh token only") in other.stderr

@@ -20,8 +20,11 @@ from writroot.errors import HSMError
 CKF_TOKEN_INITIALIZED = 0x400
 CKF_SERIAL_SESSION = 0x4
 CKF_RW_SESSION = 0x2
+CKF_USER_PIN_TO_BE_CHANGED = 0x80000
 CKU_SO = 0
+CKU_USER = 1
 CKR_OK = 0
+CKR_PIN_INCORRECT = 0xA0
 CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191
 
 
@@ -150,33 +153,72 @@ def token_named(module: str, label: str | None, serial: str | None) -> SlotToken
 
 
 def init_token(module: str, label: str, so_pin: bytes, user_pin: bytes,
-               slot: SlotToken | None = None) -> str:
+               slot: SlotToken | None = None, factory_so_pin: bytes | None = None) -> str:
     """Initialise a free slot (`slot`, or the first) as a token `label`; return its serial.
-    Both PINs must be within the token's PIN length range (C_GetTokenInfo)."""
+    Both PINs must be within the token's PIN length range (C_GetTokenInfo).
+
+    `factory_so_pin`: the SO PIN a token ships with, for a token whose C_InitToken checks it
+    rather than taking the new one (openCryptoki); the new SO PIN then replaces it."""
     free = slot or free_slot(module, label)  # (its own C_Initialize and C_Finalize)
+    for what, pin in (("SO PIN", so_pin), ("user PIN", user_pin)):
+        if not free.takes(len(pin)):
+            raise HSMError(f"the new {what} has {len(pin)} characters; the token in slot "
+                           f"{free.slot} takes {free.pin_range()}")
+    first = factory_so_pin if factory_so_pin is not None else so_pin
     with _cryptoki(module) as lib:
-        for what, pin in (("SO PIN", so_pin), ("user PIN", user_pin)):
-            if not free.takes(len(pin)):
-                raise HSMError(f"the new {what} has {len(pin)} characters; the token in slot "
-                               f"{free.slot} takes {free.pin_range()}")
         padded = label.encode().ljust(32, b" ")[:32]
-        _ok(lib.C_InitToken(ctypes.c_ulong(free.slot), so_pin, ctypes.c_ulong(len(so_pin)),
-                            padded), "C_InitToken")
-        session = ctypes.c_ulong()
-        _ok(lib.C_OpenSession(ctypes.c_ulong(free.slot), ctypes.c_ulong(CKF_SERIAL_SESSION |
-                                                                        CKF_RW_SESSION),
-                              None, None, ctypes.byref(session)), "C_OpenSession")
-        try:
-            _ok(lib.C_Login(session, ctypes.c_ulong(CKU_SO), so_pin, ctypes.c_ulong(len(so_pin))),
-                "C_Login(SO)")
+        rv = lib.C_InitToken(ctypes.c_ulong(free.slot), first, ctypes.c_ulong(len(first)), padded)
+        if rv == CKR_PIN_INCORRECT and factory_so_pin is None:
+            raise HSMError("C_InitToken refused the new SO PIN (CKR_PIN_INCORRECT): this token "
+                           "wants the SO PIN it shipped with (openCryptoki: 87654321); give it "
+                           "with --factory-so-pin, and the new SO PIN replaces it")
+        _ok(rv, "C_InitToken")
+        with _session(lib, free.slot, CKU_SO, first) as session:
+            if factory_so_pin is not None:
+                _ok(lib.C_SetPIN(session, first, ctypes.c_ulong(len(first)), so_pin,
+                                 ctypes.c_ulong(len(so_pin))), "C_SetPIN(SO)")
             _ok(lib.C_InitPIN(session, user_pin, ctypes.c_ulong(len(user_pin))), "C_InitPIN")
-            lib.C_Logout(session)
-        finally:
-            lib.C_CloseSession(session)
+        if _flags(lib, free.slot) & CKF_USER_PIN_TO_BE_CHANGED:
+            _user_changes_pin(lib, free, user_pin)
         info = _TokenInfo()
         _ok(lib.C_GetTokenInfo(ctypes.c_ulong(free.slot), ctypes.byref(info)), "C_GetTokenInfo")
         serial: str = info.serialNumber.decode().strip()
         return serial
+
+
+@contextmanager
+def _session(lib: Any, slot: int, user: int, pin: bytes) -> Iterator[Any]:
+    session = ctypes.c_ulong()
+    _ok(lib.C_OpenSession(ctypes.c_ulong(slot), ctypes.c_ulong(CKF_SERIAL_SESSION |
+                                                              CKF_RW_SESSION),
+                          None, None, ctypes.byref(session)), "C_OpenSession")
+    try:
+        who = "SO" if user == CKU_SO else "user"
+        _ok(lib.C_Login(session, ctypes.c_ulong(user), pin, ctypes.c_ulong(len(pin))),
+            f"C_Login({who})")
+        yield session
+        lib.C_Logout(session)
+    finally:
+        lib.C_CloseSession(session)
+
+
+def _flags(lib: Any, slot: int) -> int:
+    info = _TokenInfo()
+    _ok(lib.C_GetTokenInfo(ctypes.c_ulong(slot), ctypes.byref(info)), "C_GetTokenInfo")
+    return int(info.flags)
+
+
+def _user_changes_pin(lib: Any, token: SlotToken, user_pin: bytes) -> None:
+    """A user PIN set by the SO that the user must change before use (openCryptoki): the
+    user changes it, through a random interim PIN, to the very PIN chosen."""
+    import secrets
+
+    size = max(token.min_pin, min(8, token.max_pin or 8))
+    interim = secrets.token_hex(size)[:size].encode()
+    with _session(lib, token.slot, CKU_USER, user_pin) as session:
+        for old, new in ((user_pin, interim), (interim, user_pin)):
+            _ok(lib.C_SetPIN(session, old, ctypes.c_ulong(len(old)), new,
+                             ctypes.c_ulong(len(new))), "C_SetPIN(user)")
 
 
 def use_config(conf: Path) -> None:
