@@ -238,6 +238,8 @@ def test_air_gap_unseen_is_refused_not_recorded_as_none(env: Env, tmp_path: Path
     assert result.network is None
     start = json.loads((out / "transcript.jsonl").read_text().splitlines()[0])["facts"]
     assert start["network"] is None and start["allow_network"] is True
+    audit = env.cli("audit", str(out / "transcript.jsonl"), "--anchor", str(env.anchor_pem))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
 def test_input_changed_after_lock_is_refused(env: Env) -> None:
