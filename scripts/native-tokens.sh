@@ -4,13 +4,17 @@
 #   scripts/native-tokens.sh [setup]   set up (idempotent, quiet on success; `make native-tokens`)
 #   scripts/native-tokens.sh exec [--token NAME] [VAR=VALUE ...] [--] CMD [ARG ...]
 #                                      run CMD inside the root, in a private mount namespace,
-#                                      with the repository bind-mounted at its own path
+#                                      with the repository and the current directory
+#                                      bind-mounted at their own paths (exec --help)
 #   scripts/native-tokens.sh status    what is there, and whether pkcsslotd runs
+#   scripts/native-tokens.sh fresh-ock the spare openCryptoki token (slot 4) back to factory
+#                                      state, for tests of `writroot token init`
 #   scripts/native-tokens.sh clean     stop pkcsslotd and remove the cache
 #
 # Tokens (NAME): freehsm (freehsm-c as packaged), freehsm-fixed (freehsm-c rebuilt from Debian's
 # source with the pairwise-test buffer fix) and opencryptoki (openCryptoki soft token, slot 3).
 # All three are initialised with label writroot-native, SO PIN 76543210, user PIN 01234567.
+# openCryptoki's slot 4 holds a second soft token left as it ships (not initialised).
 # What it writes, and how a Python process loads each module: docs/native-tokens.md.
 # Needs root (debootstrap, chroot, unshare), Debian 12 or 13, and Debian's apt mirror.
 set -euo pipefail
@@ -28,6 +32,8 @@ FIXED_SO=/usr/local/lib/freehsm-fixed/libfreehsm.so
 PACKAGED_SO=/usr/lib/x86_64-linux-gnu/libfreehsm.so
 OCK_SO=/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so.0
 OCK_SLOT=3
+OCK_SPARE_SLOT=4              # a soft token left uninitialised (fresh-ock resets it)
+OCK_SPARE_DIR=swtok-spare     # its tokname: /var/lib/opencryptoki/swtok-spare
 FHSM_DIR=/var/lib/native-tokens
 LABEL=writroot-native
 SO_PIN=76543210
@@ -82,15 +88,31 @@ private_ns_check() {  # unshare needs / to be a mount point (it is, except insid
 }
 
 enter() {  # (inside the new mount namespace)
-  local repo=1
+  local repo=1 bind=
   if [ "${1:-}" = --no-repo ]; then repo=0; shift; fi
+  if [ "${1:-}" = --bind ]; then bind=$2; shift 2; fi
   local cwd=$1; shift
   local envs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
   mount -t proc proc "$ROOT/proc"
+  # The host's view of its network interfaces, read-only, for writroot's air-gap check
+  # (sysfs shows the interfaces of the mounting process's network namespace: the host's).
+  # Without it the root has no /sys/class/net and `ceremony run` refuses to guess.
+  mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$ROOT/sys" 2>/dev/null || true
   if [ $repo = 1 ]; then
+    mkdir -p "$ROOT$REPO"
     mount --bind "$REPO" "$ROOT$REPO"
+    # The root's own files at their host path too, so a host profile may name a module as the
+    # officer sees it ($ROOT/usr/...). Usually that path resolves through the repository
+    # already; not when the cache sits elsewhere (NATIVE_TOKENS_CACHE, a symlinked .cache).
+    local real
+    real=$(readlink -f "$ROOT")
+    if ! chroot "$ROOT" /usr/bin/test -e "$real/usr/bin/env" 2>/dev/null \
+        && [ "$(realpath -m "$ROOT$real")" = "$real$real" ]; then
+      mkdir -p "$ROOT$real" && mount --bind "$ROOT" "$ROOT$real"
+    fi
+    [ -z "$bind" ] || mount --bind "$bind" "$ROOT$bind"
     # pseudo-terminals (pexpect, `script`): a devpts instance of this namespace's own
     if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOT/dev/pts" 2>/dev/null
     then mount --bind "$ROOT/dev/pts/ptmx" "$ROOT/dev/ptmx" 2>/dev/null || true
@@ -128,7 +150,8 @@ start_slotd() {
     root_run --no-repo / -- /bin/sh -ec '
       mkdir -p /run/lock
       install -d -m 0710 -o pkcsslotd -g pkcs11 /run/opencryptoki
-      install -d -m 0770 -o root -g pkcs11 /run/lock/opencryptoki /run/lock/opencryptoki/swtok
+      install -d -m 0770 -o root -g pkcs11 /run/lock/opencryptoki /run/lock/opencryptoki/swtok \
+        /run/lock/opencryptoki/'"$OCK_SPARE_DIR"'
       exec /usr/sbin/pkcsslotd' </dev/null >>"$LOG" 2>&1 ) || return 1
   local i
   for i in $(seq 50); do
@@ -234,7 +257,13 @@ step_packages() {
     apt-get install -y -qq $(echo $PACKAGES)
     update-ca-certificates
     apt-get clean" || fail "apt-get install in the root"
-  # openCryptoki: only the soft token, in slot $OCK_SLOT; its directory group-owned by pkcs11.
+  ock_conf
+  step_done packages "$key"
+}
+
+# openCryptoki: two soft tokens, slot $OCK_SLOT and the spare (slot $OCK_SPARE_SLOT, its own
+# token directory); the directories group-owned by pkcs11.
+ock_conf() {
   cat >"$ROOT/etc/opencryptoki/opencryptoki.conf" <<EOF
 version opencryptoki-3.27
 slot $OCK_SLOT
@@ -242,12 +271,27 @@ slot $OCK_SLOT
     stdll = libpkcs11_sw.so
     tokversion = 3.12
 }
+slot $OCK_SPARE_SLOT
+{
+    stdll = libpkcs11_sw.so
+    tokversion = 3.12
+    tokname = $OCK_SPARE_DIR
+}
 EOF
-  in_root /bin/sh -ec '
+  in_root /bin/sh -ec "
+    install -d /var/lib/opencryptoki/$OCK_SPARE_DIR/TOK_OBJ
     chgrp -R pkcs11 /var/lib/opencryptoki /var/log/opencryptoki
-    chmod 0770 /var/lib/opencryptoki /var/lib/opencryptoki/swtok /var/lib/opencryptoki/swtok/TOK_OBJ' \
+    chmod 0770 /var/lib/opencryptoki /var/lib/opencryptoki/swtok /var/lib/opencryptoki/swtok/TOK_OBJ \
+      /var/lib/opencryptoki/$OCK_SPARE_DIR /var/lib/opencryptoki/$OCK_SPARE_DIR/TOK_OBJ" \
     || fail "openCryptoki directories"
-  step_done packages "$key"
+}
+
+# A token store as it ships: its files, then its shared memory (only the spare's, while
+# pkcsslotd runs: no process may have the spare open then).
+ock_wipe() {
+  find "$ROOT/var/lib/opencryptoki/$1" -mindepth 1 -maxdepth 1 ! -name TOK_OBJ -exec rm -rf {} +
+  find "$ROOT/var/lib/opencryptoki/$1/TOK_OBJ" -mindepth 1 -delete
+  rm -f "$ROOT/dev/shm/var.lib.opencryptoki.$1"
 }
 
 fhsm_version() { root_run / -- dpkg-query -W -f='${Version}' freehsm-c; }
@@ -292,13 +336,13 @@ step_venv() {
 }
 
 step_ock_token() {
-  local key="$LABEL $SO_PIN $USER_PIN"
+  local key="$LABEL $SO_PIN $USER_PIN spare $OCK_SPARE_SLOT $OCK_SPARE_DIR"
   if step_key_ok ock "$key"; then ensure_slotd; return; fi
-  say "initialising the openCryptoki soft token (slot $OCK_SLOT)"
+  say "initialising the openCryptoki soft token (slot $OCK_SLOT; slot $OCK_SPARE_SLOT left fresh)"
   stop_slotd
-  # A fresh token store: the soft token's files, then its shared memory.
-  find "$ROOT/var/lib/opencryptoki/swtok" -mindepth 1 -maxdepth 1 ! -name TOK_OBJ -exec rm -rf {} +
-  find "$ROOT/var/lib/opencryptoki/swtok/TOK_OBJ" -mindepth 1 -delete
+  ock_conf
+  ock_wipe swtok
+  ock_wipe "$OCK_SPARE_DIR"
   start_slotd || fail "starting pkcsslotd"
   in_root /bin/sh -ec "
     printf '%s\n%s\n' $OCK_DEFAULT_SO_PIN $LABEL | pkcsconf -I -c $OCK_SLOT
@@ -372,6 +416,7 @@ write_env() {
       "module": "$OCK_SO", "version": "openCryptoki $ov soft token",
       "slot": $OCK_SLOT, "label": "$LABEL", "so_pin": "$SO_PIN", "user_pin": "$USER_PIN",
       "env": {}, "host_python_can_dlopen": $host_o,
+      "spare_slot": $OCK_SPARE_SLOT, "factory_so_pin": "$OCK_DEFAULT_SO_PIN",
       "needs": "pkcsslotd running in the root (started by setup and by exec)"
     }
   }
@@ -394,6 +439,7 @@ NATIVE_FREEHSM_FIXED_MODULE=$FIXED_SO
 NATIVE_FREEHSM_FIXED_TOKENS_DIR=$FHSM_DIR/freehsm-fixed
 NATIVE_OPENCRYPTOKI_MODULE=$OCK_SO
 NATIVE_OPENCRYPTOKI_SLOT=$OCK_SLOT
+NATIVE_OPENCRYPTOKI_SPARE_SLOT=$OCK_SPARE_SLOT
 FHSM_INTEGRITY_ALLOW_UNSIGNED=1
 EOF
   mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"
@@ -445,7 +491,7 @@ do_exec() {
       *) break ;;
     esac
   done
-  [ $# -gt 0 ] || die "exec: no command"
+  [ $# -gt 0 ] || { exec_usage >&2; exit 2; }
   [ -f "$STAMP" ] || die "no native tokens yet: run 'make native-tokens' first"
   mkdir -p "$CACHE"
   ( exec 9>"$CACHE/.lock"; flock 9; ensure_slotd )
@@ -455,10 +501,85 @@ do_exec() {
   if [ -n "$token" ]; then
     while IFS= read -r line; do all+=("$line"); done < <(token_env "$token")
   fi
-  all+=("${envs[@]}")
-  local cwd=$PWD
-  case $cwd in "$REPO"|"$REPO"/*) ;; *) cwd=$REPO ;; esac
-  exec unshare --mount --propagation private -- "$SELF" __enter "$cwd" "${all[@]}" -- "$@"
+  # this tree's writroot first (the venv's editable install may point at another checkout)
+  all+=("PYTHONPATH=$REPO" "${envs[@]}")
+  local cwd bind=()
+  cwd=$(pwd -P)
+  case $cwd in
+    "$REPO"|"$REPO"/*) ;;
+    *) check_bind "$cwd"; bind=(--bind "$cwd") ;;
+  esac
+  exec unshare --mount --propagation private -- "$SELF" __enter "${bind[@]}" "$cwd" "${all[@]}" \
+    -- "$@"
+}
+
+# The caller's directory (outside the repository) is bind-mounted at its own path in the root:
+# only where the root has nothing (no such path, or an empty directory), and never through a
+# symbolic link of the root's, so no system directory of the root is hidden or written.
+check_bind() {
+  local dir=$1 real target
+  real=$(readlink -f "$ROOT")
+  case $dir in
+    /) die "exec: run it from a ceremony directory, not from /" ;;
+    "$real"|"$real"/*|"$CACHE"|"$CACHE"/*)
+      die "exec: $dir is inside the tokens' cache; run it from a ceremony directory" ;;
+  esac
+  target=$ROOT$dir
+  [ "$(realpath -m "$target")" = "$real$dir" ] \
+    || die "exec: $dir leads through a symbolic link inside the root; run it from another directory"
+  if [ -e "$target" ] && { [ ! -d "$target" ] || [ -n "$(ls -A "$target")" ]; }; then
+    die "exec: $dir holds the root's own files; run it from a ceremony directory (e.g. under /home or /srv)"
+  fi
+  mkdir -p "$target"
+}
+
+exec_usage() {  # (no root needed)
+  cat <<EOF
+usage: scripts/native-tokens.sh exec [--token NAME] [VAR=VALUE ...] [--] CMD [ARG ...]
+
+Runs CMD inside the Debian sid root of the native tokens (as root; through sudo when needed),
+in a private mount namespace, with a clean environment. The modules need the root's glibc
+(>= 2.38): load them only through exec. writroot on a Debian 12 host cannot load them
+("GLIBC_2.38 not found").
+
+  --token NAME   freehsm, freehsm-fixed or opencryptoki: sets NATIVE_PKCS11_MODULE (the
+                 module's path inside the root), NATIVE_TOKEN_SLOT, NATIVE_TOKEN_LABEL,
+                 NATIVE_SO_PIN, NATIVE_USER_PIN and, for freehsm, FHSM_TOKENS_DIR
+  VAR=VALUE      set in the root (after everything else, so these win)
+
+Inside the root:
+  - the working directory is the caller's: the repository, or any other directory, which is
+    bind-mounted at its own path (it must not hide the root's own files: use a directory
+    under /home, /srv or /tmp, say); name files by paths inside that directory;
+  - python is the root's venv, with this tree's writroot first (PYTHONPATH=$REPO);
+  - /sys is the host's, read-only, so writroot's air-gap check sees the host's interfaces;
+  - a module may be named by its path inside the root (/usr/...) or as the host sees it
+    ($(readlink -f "$ROOT" 2>/dev/null || echo "$ROOT")/usr/...);
+  - COLUMNS and LINES are the caller's terminal size; TERM, CI, TZ, NO_COLOR, FORCE_COLOR and
+    every WRITROOT_*, PYTEST_*, HYPOTHESIS_*, NATIVE_*, FHSM_* variable are handed through.
+
+Its exit status is CMD's. An officer's guide: docs/runbook.md, "A ceremony on a native
+PKCS#11 3.2 token".
+EOF
+}
+
+# COLUMNS=N and LINES=N of the caller's terminal, one a line (sudo drops the environment, and a
+# shell's COLUMNS is seldom exported)
+term_size() {
+  local rows cols
+  if [ -n "${COLUMNS:-}" ]; then
+    echo "COLUMNS=$COLUMNS"; [ -z "${LINES:-}" ] || echo "LINES=$LINES"; return 0
+  fi
+  read -r rows cols < <(stty size 2>/dev/null </dev/tty) || return 0
+  if [ -n "${cols:-}" ] && [ "$cols" -gt 0 ]; then printf 'COLUMNS=%s\nLINES=%s\n' "$cols" "$rows"; fi
+  return 0
+}
+
+fresh_ock() {
+  [ -f "$STAMP" ] || die "no native tokens yet: run 'make native-tokens' first"
+  exec 9>"$CACHE/.lock"; flock 9
+  ock_wipe "$OCK_SPARE_DIR"
+  ensure_slotd
 }
 
 status() {
@@ -477,9 +598,13 @@ clean() {
 case ${1:-setup} in
   __enter) shift; enter "$@" ;;
   setup) need_root "$@"; setup ;;
-  exec) need_root "$@"; shift; do_exec "$@" ;;
+  exec)
+    case ${2:-} in -h|--help|help) exec_usage; exit 0 ;; esac
+    shift; mapfile -t size < <(term_size); set -- exec "${size[@]}" "$@"  # before sudo
+    need_root "$@"; shift; do_exec "$@" ;;
   status) status ;;
   clean) need_root "$@"; clean ;;
-  -h|--help|help) sed -n '2,16p' "$SELF" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command '$1' (setup, exec, status, clean)" ;;
+  fresh-ock) need_root "$@"; fresh_ock ;;
+  -h|--help|help) sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$1' (setup, exec, status, clean, fresh-ock)" ;;
 esac

@@ -222,6 +222,38 @@ def test_air_gap_is_enforced(env: Env) -> None:
     assert not out.exists()
 
 
+def test_air_gap_unseen_is_refused_not_recorded_as_none(env: Env, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host without /sys/class/net (a chroot) cannot see its interfaces: the run refuses
+    rather than record an empty list it did not see; --allow-network records null."""
+    from writroot.ceremony import host, runner
+    from writroot.errors import PolicyRefused
+
+    sys_net = tmp_path / "sys-class-net"
+    assert host.network_interfaces_up(sys_net) is None  # missing: not looked at
+    (sys_net / "eth9").mkdir(parents=True)  # an interface whose state cannot be read: up
+    (sys_net / "lo").mkdir()
+    assert host.network_interfaces_up(sys_net) == ["eth9 (state unreadable)"]
+    monkeypatch.setattr(runner, "network_interfaces_up",
+                        lambda: host.network_interfaces_up(tmp_path / "missing"))
+    locked = _regional_plan(env, "regional-unseen")
+    approvals = _approve(env, locked, "alice", "bruno")
+    out = env.root / "regional-unseen" / "out"
+    profile = host.load_host_profile(env.root / "host.yaml")
+    with pytest.raises(PolicyRefused, match=r"cannot read /sys/class/net, so the air gap "
+                                            r"cannot be checked"):
+        runner.run(locked, [approvals], profile, out, confirm=lambda _p: True)
+    assert not out.exists()
+    monkeypatch.setenv(env.token.env_var, env.token.pin.decode())
+    result = runner.run(locked, [approvals], profile, out, confirm=lambda _p: True,
+                        allow_network=True)
+    assert result.network is None
+    start = json.loads((out / "transcript.jsonl").read_text().splitlines()[0])["facts"]
+    assert start["network"] is None and start["allow_network"] is True
+    audit = env.cli("audit", str(out / "transcript.jsonl"), "--anchor", str(env.anchor_pem))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
 def test_input_changed_after_lock_is_refused(env: Env) -> None:
     locked = _regional_plan(env, "regional-changed")
     approvals = _approve(env, locked, "alice", "bruno")

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,12 @@ from writroot.hsm.custody import FIND_IGNORES
 from writroot.hsm.native import SPKI_VALUE, public_from_value
 
 REPO = Path(__file__).resolve().parent.parent
-ENV_JSON = REPO / ".cache" / "native-tokens" / "env.json"
+#: this tree's script (env.json names the one of whichever checkout last ran setup)
+SCRIPT = REPO / "scripts" / "native-tokens.sh"
+CACHE = Path(os.environ.get("NATIVE_TOKENS_CACHE") or REPO / ".cache" / "native-tokens")
+ENV_JSON = CACHE / "env.json"
+RUNBOOK = REPO / "docs" / "runbook.md"
+NATIVE_FENCE = re.compile(r"^```sh native\n(.*?)^```$", re.M | re.S)
 WORK = REPO / ".cache" / "native-work"
 PASS = "native-custodian-passphrase"
 #: Initialise a throwaway freehsm token in FHSM_TOKENS_DIR (run inside the root, PyKCS11).
@@ -92,8 +99,7 @@ class Native:
 
     def prefix(self, name: str, **extra: str) -> list[str]:
         """The exec prefix for a token, with extra VAR=VALUE for the root."""
-        script = self.env["exec"][0]
-        return [script, "exec", "--token", name,
+        return [str(SCRIPT), "exec", "--token", name,
                 *(f"{k}={v}" for k, v in extra.items()), "--"]
 
     def run(self, name: str, *cmd: str, env: dict[str, str] | None = None,
@@ -132,7 +138,7 @@ def native() -> Iterator[Native]:
     if os.geteuid() != 0 and subprocess.run(["sudo", "-n", "true"], capture_output=True,
                                             check=False).returncode != 0:
         _unavailable("entering the root needs root or password-less sudo")
-    probe = subprocess.run([env["exec"][0], "exec", "--", "python", "-c", "import writroot"],
+    probe = subprocess.run([str(SCRIPT), "exec", "--", "python", "-c", "import writroot"],
                            capture_output=True, text=True, check=False, timeout=120)
     if probe.returncode != 0:
         _unavailable(f"the root does not run writroot: {probe.stderr.strip()[-300:]}")
@@ -397,3 +403,290 @@ operations:
     finally:
         native.run("opencryptoki", "python", "-c", CLEAN_UP, ock["label"], region_label,
                    str(w))
+
+
+# -- the officer's path: docs/runbook.md §15, exec, the air gap, PINs -----------------------------
+
+
+def _as_root(cmd: list[str]) -> list[str]:
+    """The runbook's rehearsal form runs as root (sudo would drop its env: secrets)."""
+    return cmd if os.geteuid() == 0 else ["sudo", "-n", "--preserve-env", *cmd]
+
+
+def _host_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k != "SOFTHSM2_CONF" and not k.startswith(("WRITROOT_", "FHSM_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def test_exec_help_and_usage() -> None:
+    """`exec --help` prints exec's usage (no root, no tokens needed); no command is exit 2."""
+    proc = subprocess.run([str(SCRIPT), "exec", "--help"], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: scripts/native-tokens.sh exec [--token NAME]")
+    for words in ("bind-mounted at its own path", "GLIBC_2.38", "air-gap check",
+                  "COLUMNS and LINES", 'A ceremony on a native'):
+        assert words in proc.stdout, words
+    assert "No such file" not in proc.stdout + proc.stderr
+    top = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
+    assert top.returncode == 0 and "exec --help" in top.stdout
+
+
+@pytest.mark.native
+def test_exec_no_command_is_usage_and_refuses_system_directories(native: Native) -> None:
+    proc = subprocess.run([str(SCRIPT), "exec"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: ")
+    for cwd in ("/", "/usr"):
+        proc = subprocess.run([str(SCRIPT), "exec", "--", "true"], capture_output=True,
+                              text=True, check=False, cwd=cwd)
+        assert proc.returncode == 1 and "run it from a ceremony directory" in proc.stderr
+
+
+@pytest.mark.native
+def test_exec_hands_in_the_terminal_size(native: Native) -> None:
+    if not shutil.which("script"):
+        pytest.skip("util-linux script(1) is not installed")
+    inner = f"stty cols 173 rows 41; {SCRIPT} exec -- sh -c 'echo size=$COLUMNS,$LINES'"
+    proc = subprocess.run(_as_root(["script", "-qec", inner, "/dev/null"]), capture_output=True,
+                          text=True, check=False, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "size=173,41" in proc.stdout
+
+
+@pytest.mark.native
+def test_runbook_native_officer_path(native: Native, tmp_path: Path) -> None:
+    """docs/runbook.md §15 runs exactly as written, from a directory outside the repository:
+    token init on a fresh freehsm-c token, a native genesis run through exec, verification and
+    audit on the host, and the split PIN."""
+    blocks = NATIVE_FENCE.findall(RUNBOOK.read_text(encoding="utf-8"))
+    assert len(blocks) >= 5
+    script = "\n".join(["set -euo pipefail",
+                        "trap 'echo \"runbook: exit $? at: $BASH_COMMAND\" >&2' ERR",
+                        *(b.rstrip("\n") for b in blocks)]) + "\n"
+    for command in ("token init", "hsm info", "ceremony plan", "ceremony approve",
+                    "ceremony run", "writroot verify", "writroot audit", "hsm split-pin",
+                    "hsm check-shares"):
+        assert command in script, command
+    workdir = tmp_path / "officer"
+    workdir.mkdir()
+    assert REPO not in workdir.parents
+    script_file = tmp_path / "native-runbook.sh"
+    script_file.write_text(script, encoding="utf-8")
+    proc = subprocess.run(_as_root(["bash", str(script_file)]), cwd=workdir,
+                          env=_host_env(WRITROOT_REPO=str(REPO)), capture_output=True,
+                          text=True, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert "Traceback" not in output
+    assert "fleet-root-1 native" in proc.stdout
+    assert re.search(r"native\s+SLH-DSA-SHA2-256s", proc.stdout), proc.stdout[-3000:]
+    assert "the 2 shares rebuild the PIN of token fleet" in proc.stdout
+    assert "ceremony-record signature: verified" in proc.stdout
+    start = json.loads((workdir / "out-genesis" / "transcript.jsonl").read_text()
+                       .splitlines()[0])["facts"]
+    assert start["allow_network"] is True and isinstance(start["network"], list)
+    # the secrets the rehearsal exports reach no file
+    for path in workdir.rglob("*"):
+        if path.is_file() and "fleet-token" not in path.parts:
+            data = path.read_bytes()
+            for secret in (b"so-pin-12345", b"fleet-pin-12345", b"custodian passphrase 1"):
+                assert secret not in data, path
+
+
+def _interfaces_up() -> list[str]:
+    from writroot.ceremony.host import network_interfaces_up
+
+    return network_interfaces_up() or []
+
+
+@pytest.mark.native
+def test_air_gap_inside_the_root_sees_the_hosts_interfaces_and_refuses(native: Native,
+                                                                       tmp_path: Path) -> None:
+    """Inside the root, `ceremony run` sees the host's interfaces (exec mounts the host's /sys
+    read-only) and refuses while one is up; it never records an empty list."""
+    up = _interfaces_up()
+    if not up:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: no network interface is up on the host, so the air-gap refusal "
+                        "inside the root cannot be shown")
+        pytest.skip("no network interface is up on this machine")
+    seen = native.run("freehsm-fixed", "python", "-c", "import json; from writroot.ceremony."
+                      "host import network_interfaces_up as n; print(json.dumps(n()))",
+                      cwd=tmp_path)
+    assert seen.returncode == 0, seen.stderr
+    assert json.loads(seen.stdout.strip().splitlines()[-1]) == up
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, cwd=tmp_path, env={"PP": PASS})
+
+    for cid in ("alice", "bruno", "chen"):
+        _host(cli, "custodian", "keygen", "--id", cid, "--name", cid.title(), "--fleet",
+              "gapfleet", "--out", "custodians", "--passphrase", "env:PP")
+    _write(tmp_path / "roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
+        f"  - {{id: {c}, name: {c.title()}, enrolment: custodians/{c}.enrolment.dsse.json}}\n"
+        for c in ("alice", "bruno", "chen")))
+    _write(tmp_path / "genesis.yaml", "plan: 1\nceremony: gap-genesis\nfleet: gapfleet\n"
+           "signer: generate\nroster: roster.yaml\noperations:\n"
+           "  - {op: generate-fleet-root, label: fleet-root-1, algorithm: SLH-DSA-SHA2-256s}\n"
+           "  - {op: sign-fleet-root, validity_days: 30}\n")
+    _host(cli, "ceremony", "plan", "genesis.yaml")
+    for cid in ("alice", "bruno"):
+        _host(cli, "ceremony", "approve", "genesis.lock.json", "--yes", "--custodian", cid,
+              "--key", f"custodians/{cid}.key.pem", "--passphrase", "env:PP", "--out",
+              "approvals")
+    _write(tmp_path / "host.yaml", "token_label: never-opened\npin: env:NATIVE_USER_PIN\n")
+    proc = native.run("freehsm-fixed", "python", "-m", "writroot", "ceremony", "run",
+                      "genesis.lock.json", "--approvals", "approvals", "--host", "host.yaml",
+                      "--out", "out", "--yes", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"network interfaces are up ({up[0]}" in line and "air-gapped" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.native
+def test_token_init_and_split_pin_on_freehsm_within_its_pin_range(native: Native) -> None:
+    """freehsm-c (PINs of 4 to 64): token init finds the fresh slot; a PIN outside the range is
+    refused before the token is touched; split-pin without --so-pin says why and leaves the
+    PIN as it was (C_SetPIN refused while logged in); with it, the shares rebuild the PIN."""
+    env = {"FHSM_TOKENS_DIR": str(native.work / f"fhsm-init-{secrets.token_hex(4)}"),
+           "WRITROOT_SO": "so-pin-for-init", "WRITROOT_NEW": "user-pin-for-init",
+           "WRITROOT_SHORT": "abc"}
+    module = native.token("freehsm-fixed")["module"]
+    base = ["--module", module]
+    short = native.writroot("freehsm-fixed", "token", "init", *base, "--label", "pins",
+                            "--so-pin", "env:WRITROOT_SO", "--pin", "env:WRITROOT_SHORT",
+                            env=env)
+    assert short.returncode == 3, short.stderr
+    assert "the new user PIN has 3 characters; the token in slot 0 takes 4 to 64 " \
+           "characters" in short.stderr
+    made = native.writroot("freehsm-fixed", "token", "init", *base, "--label", "pins",
+                           "--so-pin", "env:WRITROOT_SO", "--pin", "env:WRITROOT_NEW", env=env)
+    assert made.returncode == 0, made.stderr
+    assert "token pins initialised" in made.stdout
+    again = native.writroot("freehsm-fixed", "token", "init", *base, "--label", "pins",
+                            "--so-pin", "env:WRITROOT_SO", "--pin", "env:WRITROOT_NEW", env=env)
+    assert again.returncode == 3 and "a token labelled 'pins' exists already" in again.stderr
+    login = [*base, "--token-label", "pins", "--pin", "env:WRITROOT_NEW"]
+    refused = native.writroot("freehsm-fixed", "hsm", "split-pin", *login, "--threshold", "2",
+                              "--shares", "3", "--yes", env=env)
+    assert refused.returncode == 3, refused.stderr
+    assert "UserAlreadyLoggedIn" in refused.stderr and "give --so-pin" in refused.stderr
+    assert "share 1" not in refused.stdout  # no share of a PIN the token never took
+    still = native.writroot("freehsm-fixed", "hsm", "info", *login, "--no-probe", "--json",
+                            env=env)
+    assert still.returncode == 0, still.stderr
+    split = _json(native.writroot("freehsm-fixed", "hsm", "split-pin", *login, "--so-pin",
+                                  "env:WRITROOT_SO", "--threshold", "2", "--shares", "3",
+                                  "--yes", "--json", env=env))
+    shares = split["shares"]
+    assert len(shares) == 3
+    check = native.writroot("freehsm-fixed", "hsm", "check-shares", *base, "--token-label",
+                            "pins", "--pin-shares", "env:WRITROOT_A", "--pin-shares",
+                            "env:WRITROOT_B", env={**env, "WRITROOT_A": shares[1],
+                                                   "WRITROOT_B": shares[2]})
+    assert check.returncode == 0, check.stderr
+    old = native.writroot("freehsm-fixed", "hsm", "info", *login, "--no-probe", env=env)
+    assert old.returncode == 3 and "PIN incorrect" in old.stderr
+
+
+@pytest.mark.native
+def test_split_pin_refused_where_the_token_cannot_take_128_bits(native: Native) -> None:
+    """openCryptoki takes PINs of 4 to 8 characters: a split PIN (32 characters, 128 bits) is
+    refused with the token's limit (exit 3) before any prompt, and the PIN stays as it was."""
+    tok = native.token("opencryptoki")
+    login = ["--module", tok["module"], "--token-label", tok["label"], "--pin",
+             "env:NATIVE_USER_PIN"]
+    for args in (["hsm", "split-pin", *login, "--threshold", "2", "--shares", "3"],
+                 ["hsm", "split-pin", *login, "--threshold", "2", "--shares", "3", "--yes"],
+                 ["hsm", "resplit", *login, "--pin-shares", "env:NATIVE_USER_PIN",
+                  "--threshold", "2", "--shares", "3", "--yes"]):
+        proc = native.writroot("opencryptoki", *args)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        line = proc.stderr.strip().splitlines()[-1]
+        assert line == (f"writroot: error: token {tok['label']!r} takes PINs of 4 to 8 "
+                        "characters; a split PIN is 32 characters (128 random bits) and is "
+                        "never made shorter: not split (protect this token's PIN otherwise) "
+                        "(exit 3)"), line
+        assert "type the token label" not in proc.stderr  # refused before the prompt
+    info = native.writroot("opencryptoki", "hsm", "info", *login, "--no-probe", "--json")
+    assert info.returncode == 0, info.stderr  # the published PIN still logs in
+
+
+@pytest.mark.native
+def test_host_writroot_says_where_to_load_a_module_it_cannot(native: Native) -> None:
+    """On a host whose C library is older than the module's (Debian 12), writroot says why
+    and where to run it (exit 3), in one line."""
+    tok = native.token("freehsm-fixed")
+    if tok["host_python_can_dlopen"]:
+        pytest.skip("this host's C library loads the module (Debian 13)")
+    path = CACHE / "root" / tok["module"].lstrip("/")
+    proc = run_cli("hsm", "info", "--module", str(path), "--token-label", tok["label"],
+                   "--pin", "env:NATIVE_USER_PIN", env={"NATIVE_USER_PIN": tok["user_pin"]})
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GLIBC_2.38" in lines[0], proc.stderr
+    assert "run writroot where the module was built" in lines[0]
+    assert "scripts/native-tokens.sh exec" in lines[0]
+
+
+#: Log in as the SO and as the user with the PINs in WRITROOT_SO and WRITROOT_NEW (in the root).
+LOGINS = """
+import os, pkcs11
+tok = pkcs11.lib(os.environ["NATIVE_PKCS11_MODULE"]).get_token(token_label="fresh-ock")
+with tok.open(rw=True, so_pin=os.environ["WRITROOT_SO"]):
+    pass
+with tok.open(user_pin=os.environ["WRITROOT_NEW"]) as s:
+    print("flags", int(tok.flags), "objects", len(list(s.get_objects())))
+"""
+
+
+@pytest.mark.native
+def test_token_init_on_a_fresh_opencryptoki_token(native: Native) -> None:
+    """openCryptoki's spare token, as it ships: token init wants its factory SO PIN (C_InitToken
+    checks it), replaces it with the new one, and leaves a user PIN that needs no change;
+    PINs outside 4 to 8 characters and a split PIN are refused before the token is touched."""
+    tok = native.token("opencryptoki")
+    if "spare_slot" not in tok:
+        _unavailable("the tokens were set up before openCryptoki's spare slot: run "
+                     "make native-tokens again")
+    fresh = subprocess.run(_as_root([str(SCRIPT), "fresh-ock"]), capture_output=True,
+                           text=True, check=False, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    env = {"WRITROOT_SO": "so-4567", "WRITROOT_NEW": "us-45678", "WRITROOT_LONG": "123456789",
+           "WRITROOT_FACTORY": tok["factory_so_pin"]}
+    init = ["token", "init", "--label", "fresh-ock", "--so-pin", "env:WRITROOT_SO"]
+    split = native.writroot("opencryptoki", *init, "--threshold", "2", "--shares", "3",
+                            "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert split.returncode == 3, split.stderr
+    assert "token 'fresh-ock' takes PINs of 4 to 8 characters; a split PIN is 32 characters" \
+        in split.stderr and "share 1" not in split.stdout
+    long = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_LONG",
+                           "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert long.returncode == 3, long.stderr
+    assert (f"the new user PIN has 9 characters; the token in slot {tok['spare_slot']} takes "
+            "4 to 8 characters") in long.stderr
+    no_factory = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW", env=env)
+    assert no_factory.returncode == 3, no_factory.stderr
+    assert "wants the SO PIN it shipped with (openCryptoki: 87654321); give it with " \
+           "--factory-so-pin" in no_factory.stderr
+    made = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW",
+                           "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert made.returncode == 0, made.stderr
+    assert "token fresh-ock initialised" in made.stdout
+    logins = native.run("opencryptoki", "python", "-c", LOGINS, env=env)
+    assert logins.returncode == 0, logins.stderr
+    flags = int(logins.stdout.split()[1])
+    assert not flags & 0x80000 and not flags & 0x800000  # no PIN left to be changed
+    again = native.writroot("opencryptoki", *init, "--pin", "env:WRITROOT_NEW",
+                            "--factory-so-pin", "env:WRITROOT_FACTORY", env=env)
+    assert again.returncode == 3 and "a token labelled 'fresh-ock' exists already" \
+        in again.stderr
+    other = native.writroot("opencryptoki", "token", "init", "--label", "another",
+                            "--so-pin", "env:WRITROOT_SO", "--pin", "env:WRITROOT_NEW", env=env)
+    assert other.returncode == 3, other.stderr
+    assert (f"no uninitialised token in {tok['module']} (initialised: slot {tok['slot']} "
+            f"{tok['label']!r}, slot {tok['spare_slot']} 'fresh-ock'); token init sets up a "
+            "fresh token only") in other.stderr

@@ -497,6 +497,21 @@ def test_a_genesis_with_recovery_holders_needs_the_policy_and_a_place_for_shares
     _error(world.cli("ceremony", "plan", str(d / "plan.yaml")), 1, "recovery-policy")
     (d / "plan.yaml").write_text(text.replace("recovery_shares: 5", "recovery_shares: 4"))
     _error(world.cli("ceremony", "plan", str(d / "plan.yaml")), 1, "4 holders")
+    # native custody and recovery holders: refused at lock, before anyone approves or types
+    native = text.replace("    algorithm: SLH-DSA-SHA2-256f\n",
+                          "    algorithm: SLH-DSA-SHA2-256f\n    custody: native\n", 1)
+    assert native != text
+    (d / "plan.yaml").write_text(native)
+    proc = world.cli("ceremony", "plan", str(d / "plan.yaml"))
+    _error(proc, 1, "operations[0].recovery_holders")
+    assert "native custody never leaves the token" in proc.stderr and "[recovery-custody]" \
+        in proc.stderr
+    assert not (d / "plan.lock.json").exists()
+    (d / "plan.yaml").write_text(native.replace("custody: native", "custody: wrapped"))
+    assert world.cli("ceremony", "plan", str(d / "plan.yaml")).returncode == 0
+    (d / "plan.lock.json").unlink()
+    (d / "plan.yaml").write_text(native.replace("custody: native", "custody: hsm"))
+    _error(world.cli("ceremony", "plan", str(d / "plan.yaml")), 2, "custody")
     (d / "plan.yaml").write_text(text.replace("ceremony: rec-genesis", "ceremony: rec-noout"))
     proc = world.cli("ceremony", "plan", str(d / "plan.yaml"))
     assert proc.returncode == 0, proc.stderr

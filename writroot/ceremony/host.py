@@ -74,17 +74,24 @@ def load_host_profile(path: Path) -> HostProfile:
                        host.get("workers", 0), anchor, trust, str(path))
 
 
-def network_interfaces_up(sys_class_net: Path = Path("/sys/class/net")) -> list[str]:
-    """Non-loopback interfaces whose operstate is up (or unknown but carrying IFF_UP)."""
+def network_interfaces_up(sys_class_net: Path = Path("/sys/class/net")) -> list[str] | None:
+    """Non-loopback interfaces whose operstate is up (or unknown but carrying IFF_UP); an
+    interface whose state cannot be read counts as up. None when the list cannot be read at
+    all (no /sys/class/net, as in a chroot): nobody looked, so nobody may record "none"."""
+    try:
+        names = sorted(p.name for p in sys_class_net.iterdir())
+    except OSError:
+        return None
     up = []
-    for iface in sorted(sys_class_net.iterdir()) if sys_class_net.is_dir() else []:
-        if iface.name == "lo":
+    for name in names:
+        if name == "lo":
             continue
         try:
-            state = (iface / "operstate").read_text().strip()
-            flags = int((iface / "flags").read_text().strip(), 16)
+            state = (sys_class_net / name / "operstate").read_text().strip()
+            flags = int((sys_class_net / name / "flags").read_text().strip(), 16)
         except (OSError, ValueError):
+            up.append(f"{name} (state unreadable)")
             continue
         if state == "up" or (state == "unknown" and flags & 0x1):
-            up.append(iface.name)
+            up.append(name)
     return up

@@ -81,9 +81,12 @@ def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
 
 
 _DAYS = s.integer(1, 3650)
+#: How a key is born (absent: native where the token offers it, else wrapped; wrapped when
+#: recovery holders are named, for only a wrapped key can be sealed for them).
+_CUSTODY = s.one_of("native", "wrapped")
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)},
-                            {"recovery_holders": recovery_ops.holders}),
+                            {"recovery_holders": recovery_ops.holders, "custody": _CUSTODY}),
     "sign-fleet-root": ({"validity_days": _DAYS}, {"policy": s.anything}),
     "sign-roster": ({"roster": s.string, "validity_days": _DAYS}, {}),
     "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
@@ -92,7 +95,8 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
                             "version": s.integer(1)}),
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
                            "validity_days": _DAYS},
-                          {"policy": s.anything, "recovery_holders": recovery_ops.holders}),
+                          {"policy": s.anything, "recovery_holders": recovery_ops.holders,
+                           "custody": _CUSTODY}),
     "sign-revocation-list": ({"sequence": s.integer(1),
                               "entries": s.list_of(_plan_entry, 0, 10_000),
                               "validity_days": _DAYS},

@@ -31,6 +31,7 @@ from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.outputs import write_once
 from writroot.quorum.count import Roster, Tally, count
 from writroot.rules.covers import OP_TYPE
+from writroot.rules.recovery import key_custody
 from writroot.rules.validity import approval_window
 from writroot.signing import Signed, sign_statement
 from writroot.statements import build, roster_check
@@ -49,7 +50,7 @@ class RunResult:
     signer_keyid: str = ""
     outputs: list[str] = field(default_factory=list)
     signed: list[Signed] = field(default_factory=list)
-    network: list[str] = field(default_factory=list)
+    network: list[str] | None = field(default_factory=list)  # None: could not look
     generated: list[KeyRecord] = field(default_factory=list)  # keys this run put on the token
     plan_sha256: str = ""
     previous_root: str = ""  # the signer a rotation supersedes
@@ -130,6 +131,10 @@ def run(plan_path: Path, approval_paths: list[Path], host: HostProfile, out_dir:
     for v in approval_window(now, tally.windows):
         raise PolicyRefused(f"{v.message} [{v.rule}]", str(plan_path))
     network = network_interfaces_up()
+    if network is None and not allow_network:
+        raise PolicyRefused("cannot read /sys/class/net, so the air gap cannot be checked "
+                            "(in a chroot, mount the host's /sys: scripts/native-tokens.sh "
+                            "exec does); --allow-network for CI")
     if network and not allow_network:
         raise PolicyRefused(f"network interfaces are up ({', '.join(network)}); a ceremony "
                             "host must be air-gapped (--allow-network for CI)")
@@ -307,7 +312,8 @@ def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
         escrow = Escrow(plan.document["fleet"], "fleet-root",
                         op.get("policy", plan.policy or {}), op["recovery_holders"])
     try:
-        record = custody.generate(alg, "fleet-root", op["label"], backup_dir=staging / "keys",
+        record = custody.generate(alg, "fleet-root", op["label"], key_custody(op),
+                                  backup_dir=staging / "keys",
                                   plan_sha256=result.plan_sha256, supersedes=supersedes,
                                   escrow=escrow,
                                   recovery_split=escrow.split_id if escrow else "")

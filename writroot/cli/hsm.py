@@ -273,25 +273,31 @@ def export_public(module: str | None, token_label: str | None, token_serial: str
 
 @hsm.command("split-pin")
 @token_options
+@click.option("--so-pin", "so_pin_source", metavar="SOURCE",
+              help="Set the new PIN as security officer (C_InitPIN), for tokens that refuse "
+              "C_SetPIN (freehsm-c 2.0): prompt, env:VAR or file:PATH.")
 @click.option("--threshold", type=click.IntRange(1, 16), required=True, help="M shares rebuild it.")
 @click.option("--shares", type=click.IntRange(2, 16), required=True, help="N shares in all.")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
 @json_option
 def split_pin(module: str | None, token_label: str | None, token_serial: str | None,
-              pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-              yes: bool, as_json: bool) -> None:
+              pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
+              threshold: int, shares: int, yes: bool, as_json: bool) -> None:
     """Replace the token's user PIN with a random one split into M-of-N SLIP-39 shares.
 
     The new PIN is never shown or stored: only the shares are printed, once, for the
     custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
     and every hsm command takes them with --pin-shares. Asks for the token label first.
     """
-    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
-                 yes, as_json)
+    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, so_pin_source,
+                 threshold, shares, yes, as_json)
 
 
 @hsm.command("resplit")
 @token_options
+@click.option("--so-pin", "so_pin_source", metavar="SOURCE",
+              help="Set the new PIN as security officer (C_InitPIN), for tokens that refuse "
+              "C_SetPIN (freehsm-c 2.0): prompt, env:VAR or file:PATH.")
 @click.option("--threshold", type=click.IntRange(1, 16), required=True,
               help="M shares of the new split rebuild the PIN.")
 @click.option("--shares", type=click.IntRange(2, 16), required=True,
@@ -299,8 +305,8 @@ def split_pin(module: str | None, token_label: str | None, token_serial: str | N
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
 @json_option
 def resplit(module: str | None, token_label: str | None, token_serial: str | None,
-            pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-            yes: bool, as_json: bool) -> None:
+            pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
+            threshold: int, shares: int, yes: bool, as_json: bool) -> None:
     """Re-split the token PIN for a new roster: M old shares (--pin-shares) log in, the PIN is
     replaced by a new random one, and its new M-of-N shares are printed once. Every old share
     is dead afterwards (it rebuilds a PIN the token no longer has)."""
@@ -308,26 +314,28 @@ def resplit(module: str | None, token_label: str | None, token_serial: str | Non
 
     if not pin_shares:
         raise BadInput("give the old shares with --pin-shares (one per share)", "--pin-shares")
-    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
-                 yes, as_json)
+    _replace_pin(module, token_label, token_serial, pin_shares, pin_source, so_pin_source,
+                 threshold, shares, yes, as_json)
 
 
 def _replace_pin(module: str | None, token_label: str | None, token_serial: str | None,
-                 pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-                 yes: bool, as_json: bool) -> None:
-    import pkcs11
+                 pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
+                 threshold: int, shares: int, yes: bool, as_json: bool) -> None:
 
     from writroot.crypto.keys import wipe
-    from writroot.errors import BadInput, HSMError, PolicyRefused
+    from writroot.errors import BadInput, PolicyRefused
     from writroot.hsm.pin import read_pin
+    from writroot.hsm.softhsm import token_named
     from writroot.hsm.token import TokenSpec, find_token, open_session
-    from writroot.quorum.splitpin import split_id, split_new_pin
+    from writroot.quorum.splitpin import check_token_takes_split_pin, split_id, split_new_pin
 
     if threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
+    ranged = token_named(spec.module, spec.label, spec.serial)  # before python-pkcs11 loads it
     label = str(find_token(spec).label).strip()
+    check_token_takes_split_pin(ranged, label)
     if not yes:
         typed = click.prompt(f"this replaces the user PIN of token {label!r}; the old PIN and "
                              f"its shares stop working. Type the token label ({label}) to go "
@@ -335,16 +343,18 @@ def _replace_pin(module: str | None, token_label: str | None, token_serial: str 
         if typed != label:
             raise PolicyRefused("not confirmed; the PIN is unchanged", "split-pin")
     old = shares_pin(pin_shares) or read_pin(spec.pin_source)
+    so_pin = read_pin(so_pin_source, "SO PIN") if so_pin_source else None
     new, mnemonics = split_new_pin(threshold, shares)
     try:
-        with open_session(spec, rw=True, pin_bytes=old) as session:
-            try:
-                session.set_pin(old.decode(), new.decode())
-            except pkcs11.PKCS11Error as exc:
-                raise HSMError(f"cannot change the PIN: {type(exc).__name__}") from None
+        with open_session(spec, rw=True, pin_bytes=old) as session:  # the old PIN logs in
+            changed = _set_pin(session, old, new, so_pin is not None)
+        if not changed:
+            assert so_pin is not None
+            _init_pin_as_so(spec, so_pin, new)
     finally:
         wipe(old)
         wipe(new)
+        wipe(so_pin)
     split = split_id(mnemonics[0])
     if as_json:
         print_json({"token": label, "threshold": threshold, "split": split,
@@ -355,6 +365,47 @@ def _replace_pin(module: str | None, token_label: str | None, token_serial: str 
               "Give each custodian one share; it is shown only now.", markup=False)
     for i, words in enumerate(mnemonics, 1):
         out.print(f"share {i} (split {split}): {words}", markup=False)
+
+
+def _set_pin(session: Any, old: bytearray, new: bytearray, as_so_next: bool) -> bool:
+    """C_SetPIN in the user's session. False when the token refuses it while logged in
+    and the SO may set it instead (freehsm-c 2.0.0's C_SetPIN re-logs in the role it needs
+    logged in, so it always answers CKR_USER_ALREADY_LOGGED_IN)."""
+    import pkcs11
+
+    from writroot.errors import HSMError
+
+    try:
+        session.set_pin(old.decode(), new.decode())
+    except pkcs11.UserAlreadyLoggedIn:
+        if as_so_next:
+            return False
+        raise HSMError("cannot change the PIN: the token refuses C_SetPIN in a logged-in "
+                       "session (UserAlreadyLoggedIn; freehsm-c 2.0 does): give --so-pin to "
+                       "set the new PIN as security officer") from None
+    except pkcs11.PKCS11Error as exc:
+        raise HSMError(f"cannot change the PIN: {type(exc).__name__}") from None
+    return True
+
+
+def _init_pin_as_so(spec: Any, so_pin: bytearray, new: bytearray) -> None:
+    """C_InitPIN in an SO session: the security officer sets the user PIN."""
+    import pkcs11
+
+    from writroot.errors import HSMError
+    from writroot.hsm.token import find_token
+
+    token = find_token(spec)
+    try:
+        # python-pkcs11 takes PINs as str; those copies cannot be wiped.
+        with token.open(rw=True, so_pin=so_pin.decode()) as session:
+            session.init_pin(new.decode())
+    except pkcs11.PinIncorrect:
+        raise HSMError(f"SO PIN incorrect for token {token.label!r}; the PIN is unchanged"
+                       ) from None
+    except pkcs11.PKCS11Error as exc:
+        raise HSMError(f"cannot set the PIN as security officer: {type(exc).__name__}"
+                       ) from None
 
 
 @hsm.command("check-shares")

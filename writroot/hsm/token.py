@@ -51,7 +51,17 @@ def load_library(module: str) -> Any:
     try:
         return pkcs11.lib(module)
     except Exception as exc:
-        raise HSMError(f"cannot load PKCS#11 module {module}: {exc}") from None
+        raise HSMError(f"cannot load PKCS#11 module {module}: {exc}{load_hint(str(exc))}"
+                       ) from None
+
+
+def load_hint(error: str) -> str:
+    """Why a module built for a newer C library fails here, and where it loads."""
+    if "GLIBC_" not in error:
+        return ""
+    return ("; the module needs a newer C library than this host's: run writroot where the "
+            "module was built (the native test tokens: scripts/native-tokens.sh exec, "
+            "docs/runbook.md)")
 
 
 def find_token(spec: TokenSpec) -> Any:

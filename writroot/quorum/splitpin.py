@@ -7,12 +7,26 @@ combined in memory during a run.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 from writroot.crypto.keys import wipe
-from writroot.errors import BadInput
+from writroot.errors import BadInput, HSMError
 from writroot.hsm.pin import read_pin
 
+if TYPE_CHECKING:
+    from writroot.hsm.softhsm import SlotToken
+
 PIN_BYTES = 16  # 128-bit secret; SLIP-39 needs 16 or more bytes, an even number
+PIN_CHARS = 2 * PIN_BYTES  # as typed into the token: hex
+
+
+def check_token_takes_split_pin(token: SlotToken, name: str) -> None:
+    """A split PIN carries 128 bits, never fewer: a token whose PINs cannot be that long
+    keeps its PIN, and the officer learns the token's limit (exit 3)."""
+    if not token.takes(PIN_CHARS):
+        raise HSMError(f"token {name!r} takes PINs of {token.pin_range()}; a split PIN is "
+                       f"{PIN_CHARS} characters ({PIN_BYTES * 8} random bits) and is never "
+                       "made shorter: not split (protect this token's PIN otherwise)")
 
 
 def split_new_pin(threshold: int, shares: int) -> tuple[bytearray, list[str]]:

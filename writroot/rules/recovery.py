@@ -29,6 +29,25 @@ def holders_rule(holders: list[str] | None, policy: dict[str, Any] | None,
     return []
 
 
+def custody_rule(op: dict[str, Any], at: str) -> list[Violation]:
+    """A key in native custody never leaves the token, so it cannot be sealed for recovery
+    holders: refused when the plan is locked, not at the run after the prompts."""
+    if op.get("custody") == "native" and "recovery_holders" in op:
+        return [Violation("recovery-custody", f"{at}recovery_holders", "a key in native "
+                          "custody never leaves the token, so writroot cannot seal it for "
+                          "recovery holders: drop recovery_holders (and use the token "
+                          "vendor's backup) or set custody: wrapped")]
+    return []
+
+
+def key_custody(op: dict[str, Any]) -> str:
+    """The custody a key-birth operation asks of the token: wrapped when recovery holders
+    are named, else as the plan says, else the token's best (auto)."""
+    if "recovery_holders" in op:
+        return "wrapped"
+    return str(op.get("custody", "auto"))
+
+
 def regional_rule(op: dict[str, Any], policy: dict[str, Any] | None,
                   at: str) -> list[Violation]:
     """sign-regional-root under a policy with regional_recovery: the key request carries a
@@ -82,7 +101,8 @@ def structure(plan: dict[str, Any]) -> list[Violation]:
 def operation(op: dict[str, Any], policy: dict[str, Any] | None, at: str) -> list[Violation]:
     if op["op"] in KEY_BIRTH:
         own = op.get("policy", policy) if op["op"] == "rotate-fleet-root" else policy
-        return holders_rule(op.get("recovery_holders"), own, f"{at}recovery_holders")
+        return [*custody_rule(op, at),
+                *holders_rule(op.get("recovery_holders"), own, f"{at}recovery_holders")]
     if op["op"] == RESPLIT:
         return holders_rule(op["recovery_holders"], policy, f"{at}recovery_holders")
     if op["op"] == "sign-regional-root":
