@@ -306,9 +306,8 @@ def test_a_fake_fleet_root_cannot_make_a_regional_hsm_sign(world: World) -> None
     """An attacker-made fleet root and an authority it signs, giving EUCOM another region's
     enclave: locked against the fake anchor, it is refused on EUCOM's host, whose profile pins
     the real anchor; locked against the real anchor, refused at once."""
-    from tests.conftest import fast_policy, genesis_payload, regional_root_payload
-
     from tests.conftest import NOW as now  # when conftest's approvals were valid
+    from tests.conftest import fast_policy, genesis_payload, regional_root_payload
 
     fake = raw_key()
     fake_genesis = sign_raw(fake, genesis_payload(fake, fast_policy(), issued_at=now))
