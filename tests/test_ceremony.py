@@ -413,9 +413,9 @@ def test_split_pin_run(env: Env, make_token) -> None:
     token = make_token("split")
     # the fleet key lives on env.token; this token gets its own fleet root via a genesis plan
     proc = run_cli("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "3",
-                   "--yes", "--json")
+                   "--yes", "--shares-out", str(env.root / "split-shares"), "--json")
     assert proc.returncode == 0, proc.stderr
-    shares = json.loads(proc.stdout)["shares"]
+    shares = [Path(p).read_text().strip() for p in json.loads(proc.stdout)["share_files"]]
     assert len(shares) == 3
     share_env = {f"SHARE_{i}": s for i, s in enumerate(shares)}
     _write(env.root / "split-host.yaml",

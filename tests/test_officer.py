@@ -66,6 +66,17 @@ operations:
         return self.root / f"{name}.lock.json"
 
 
+def read_share_files(paths: list[str], base: Path | None = None) -> list[str]:
+    """PIN share files: one share each, mode 600 in a new mode-700 directory."""
+    shares = []
+    for name in paths:
+        path = (base or Path.cwd()) / name
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        shares.append(path.read_text().strip())
+    return shares
+
+
 @pytest.fixture(scope="module")
 def day(tmp_path_factory) -> Day:
     root = tmp_path_factory.mktemp("officer")
@@ -73,10 +84,11 @@ def day(tmp_path_factory) -> Day:
     env = {"PP": PASS, "SO": "so-pin-" + tag, "CARD_PIN": "card-pin-" + tag}
     token = f"fleet-{tag}"
     proc = run_cli("token", "init", "--label", token, "--so-pin", "env:SO", "--threshold", "2",
-                   "--shares", "3", "--json", env=env)
+                   "--shares", "3", "--shares-out", str(root / "pin-shares"), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     made = json.loads(proc.stdout)
-    assert made["token"] == token and made["threshold"] == 2 and len(made["shares"]) == 3
+    assert made["token"] == token and made["threshold"] == 2 and len(made["share_files"]) == 3
+    made["shares"] = read_share_files(made["share_files"])
     card = f"card-{tag}"
     proc = run_cli("token", "init", "--label", card, "--so-pin", "env:SO", "--pin",
                    "env:CARD_PIN", env=env)
@@ -114,7 +126,7 @@ def test_split_pin_lifecycle(day: Day) -> None:
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["rebuild_pin"] is True
     one = day.cli("hsm", "check-shares", *token, "--pin-shares", "env:S1")
-    assert one.returncode == 2 and "do not rebuild the PIN" in one.stderr
+    assert one.returncode == 2 and "this split needs 2 shares, 1 given" in one.stderr
     assert all(word not in one.stderr for word in day.shares[1].split()[2:6])
     info = day.cli("hsm", "info", *token, "--pin-shares", "env:S1", "--pin-shares", "env:S2",
                    "--json")
@@ -123,19 +135,22 @@ def test_split_pin_lifecycle(day: Day) -> None:
     # a throwaway token for the re-split, so the fleet token's split stays for the run tests
     spare = f"spare-{secrets.token_hex(3)}"
     made = day.cli("token", "init", "--label", spare, "--so-pin", "env:SO", "--threshold", "2",
-                   "--shares", "2", "--json")
+                   "--shares", "2", "--shares-out", "spare-shares", "--json")
     assert made.returncode == 0, made.stderr
     old = json.loads(made.stdout)
+    old["shares"] = read_share_files(old["share_files"], day.root)
     extra = {"O0": old["shares"][0], "O1": old["shares"][1]}
     refused = day.cli("hsm", "resplit", "--token-label", spare, "--pin-shares", "env:O0",
                       "--pin-shares", "env:O1", "--threshold", "2", "--shares", "3",
-                      extra=extra)  # no --yes and no typed label: nothing changes
+                      "--shares-out", "unused", extra=extra)  # no --yes, no typed label
     assert refused.returncode != 0 and "token label" in refused.stderr
+    assert not (day.root / "unused").exists()
     new = day.cli("hsm", "resplit", "--token-label", spare, "--pin-shares", "env:O0",
                   "--pin-shares", "env:O1", "--threshold", "2", "--shares", "3", "--yes",
-                  "--json", extra=extra)
+                  "--shares-out", "spare-reshares", "--json", extra=extra)
     assert new.returncode == 0, new.stderr
     fresh = json.loads(new.stdout)
+    fresh["shares"] = read_share_files(fresh["share_files"], day.root)
     assert fresh["split"] != old["split"] and len(fresh["shares"]) == 3
     extra.update({"N0": fresh["shares"][0], "N1": fresh["shares"][1]})
     dead = day.cli("hsm", "check-shares", "--token-label", spare, "--pin-shares", "env:O0",

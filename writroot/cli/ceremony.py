@@ -313,7 +313,7 @@ def keygen(custodian_id: str, name: str, fleet: str, out_dir: Path, passphrase: 
         else:
             from writroot.quorum.custodian import create_file_key, load_file_key
 
-            secret = read_pin(passphrase, "new key passphrase")
+            secret = read_pin(passphrase, "new key passphrase", confirm=True)
             create_file_key(key_path, bytearray(secret))
             signer = load_file_key(key_path, secret)
             envelope = enrol(signer, fleet, custodian_id, name, _now())

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from writroot.cli.common import console, json_option, print_json, shares_pin, token_options
+from writroot.quorum.pinhandout import SHARES_OUT_HELP
 
 
 @click.group()
@@ -276,18 +277,22 @@ def export_public(module: str | None, token_label: str | None, token_serial: str
 @click.option("--threshold", type=click.IntRange(1, 16), required=True, help="M shares rebuild it.")
 @click.option("--shares", type=click.IntRange(2, 16), required=True, help="N shares in all.")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help=SHARES_OUT_HELP)
 @json_option
 def split_pin(module: str | None, token_label: str | None, token_serial: str | None,
               pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-              yes: bool, as_json: bool) -> None:
+              yes: bool, shares_out: Path | None, as_json: bool) -> None:
     """Replace the token's user PIN with a random one split into M-of-N SLIP-39 shares.
 
-    The new PIN is never shown or stored: only the shares are printed, once, for the
-    custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
+    The new PIN is never shown or stored: each share is shown once, to its holder alone on a
+    cleared screen, and two of its words are typed back before the next holder is called
+    (or, with --shares-out, each share goes to its own mode-600 file); only then is the PIN
+    changed. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
     and every hsm command takes them with --pin-shares. Asks for the token label first.
     """
     _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
-                 yes, as_json)
+                 yes, shares_out, as_json)
 
 
 @hsm.command("resplit")
@@ -297,34 +302,39 @@ def split_pin(module: str | None, token_label: str | None, token_serial: str | N
 @click.option("--shares", type=click.IntRange(2, 16), required=True,
               help="N shares in the new split (one per member of the new roster).")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help=SHARES_OUT_HELP)
 @json_option
 def resplit(module: str | None, token_label: str | None, token_serial: str | None,
             pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-            yes: bool, as_json: bool) -> None:
+            yes: bool, shares_out: Path | None, as_json: bool) -> None:
     """Re-split the token PIN for a new roster: M old shares (--pin-shares) log in, the PIN is
-    replaced by a new random one, and its new M-of-N shares are printed once. Every old share
-    is dead afterwards (it rebuilds a PIN the token no longer has)."""
+    replaced by a new random one, and its new M-of-N shares are handed out once, one holder at
+    a time, as by split-pin. Every old share is dead afterwards (it rebuilds a PIN the token
+    no longer has)."""
     from writroot.errors import BadInput
 
     if not pin_shares:
         raise BadInput("give the old shares with --pin-shares (one per share)", "--pin-shares")
     _replace_pin(module, token_label, token_serial, pin_shares, pin_source, threshold, shares,
-                 yes, as_json)
+                 yes, shares_out, as_json)
 
 
 def _replace_pin(module: str | None, token_label: str | None, token_serial: str | None,
                  pin_shares: tuple[str, ...], pin_source: str, threshold: int, shares: int,
-                 yes: bool, as_json: bool) -> None:
+                 yes: bool, shares_out: Path | None, as_json: bool) -> None:
     import pkcs11
 
     from writroot.crypto.keys import wipe
     from writroot.errors import BadInput, HSMError, PolicyRefused
     from writroot.hsm.pin import read_pin
     from writroot.hsm.token import TokenSpec, find_token, open_session
+    from writroot.quorum import pinhandout
     from writroot.quorum.splitpin import split_id, split_new_pin
 
     if threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
+    pinhandout.check_out(shares_out, as_json)
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     label = str(find_token(spec).label).strip()
@@ -336,25 +346,46 @@ def _replace_pin(module: str | None, token_label: str | None, token_serial: str 
             raise PolicyRefused("not confirmed; the PIN is unchanged", "split-pin")
     old = shares_pin(pin_shares) or read_pin(spec.pin_source)
     new, mnemonics = split_new_pin(threshold, shares)
+    split = split_id(mnemonics[0])
+    out = console()
+    files: list[str] = []
+
+    def change(session: Any) -> None:
+        try:
+            session.set_pin(old.decode(), new.decode())
+        except pkcs11.PKCS11Error as exc:
+            raise HSMError(f"cannot change the PIN: {type(exc).__name__}; the PIN is unchanged"
+                           + ("" if shares_out else ": destroy the shares just handed out")
+                           ) from None
+
     try:
+        # The old PIN logs in first; the shares are handed out before the PIN changes, so a
+        # handout that stops leaves the old PIN (and its shares) working.
         with open_session(spec, rw=True, pin_bytes=old) as session:
-            try:
-                session.set_pin(old.decode(), new.decode())
-            except pkcs11.PKCS11Error as exc:
-                raise HSMError(f"cannot change the PIN: {type(exc).__name__}") from None
+            if shares_out is not None:
+                with pinhandout.staged(mnemonics, split, shares_out) as files:
+                    change(session)
+            else:
+                out.print(f"The PIN of token {label} will be split {threshold} of {shares} "
+                          f"(split {split}); it changes once every holder has their share.",
+                          markup=False)
+                pinhandout.show(mnemonics, split, threshold, label, out)
+                change(session)
     finally:
         wipe(old)
         wipe(new)
-    split = split_id(mnemonics[0])
+        mnemonics.clear()
     if as_json:
         print_json({"token": label, "threshold": threshold, "split": split,
-                    "shares": mnemonics})
+                    "share_files": files})
         return
-    out = console()
-    out.print(f"The PIN of token {label} is now split {threshold} of {shares} (split {split}). "
-              "Give each custodian one share; it is shown only now.", markup=False)
-    for i, words in enumerate(mnemonics, 1):
-        out.print(f"share {i} (split {split}): {words}", markup=False)
+    out.print(f"The PIN of token {label} is now split {threshold} of {shares} (split {split}).",
+              markup=False)
+    for path in files:
+        out.print(f"  share file (mode 600): {path}", markup=False)
+    if files:
+        out.print("Give each file to its holder only; delete it here once copied.",
+                  markup=False)
 
 
 @hsm.command("check-shares")
