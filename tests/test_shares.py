@@ -254,3 +254,43 @@ def test_recovery_share_errors_name_the_share() -> None:
     with pytest.raises(BadInput, match=r"share 2: word 6 'tonic' is not in the word list"):
         share_facts(" ".join(words), "ben.share.json", "share 2")
     made.wipe()
+
+
+# -- files holding a secret or a share are mode 600 whatever the umask and directory -------
+
+def test_recovery_share_files_are_mode_600_in_a_0755_directory(tmp_path: Path) -> None:
+    from writroot.recovery.handout import FileHandout
+    from writroot.recovery.split import new_split
+
+    made = new_split(2, ["ana", "ben"], "00" * 32)
+    for directory in (tmp_path / "existing", tmp_path / "new"):
+        if directory.name == "existing":
+            directory.mkdir()
+            directory.chmod(0o755)
+        handout = FileHandout(directory, {h: bytearray(b"passphrase-" + h.encode())
+                                          for h in made.holders})
+        old = os.umask(0)
+        try:
+            handout.give(made)
+            handout.publish()
+        finally:
+            os.umask(old)
+        files = sorted(directory.glob("*.share.json"))
+        assert len(files) == 2
+        assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    made.wipe()
+
+
+def test_staged_pin_share_files_are_mode_600_in_a_0755_directory(tmp_path: Path) -> None:
+    from writroot.quorum.pinhandout import staged
+
+    directory = tmp_path / "open"
+    directory.mkdir()
+    directory.chmod(0o755)
+    old = os.umask(0)
+    try:
+        with staged(["alpha beta", "gamma delta"], "abcd", directory) as paths:
+            pass
+    finally:
+        os.umask(old)
+    assert [Path(p).stat().st_mode & 0o777 for p in paths] == [0o600, 0o600]

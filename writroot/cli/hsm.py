@@ -44,14 +44,16 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
     Exit 3 when the token lists a PQC mechanism it then cannot use (after the report)."""
     from writroot.hsm.custody import Custody
     from writroot.hsm.nativeinfo import native_report, probe_failure
-    from writroot.hsm.token import TokenSpec, token_facts
+    from writroot.hsm.token import TokenSpec, pin_state, token_facts
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     with _session(spec, pin_shares, rw=False, login=login) as session:
         custody = Custody(session, spec.module)
+        flags = int(session.token.flags)
         report: dict[str, Any] = {
             "token": token_facts(session.token),
+            "pin": {"user": pin_state(flags, "user"), "so": pin_state(flags, "so")},
             "module": spec.module,
             **native_report(custody, probe and login),
             "logged_in": login,
@@ -137,24 +139,27 @@ def _recovery(record: Any) -> str:
 
 
 def _print_info(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
+    """Plain lines, one fact per line and each keyid whole on one line: read the same on a
+    terminal, in a log or through a pipe (no table to squeeze)."""
     from writroot.crypto.fingerprint import hex_groups
+    from writroot.hsm.nativeinfo import print_native
 
     out = console()
     token = report["token"]
     assert isinstance(token, dict)
     out.print(f"token    {token['label']}  serial {token['serial']}  "
               f"{token['manufacturer']} {token['model']} fw {token['firmware']}", markup=False)
-    from writroot.hsm.nativeinfo import print_native
-
     out.print(f"module   {report['module']}  (Cryptoki {token.get('cryptoki') or '?'})",
               markup=False)
+    pins = report.get("pin", {})
+    out.print(f"PINs     user PIN: {pins.get('user') or 'no failed tries reported'}; SO PIN: "
+              f"{pins.get('so') or 'no failed tries reported'}", markup=False)
     pqc = report["pqc_mechanisms"]
-    out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}")
+    out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}",
+              markup=False)
     custody = report["custody"]
     assert isinstance(custody, dict)
-    out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()))
+    out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()), markup=False)
     print_native(out, report)
     for p in report["planted"]:
         out.print(f"PLANTED  public {p['kind']} {p['label']!r}: made without the PIN; "
@@ -162,19 +167,17 @@ def _print_info(report: dict[str, Any]) -> None:
     if not report["logged_in"]:
         out.print("not logged in: writroot's keys are private objects (log in to list them)")
         return
-    table = Table()
-    for column in ("label", "role", "algorithm", "keyid", "custody", "created", "status",
-                   "recovery"):
-        table.add_column(column, overflow="fold")  # wrap, never truncate an identifier
     keys = report["keys"]
     assert isinstance(keys, list)
+    if not keys:
+        out.print("keys     no writroot keys on this token", markup=False)
     for k in keys:
-        table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
-                      k["custody"], k["created_at"], k["status"], k["recovery"])
-    out.print(table if keys else "no writroot keys on this token")
-    for k in keys:
+        out.print(f"key      {k['label']!r}: {k['role']} {k['algorithm']}, {k['custody']} "
+                  f"custody, created {k['created_at']}, {k['status']}", markup=False)
+        out.print(f"  keyid      {hex_groups(k['keyid'])}", markup=False)
+        out.print(f"  recovery   {k['recovery']}", markup=False)
         if k["custody"] == "native":
-            out.print(f"private  {k['label']!r}: {k['private_key']}", markup=False)
+            out.print(f"  private    {k['private_key']}", markup=False)
     for k in keys:
         if k["status"] == "superseded":
             out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
@@ -189,9 +192,28 @@ def _print_info(report: dict[str, Any]) -> None:
         out.print(f"spent    plan {plan['plan_sha256']} {plan['state']} {plan['at']} -> "
                   f"{plan['out']}", markup=False)
     if report["retired_keys"]:
-        out.print(f"retired  {', '.join(report['retired_keys'])}")
+        out.print(f"retired  {', '.join(report['retired_keys'])}", markup=False)
     if "kek" in report:
-        out.print(f"KEK      {report['kek']}", markup=False)
+        out.print(f"KEK      {kek_words(report['kek'])}", markup=False)
+
+
+def kek_words(kek: dict[str, Any]) -> str:
+    """The key-encryption key's attributes in words; what would weaken it in capitals."""
+    if "error" in kek:
+        return f"none yet ({kek['error']}); the first wrapped key makes it"
+    facts = [
+        f"AES-{8 * int(kek['bytes'])}",
+        "sensitive" if kek["sensitive"] else "NOT SENSITIVE",
+        "never extractable" if kek["never_extractable"] else
+        ("not extractable now, but WAS EXTRACTABLE" if not kek["extractable"] else "EXTRACTABLE"),
+        "generated on the token" if kek["local"] else "IMPORTED (not generated on the token)",
+        "a token object" if kek["token"] else "A SESSION OBJECT",
+        "private" if kek["private"] else "PUBLIC (readable without the PIN)",
+        "not modifiable" if not kek["modifiable"] else "MODIFIABLE",
+    ]
+    if not kek["always_sensitive"] and kek["sensitive"]:
+        facts[1] = "sensitive now, but WAS NOT ALWAYS"
+    return ", ".join(facts) + f"; check value {kek['check_value']}"
 
 
 @hsm.command()
