@@ -205,6 +205,7 @@ def test_json_run_without_yes_keeps_stdout_one_object(day: Day) -> None:
     assert "Plan digest" in proc.stderr and "Plan digest" not in proc.stdout
     born = summary["generated"][0]
     assert born["role"] == "fleet-root" and born["keyid"]["hex"] == summary["signer_keyid"]
+    assert summary["sealed_backups"] == ["keys/json-run-root.sealed.json"]
     assert len(born["keyid"]["words"].split()) == 32
 
 
@@ -244,6 +245,20 @@ def test_interactive_run_in_a_pseudo_terminal(day: Day) -> None:
     assert child.exitstatus == 0, tail
     assert day.shares[2].split()[3] not in tail
     assert "wrote" in tail and (day.root / "out-pty-run" / "fleet-root.pem").exists()
+
+
+def test_run_output_names_the_sealed_backup(day: Day) -> None:
+    """The sealed backup is named with what to do with it (issue 20, item 6)."""
+    locked = day.genesis("sealed-run")
+    proc = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-sealed-run",
+                   "--host", "host.yaml", "--out", "out-sealed-run", "--yes",
+                   "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    backup = day.root / "out-sealed-run" / "keys" / "sealed-run-root.sealed.json"
+    line = next(x for x in proc.stdout.splitlines() if "sealed.json" in x)
+    assert "out-sealed-run/keys/sealed-run-root.sealed.json" in line and "SEALED BACKUP" in line
+    assert "keep it with the token, never publish it" in line
+    assert backup.stat().st_mode & 0o777 == 0o600
 
 
 def test_typed_id_mismatch_signs_nothing(day: Day) -> None:
