@@ -261,6 +261,39 @@ def test_run_output_names_the_sealed_backup(day: Day) -> None:
     assert backup.stat().st_mode & 0o777 == 0o600
 
 
+def test_verify_anchor_in_pgp_words_and_a_wrong_anchor_first(day: Day) -> None:
+    """--anchor takes the PGP words; a wrong anchor is said in one line before any FAIL;
+    words that are not a fingerprint are named as such, never `File name too long`."""
+    from writroot.crypto.fingerprint import pgp_words
+
+    locked = day.genesis("anchor-run")
+    run = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-anchor-run",
+                  "--host", "host.yaml", "--out", "out-anchor-run", "--yes", "--allow-network",
+                  "--json")
+    assert run.returncode == 0, run.stderr
+    keyid = json.loads(run.stdout)["signer_keyid"]
+    words = pgp_words(bytes.fromhex(keyid))
+    good = day.cli("verify", "out-anchor-run", "--anchor", words)
+    assert good.returncode == 0, good.stdout + good.stderr
+    wrong = day.cli("verify", "out-anchor-run", "--anchor", secrets.token_hex(32))
+    assert wrong.returncode == 1
+    lines = wrong.stdout.splitlines()
+    assert lines[0].startswith("WRONG ANCHOR: ") and "is not this fleet's root" in lines[0]
+    assert "FAIL" not in lines[0] and any(line.startswith("FAIL") for line in lines[1:])
+    assert sum("WRONG ANCHOR" in line for line in lines) == 1
+    short = day.cli("verify", "out-anchor-run", "--anchor", " ".join(words.split()[:31]))
+    assert short.returncode == 2 and "31 words; a fingerprint has 32" in short.stderr
+    typo = words.split()
+    typo[4] = "notaword"
+    bad = day.cli("verify", "out-anchor-run", "--anchor", " ".join(typo))
+    assert bad.returncode == 2
+    assert "word 5 'notaword' is not in the PGP word list" in bad.stderr
+    long = day.cli("verify", "out-anchor-run", "--anchor", "a" * 300)
+    assert long.returncode == 2
+    assert "--anchor: neither a fingerprint" in long.stderr
+    assert "File name too long" not in long.stderr
+
+
 def test_typed_id_mismatch_signs_nothing(day: Day) -> None:
     locked = day.genesis("wrong-id")
     proc = run_cli("ceremony", "run", str(locked), "--approvals", "approvals-wrong-id",
