@@ -47,7 +47,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-PIPE_WIDTH = 200
+PIPE_WIDTH = 120  # a keyid in hex groups (79) beside a field name, PGP words in two lines
 
 
 def console(stderr: bool = False) -> Any:
