@@ -294,3 +294,59 @@ def test_staged_pin_share_files_are_mode_600_in_a_0755_directory(tmp_path: Path)
     finally:
         os.umask(old)
     assert [Path(p).stat().st_mode & 0o777 for p in paths] == [0o600, 0o600]
+
+
+def _hand_out(child, count: int, holders: int = 0) -> list[str]:  # type: ignore[no-untyped-def]
+    """Play each holder in turn (the first `holders`, default all); the shares as read off
+    their screens."""
+    shares = []
+    for number in range(1, (holders or count) + 1):
+        child.expect(f"holder of PIN share {number} of {count}")
+        child.sendline("")
+        child.expect(CHECK)
+        words = _words(child.before)
+        child.sendline(words[int(child.match.group(1)) - 1])
+        child.expect(CHECK)
+        child.sendline(words[int(child.match.group(1)) - 1])
+        child.expect("press Enter to clear the screen")
+        child.sendline("")
+        shares.append(" ".join(words))
+    return shares
+
+
+def test_split_pin_changes_the_pin_only_after_every_holder_has_a_share(make_token,  # type: ignore[no-untyped-def]
+                                                                        tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    token = make_token("handout")
+    child = _spawn("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "2",
+                   "--yes", cwd=tmp_path)
+    shares = _hand_out(child, 2)
+    child.expect(f"The PIN of token {token.spec.label} is now split 2 of 2")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    env = {"S1": shares[0], "S2": shares[1]}
+    ok = run_cli("hsm", "check-shares", "--token-label", str(token.spec.label), "--pin-shares",
+                 "env:S1", "--pin-shares", "env:S2", env=env)
+    assert ok.returncode == 0, ok.stderr
+    old = run_cli("hsm", "info", *token.cli_args(), "--no-probe")
+    assert old.returncode == 3 and "PIN incorrect" in old.stderr
+
+
+def test_a_stopped_split_pin_handout_keeps_the_old_pin(make_token, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pexpect = pytest.importorskip("pexpect")
+    token = make_token("stopped")
+    child = _spawn("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "3",
+                   "--yes", cwd=tmp_path)
+    _hand_out(child, 3, holders=1)
+    child.expect("holder of PIN share 2 of 3")
+    child.sendline("")
+    for _ in range(3):
+        child.expect(CHECK)
+        child.sendline("wrong")
+    child.expect(pexpect.EOF)
+    tail = child.before
+    child.close()
+    assert child.exitstatus == 1 and "transcription check failed" in tail
+    still = run_cli("hsm", "info", *token.cli_args(), "--no-probe")
+    assert still.returncode == 0, still.stderr
