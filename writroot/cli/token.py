@@ -27,7 +27,8 @@ def token() -> None:
 @click.option("--pin", "pin_source", default="prompt", show_default=True, metavar="SOURCE",
               help=f"The new user PIN (not with --threshold): {PIN_SOURCE_HELP}.")
 @click.option("--threshold", type=click.IntRange(1, 16),
-              help="Make the user PIN random and print it only as shares: M rebuild it.")
+              help="Make the user PIN random and hand it out only as shares, one holder at a "
+              "time: M rebuild it.")
 @click.option("--shares", type=click.IntRange(2, 16), help="N shares in all (with --threshold).")
 @click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
               help=SHARES_OUT_HELP)
@@ -110,5 +111,5 @@ def init(label: str, module: str | None, so_pin_source: str, pin_source: str,
         out.print("Give each file to its holder only; delete it here once copied.",
                   markup=False)
     else:
-        out.print(f"all {shares} PIN shares of token {label} handed out "
-                  f"(split {split})", markup=False)
+        out.print(f"all {shares} PIN shares of token {label} handed out (serial {serial}, "
+                  f"split {split}, any {threshold} rebuild the PIN)", markup=False)
