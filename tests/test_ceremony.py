@@ -457,9 +457,9 @@ def test_split_pin_run(env: Env, make_token) -> None:
     token = make_token("split")
     # the fleet key lives on env.token; this token gets its own fleet root via a genesis plan
     proc = run_cli("hsm", "split-pin", *token.cli_args(), "--threshold", "2", "--shares", "3",
-                   "--yes", "--json")
+                   "--yes", "--shares-out", str(env.root / "split-shares"), "--json")
     assert proc.returncode == 0, proc.stderr
-    shares = json.loads(proc.stdout)["shares"]
+    shares = [Path(p).read_text().strip() for p in json.loads(proc.stdout)["share_files"]]
     assert len(shares) == 3
     share_env = {f"SHARE_{i}": s for i, s in enumerate(shares)}
     _write(env.root / "split-host.yaml",
@@ -473,7 +473,7 @@ def test_split_pin_run(env: Env, make_token) -> None:
     short = env.cli("ceremony", "run", str(locked), "--approvals", str(approvals), "--host",
                     "split-host-short.yaml", "--out", "split-short", "--yes", "--allow-network",
                     env=share_env)
-    assert short.returncode == 2 and "PIN shares" in short.stderr
+    assert short.returncode == 2 and "this split needs 2 shares, 1 given" in short.stderr
     assert all(w not in short.stderr for w in shares[1].split()[:4])
     assert not (env.root / "split-short").exists()
     ok = env.cli("ceremony", "run", str(locked), "--approvals", str(approvals), "--host",

@@ -66,6 +66,17 @@ operations:
         return self.root / f"{name}.lock.json"
 
 
+def read_share_files(paths: list[str], base: Path | None = None) -> list[str]:
+    """PIN share files: one share each, mode 600 in a new mode-700 directory."""
+    shares = []
+    for name in paths:
+        path = (base or Path.cwd()) / name
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        shares.append(path.read_text().strip())
+    return shares
+
+
 @pytest.fixture(scope="module")
 def day(tmp_path_factory) -> Day:
     root = tmp_path_factory.mktemp("officer")
@@ -73,10 +84,11 @@ def day(tmp_path_factory) -> Day:
     env = {"PP": PASS, "SO": "so-pin-" + tag, "CARD_PIN": "card-pin-" + tag}
     token = f"fleet-{tag}"
     proc = run_cli("token", "init", "--label", token, "--so-pin", "env:SO", "--threshold", "2",
-                   "--shares", "3", "--json", env=env)
+                   "--shares", "3", "--shares-out", str(root / "pin-shares"), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     made = json.loads(proc.stdout)
-    assert made["token"] == token and made["threshold"] == 2 and len(made["shares"]) == 3
+    assert made["token"] == token and made["threshold"] == 2 and len(made["share_files"]) == 3
+    made["shares"] = read_share_files(made["share_files"])
     card = f"card-{tag}"
     proc = run_cli("token", "init", "--label", card, "--so-pin", "env:SO", "--pin",
                    "env:CARD_PIN", env=env)
@@ -114,7 +126,7 @@ def test_split_pin_lifecycle(day: Day) -> None:
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["rebuild_pin"] is True
     one = day.cli("hsm", "check-shares", *token, "--pin-shares", "env:S1")
-    assert one.returncode == 2 and "do not rebuild the PIN" in one.stderr
+    assert one.returncode == 2 and "this split needs 2 shares, 1 given" in one.stderr
     assert all(word not in one.stderr for word in day.shares[1].split()[2:6])
     info = day.cli("hsm", "info", *token, "--pin-shares", "env:S1", "--pin-shares", "env:S2",
                    "--json")
@@ -123,19 +135,22 @@ def test_split_pin_lifecycle(day: Day) -> None:
     # a throwaway token for the re-split, so the fleet token's split stays for the run tests
     spare = f"spare-{secrets.token_hex(3)}"
     made = day.cli("token", "init", "--label", spare, "--so-pin", "env:SO", "--threshold", "2",
-                   "--shares", "2", "--json")
+                   "--shares", "2", "--shares-out", "spare-shares", "--json")
     assert made.returncode == 0, made.stderr
     old = json.loads(made.stdout)
+    old["shares"] = read_share_files(old["share_files"], day.root)
     extra = {"O0": old["shares"][0], "O1": old["shares"][1]}
     refused = day.cli("hsm", "resplit", "--token-label", spare, "--pin-shares", "env:O0",
                       "--pin-shares", "env:O1", "--threshold", "2", "--shares", "3",
-                      extra=extra)  # no --yes and no typed label: nothing changes
+                      "--shares-out", "unused", extra=extra)  # no --yes, no typed label
     assert refused.returncode != 0 and "token label" in refused.stderr
+    assert not (day.root / "unused").exists()
     new = day.cli("hsm", "resplit", "--token-label", spare, "--pin-shares", "env:O0",
                   "--pin-shares", "env:O1", "--threshold", "2", "--shares", "3", "--yes",
-                  "--json", extra=extra)
+                  "--shares-out", "spare-reshares", "--json", extra=extra)
     assert new.returncode == 0, new.stderr
     fresh = json.loads(new.stdout)
+    fresh["shares"] = read_share_files(fresh["share_files"], day.root)
     assert fresh["split"] != old["split"] and len(fresh["shares"]) == 3
     extra.update({"N0": fresh["shares"][0], "N1": fresh["shares"][1]})
     dead = day.cli("hsm", "check-shares", "--token-label", spare, "--pin-shares", "env:O0",
@@ -190,6 +205,7 @@ def test_json_run_without_yes_keeps_stdout_one_object(day: Day) -> None:
     assert "Plan digest" in proc.stderr and "Plan digest" not in proc.stdout
     born = summary["generated"][0]
     assert born["role"] == "fleet-root" and born["keyid"]["hex"] == summary["signer_keyid"]
+    assert summary["sealed_backups"] == ["keys/json-run-root.sealed.json"]
     assert len(born["keyid"]["words"].split()) == 32
 
 
@@ -235,6 +251,53 @@ def test_interactive_run_in_a_pseudo_terminal(day: Day) -> None:
     assert child.exitstatus == 0, tail
     assert shares[2].split()[3] not in tail
     assert "wrote" in tail and (day.root / "out-pty-run" / "fleet-root.pem").exists()
+
+
+def test_run_output_names_the_sealed_backup(day: Day) -> None:
+    """The sealed backup is named with what to do with it (issue 20, item 6)."""
+    locked = day.genesis("sealed-run")
+    proc = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-sealed-run",
+                   "--host", "host.yaml", "--out", "out-sealed-run", "--yes",
+                   "--allow-network")
+    assert proc.returncode == 0, proc.stderr
+    backup = day.root / "out-sealed-run" / "keys" / "sealed-run-root.sealed.json"
+    line = next(x for x in proc.stdout.splitlines() if "sealed.json" in x)
+    assert "out-sealed-run/keys/sealed-run-root.sealed.json" in line and "SEALED BACKUP" in line
+    assert "keep it with the token, never publish it" in line
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
+def test_verify_anchor_in_pgp_words_and_a_wrong_anchor_first(day: Day) -> None:
+    """--anchor takes the PGP words; a wrong anchor is said in one line before any FAIL;
+    words that are not a fingerprint are named as such, never `File name too long`."""
+    from writroot.crypto.fingerprint import pgp_words
+
+    locked = day.genesis("anchor-run")
+    run = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-anchor-run",
+                  "--host", "host.yaml", "--out", "out-anchor-run", "--yes", "--allow-network",
+                  "--json")
+    assert run.returncode == 0, run.stderr
+    keyid = json.loads(run.stdout)["signer_keyid"]
+    words = pgp_words(bytes.fromhex(keyid))
+    good = day.cli("verify", "out-anchor-run", "--anchor", words)
+    assert good.returncode == 0, good.stdout + good.stderr
+    wrong = day.cli("verify", "out-anchor-run", "--anchor", secrets.token_hex(32))
+    assert wrong.returncode == 1
+    lines = wrong.stdout.splitlines()
+    assert lines[0].startswith("WRONG ANCHOR: ") and "is not this fleet's root" in lines[0]
+    assert "FAIL" not in lines[0] and any(line.startswith("FAIL") for line in lines[1:])
+    assert sum("WRONG ANCHOR" in line for line in lines) == 1
+    short = day.cli("verify", "out-anchor-run", "--anchor", " ".join(words.split()[:31]))
+    assert short.returncode == 2 and "31 words; a fingerprint has 32" in short.stderr
+    typo = words.split()
+    typo[4] = "notaword"
+    bad = day.cli("verify", "out-anchor-run", "--anchor", " ".join(typo))
+    assert bad.returncode == 2
+    assert "word 5 'notaword' is not in the PGP word list" in bad.stderr
+    long = day.cli("verify", "out-anchor-run", "--anchor", "a" * 300)
+    assert long.returncode == 2
+    assert "--anchor: neither a fingerprint" in long.stderr
+    assert "File name too long" not in long.stderr
 
 
 def test_typed_id_mismatch_signs_nothing(day: Day) -> None:

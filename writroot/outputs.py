@@ -280,17 +280,18 @@ class Staging:
                                str(self.root)) from None
         return self
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Stage `name`; `mode` is set exactly (umask aside): 0o600 for a secret or a share."""
         assert self.dir is not None
         rel = safe_relative(name)
         if self._pub is not None:
-            self._pub.write(name, data)
+            self._pub.write(name, data, mode)
             self.files.append(rel)
             return
         if os.path.lexists(self.root / rel) or rel in self.files:
             raise BadInput("output exists already (outputs are write-once)", str(self.root / rel))
         try:
-            write_once(self.dir / rel, data)
+            write_once(self.dir / rel, data, mode)
         except OSError as exc:
             raise OutputFailed(f"cannot write: {exc.strerror}; nothing was written",
                                str(self.root / rel)) from None

@@ -239,8 +239,13 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
     born: list[dict[str, Any]] = [
         {"label": r.label, "role": r.role, "algorithm": r.key.algorithm.name,
          "custody": r.custody, "keyid": fingerprint(r.keyid)} for r in result.generated]
+    # Sealed backups of keys put on the token (custody writes them into keys/): not outputs
+    # to publish, so they are named apart.
+    sealed = sorted(str(p.relative_to(result.out_dir))
+                    for p in (result.out_dir / "keys").glob("*.sealed.json"))
     summary = {"out": str(result.out_dir), "signer_keyid": result.signer_keyid,
                "quorum": result.tally.to_json(), "outputs": result.outputs,
+               "sealed_backups": sealed,
                "network_interfaces_up": result.network, "generated": born}
     if as_json:
         print_json(summary)
@@ -254,6 +259,10 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
         out.print(f"  PGP words  {key['keyid']['words']}", markup=False)
     for name in result.outputs:
         out.print(f"  wrote {result.out_dir / name}", markup=False)
+    for name in sealed:
+        out.print(f"  wrote {result.out_dir / name}: the SEALED BACKUP of a key on this token "
+                  "(mode 600). It opens only on this token: keep it with the token, never "
+                  "publish it, and leave it out of the published set.", markup=False)
     sys.stdout.flush()
 
 
@@ -345,7 +354,7 @@ def keygen(custodian_id: str, name: str, fleet: str, out_dir: Path, passphrase: 
         else:
             from writroot.quorum.custodian import create_file_key, load_file_key
 
-            secret = read_pin(passphrase, "new key passphrase")
+            secret = read_pin(passphrase, "new key passphrase", confirm=True)
             create_file_key(key_path, bytearray(secret))
             signer = load_file_key(key_path, secret)
             envelope = enrol(signer, fleet, custodian_id, name, _now())

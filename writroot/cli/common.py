@@ -47,7 +47,18 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+PIPE_WIDTH = 120  # a keyid in hex groups (79) beside a field name, PGP words in two lines
+
+
 def console(stderr: bool = False) -> Any:
+    """Rich output for a person. Without a terminal (a log, a pipe, CI) there is no width to
+    fit: unless COLUMNS says otherwise, take a wide one, so a table is never squeezed into 80
+    columns and an identifier never folded (commands print plain lines there anyway)."""
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True, stderr=stderr)
+    out = Console(highlight=False, soft_wrap=True, stderr=stderr)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPE_WIDTH
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from writroot.cli.common import console, json_option, print_json, shares_pin, token_options
+from writroot.quorum.pinhandout import SHARES_OUT_HELP
 
 
 @click.group()
@@ -43,14 +44,16 @@ def info(module: str | None, token_label: str | None, token_serial: str | None,
     Exit 3 when the token lists a PQC mechanism it then cannot use (after the report)."""
     from writroot.hsm.custody import Custody
     from writroot.hsm.nativeinfo import native_report, probe_failure
-    from writroot.hsm.token import TokenSpec, token_facts
+    from writroot.hsm.token import TokenSpec, pin_state, token_facts
 
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     with _session(spec, pin_shares, rw=False, login=login) as session:
         custody = Custody(session, spec.module)
+        flags = int(session.token.flags)
         report: dict[str, Any] = {
             "token": token_facts(session.token),
+            "pin": {"user": pin_state(flags, "user"), "so": pin_state(flags, "so")},
             "module": spec.module,
             **native_report(custody, probe and login),
             "logged_in": login,
@@ -136,24 +139,27 @@ def _recovery(record: Any) -> str:
 
 
 def _print_info(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
+    """Plain lines, one fact per line and each keyid whole on one line: read the same on a
+    terminal, in a log or through a pipe (no table to squeeze)."""
     from writroot.crypto.fingerprint import hex_groups
+    from writroot.hsm.nativeinfo import print_native
 
     out = console()
     token = report["token"]
     assert isinstance(token, dict)
     out.print(f"token    {token['label']}  serial {token['serial']}  "
               f"{token['manufacturer']} {token['model']} fw {token['firmware']}", markup=False)
-    from writroot.hsm.nativeinfo import print_native
-
     out.print(f"module   {report['module']}  (Cryptoki {token.get('cryptoki') or '?'})",
               markup=False)
+    pins = report.get("pin", {})
+    out.print(f"PINs     user PIN: {pins.get('user') or 'no failed tries reported'}; SO PIN: "
+              f"{pins.get('so') or 'no failed tries reported'}", markup=False)
     pqc = report["pqc_mechanisms"]
-    out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}")
+    out.print(f"PQC      {', '.join(pqc) if isinstance(pqc, list) and pqc else 'none advertised'}",
+              markup=False)
     custody = report["custody"]
     assert isinstance(custody, dict)
-    out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()))
+    out.print("custody  " + ", ".join(f"{k}: {v}" for k, v in custody.items()), markup=False)
     print_native(out, report)
     for p in report["planted"]:
         out.print(f"PLANTED  public {p['kind']} {p['label']!r}: made without the PIN; "
@@ -161,19 +167,17 @@ def _print_info(report: dict[str, Any]) -> None:
     if not report["logged_in"]:
         out.print("not logged in: writroot's keys are private objects (log in to list them)")
         return
-    table = Table()
-    for column in ("label", "role", "algorithm", "keyid", "custody", "created", "status",
-                   "recovery"):
-        table.add_column(column, overflow="fold")  # wrap, never truncate an identifier
     keys = report["keys"]
     assert isinstance(keys, list)
+    if not keys:
+        out.print("keys     no writroot keys on this token", markup=False)
     for k in keys:
-        table.add_row(k["label"], k["role"], k["algorithm"], hex_groups(k["keyid"]),
-                      k["custody"], k["created_at"], k["status"], k["recovery"])
-    out.print(table if keys else "no writroot keys on this token")
-    for k in keys:
+        out.print(f"key      {k['label']!r}: {k['role']} {k['algorithm']}, {k['custody']} "
+                  f"custody, created {k['created_at']}, {k['status']}", markup=False)
+        out.print(f"  keyid      {hex_groups(k['keyid'])}", markup=False)
+        out.print(f"  recovery   {k['recovery']}", markup=False)
         if k["custody"] == "native":
-            out.print(f"private  {k['label']!r}: {k['private_key']}", markup=False)
+            out.print(f"  private    {k['private_key']}", markup=False)
     for k in keys:
         if k["status"] == "superseded":
             out.print(f"SUPERSEDED {k['label']!r} is still on this token and can sign; retire it "
@@ -188,9 +192,28 @@ def _print_info(report: dict[str, Any]) -> None:
         out.print(f"spent    plan {plan['plan_sha256']} {plan['state']} {plan['at']} -> "
                   f"{plan['out']}", markup=False)
     if report["retired_keys"]:
-        out.print(f"retired  {', '.join(report['retired_keys'])}")
+        out.print(f"retired  {', '.join(report['retired_keys'])}", markup=False)
     if "kek" in report:
-        out.print(f"KEK      {report['kek']}", markup=False)
+        out.print(f"KEK      {kek_words(report['kek'])}", markup=False)
+
+
+def kek_words(kek: dict[str, Any]) -> str:
+    """The key-encryption key's attributes in words; what would weaken it in capitals."""
+    if "error" in kek:
+        return f"none yet ({kek['error']}); the first wrapped key makes it"
+    facts = [
+        f"AES-{8 * int(kek['bytes'])}",
+        "sensitive" if kek["sensitive"] else "NOT SENSITIVE",
+        "never extractable" if kek["never_extractable"] else
+        ("not extractable now, but WAS EXTRACTABLE" if not kek["extractable"] else "EXTRACTABLE"),
+        "generated on the token" if kek["local"] else "IMPORTED (not generated on the token)",
+        "a token object" if kek["token"] else "A SESSION OBJECT",
+        "private" if kek["private"] else "PUBLIC (readable without the PIN)",
+        "not modifiable" if not kek["modifiable"] else "MODIFIABLE",
+    ]
+    if not kek["always_sensitive"] and kek["sensitive"]:
+        facts[1] = "sensitive now, but WAS NOT ALWAYS"
+    return ", ".join(facts) + f"; check value {kek['check_value']}"
 
 
 @hsm.command()
@@ -279,18 +302,23 @@ def export_public(module: str | None, token_label: str | None, token_serial: str
 @click.option("--threshold", type=click.IntRange(1, 16), required=True, help="M shares rebuild it.")
 @click.option("--shares", type=click.IntRange(2, 16), required=True, help="N shares in all.")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help=SHARES_OUT_HELP)
 @json_option
 def split_pin(module: str | None, token_label: str | None, token_serial: str | None,
               pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
-              threshold: int, shares: int, yes: bool, as_json: bool) -> None:
+              threshold: int, shares: int, yes: bool, shares_out: Path | None,
+              as_json: bool) -> None:
     """Replace the token's user PIN with a random one split into M-of-N SLIP-39 shares.
 
-    The new PIN is never shown or stored: only the shares are printed, once, for the
-    custodians. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
+    The new PIN is never shown or stored: each share is shown once, to its holder alone on a
+    cleared screen, and two of its words are typed back before the next holder is called
+    (or, with --shares-out, each share goes to its own mode-600 file); only then is the PIN
+    changed. `ceremony run` rebuilds it in memory from M shares (host profile pin_shares),
     and every hsm command takes them with --pin-shares. Asks for the token label first.
     """
     _replace_pin(module, token_label, token_serial, pin_shares, pin_source, so_pin_source,
-                 threshold, shares, yes, as_json)
+                 threshold, shares, yes, shares_out, as_json)
 
 
 @hsm.command("resplit")
@@ -303,34 +331,41 @@ def split_pin(module: str | None, token_label: str | None, token_serial: str | N
 @click.option("--shares", type=click.IntRange(2, 16), required=True,
               help="N shares in the new split (one per member of the new roster).")
 @click.option("--yes", is_flag=True, help="Do not ask for the typed token label (CI).")
+@click.option("--shares-out", type=click.Path(path_type=Path, file_okay=False),
+              help=SHARES_OUT_HELP)
 @json_option
 def resplit(module: str | None, token_label: str | None, token_serial: str | None,
             pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
-            threshold: int, shares: int, yes: bool, as_json: bool) -> None:
+            threshold: int, shares: int, yes: bool, shares_out: Path | None,
+            as_json: bool) -> None:
     """Re-split the token PIN for a new roster: M old shares (--pin-shares) log in, the PIN is
-    replaced by a new random one, and its new M-of-N shares are printed once. Every old share
-    is dead afterwards (it rebuilds a PIN the token no longer has)."""
+    replaced by a new random one, and its new M-of-N shares are handed out once, one holder at
+    a time, as by split-pin. Every old share is dead afterwards (it rebuilds a PIN the token
+    no longer has)."""
     from writroot.errors import BadInput
 
     if not pin_shares:
         raise BadInput("give the old shares with --pin-shares (one per share)", "--pin-shares")
     _replace_pin(module, token_label, token_serial, pin_shares, pin_source, so_pin_source,
-                 threshold, shares, yes, as_json)
+                 threshold, shares, yes, shares_out, as_json)
 
 
 def _replace_pin(module: str | None, token_label: str | None, token_serial: str | None,
                  pin_shares: tuple[str, ...], pin_source: str, so_pin_source: str | None,
-                 threshold: int, shares: int, yes: bool, as_json: bool) -> None:
+                 threshold: int, shares: int, yes: bool, shares_out: Path | None,
+                 as_json: bool) -> None:
 
     from writroot.crypto.keys import wipe
     from writroot.errors import BadInput, PolicyRefused
     from writroot.hsm.pin import read_pin
     from writroot.hsm.softhsm import token_named
     from writroot.hsm.token import TokenSpec, find_token, open_session
+    from writroot.quorum import pinhandout
     from writroot.quorum.splitpin import check_token_takes_split_pin, split_id, split_new_pin
 
     if threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
+    pinhandout.check_out(shares_out, as_json)
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     ranged = token_named(spec.module, spec.label, spec.serial)  # before python-pkcs11 loads it
@@ -345,26 +380,47 @@ def _replace_pin(module: str | None, token_label: str | None, token_serial: str 
     old = shares_pin(pin_shares) or read_pin(spec.pin_source)
     so_pin = read_pin(so_pin_source, "SO PIN") if so_pin_source else None
     new, mnemonics = split_new_pin(threshold, shares)
-    try:
+    split = split_id(mnemonics[0])
+    out = console()
+    files: list[str] = []
+
+    def change() -> None:
         with open_session(spec, rw=True, pin_bytes=old) as session:  # the old PIN logs in
             changed = _set_pin(session, old, new, so_pin is not None)
         if not changed:
             assert so_pin is not None
             _init_pin_as_so(spec, so_pin, new)
+
+    try:
+        # The old PIN logs in first; the shares are handed out before the PIN changes, so a
+        # handout that stops leaves the old PIN (and its shares) working.
+        with open_session(spec, rw=True, pin_bytes=old):
+            pass
+        if shares_out is not None:
+            with pinhandout.staged(mnemonics, split, shares_out) as files:
+                change()
+        else:
+            out.print(f"The PIN of token {label} will be split {threshold} of {shares} "
+                      f"(split {split}); it changes once every holder has their share.",
+                      markup=False)
+            pinhandout.show(mnemonics, split, threshold, label, out)
+            change()
     finally:
         wipe(old)
         wipe(new)
         wipe(so_pin)
-    split = split_id(mnemonics[0])
+        mnemonics.clear()
     if as_json:
         print_json({"token": label, "threshold": threshold, "split": split,
-                    "shares": mnemonics})
+                    "share_files": files})
         return
-    out = console()
-    out.print(f"The PIN of token {label} is now split {threshold} of {shares} (split {split}). "
-              "Give each custodian one share; it is shown only now.", markup=False)
-    for i, words in enumerate(mnemonics, 1):
-        out.print(f"share {i} (split {split}): {words}", markup=False)
+    out.print(f"The PIN of token {label} is now split {threshold} of {shares} (split {split}).",
+              markup=False)
+    for path in files:
+        out.print(f"  share file (mode 600): {path}", markup=False)
+    if files:
+        out.print("Give each file to its holder only; delete it here once copied.",
+                  markup=False)
 
 
 def _set_pin(session: Any, old: bytearray, new: bytearray, as_so_next: bool) -> bool:

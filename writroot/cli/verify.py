@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
-              help="The pinned fleet root: its keyid fingerprint or its PEM public key file.")
+              help="The pinned fleet root: its keyid fingerprint (64 hex digits, in groups or not, "
+              "or its 32 PGP words) or its PEM public key file.")
 @click.option("--revocations", multiple=True, metavar="FILE",
               help="Revocation list(s) to apply: every verified list counts (none un-revokes); "
                    "the highest sequence is reported and must be current.")
@@ -115,6 +116,20 @@ def _explain(explain: tuple[Path, Path], report: Report, pinned: Anchor) -> None
     write_explanation(artifact, data, report, pinned, outdir)
 
 
+def _anchor_mismatch(report: Report) -> str | None:
+    """One line before every per-artifact finding when the pinned anchor is not this fleet's:
+    no fleet root was established from it and a fleet-root statement names another key."""
+    from writroot.crypto.fingerprint import hex_groups
+
+    if report.fleet_root is not None:
+        return None
+    if not any(f.check == "anchor-pinned" for r in report.results for f in r.findings):
+        return None
+    return (f"WRONG ANCHOR: {hex_groups(report.anchor)[:39]} … is not this fleet's root "
+            "(its fleet-root statement names another key), so nothing below is trusted; "
+            "check --anchor against the fingerprint recorded at genesis")
+
+
 def _print(report: Report, anchor: str, html_path: Path | None) -> None:
     from rich.markup import escape
 
@@ -122,6 +137,9 @@ def _print(report: Report, anchor: str, html_path: Path | None) -> None:
     from writroot.jsonio import format_time
 
     out = console()
+    lead = _anchor_mismatch(report)
+    if lead is not None:
+        out.print(lead, markup=False)
     out.print(f"reference time  {format_time(report.at)}")
     out.print(f"anchor          {hex_groups(anchor)}")
     if report.package is not None:

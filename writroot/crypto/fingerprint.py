@@ -40,3 +40,21 @@ def _from_words(words: list[str]) -> str | None:
             return None
         out.append(table[word.lower()])
     return out.hex()
+
+
+def words_problem(text: str) -> str | None:
+    """Why text that looks like PGP words (several words, letters only) is not a 32-byte
+    fingerprint in them; None when it is, or when it does not look like words at all."""
+    words = text.split()
+    if len(words) < 2 or not all(w.isalpha() for w in words):
+        return None
+    even = {w.lower() for w in EVEN}
+    odd = {w.lower() for w in ODD}
+    for i, word in enumerate(words):
+        if word.lower() not in (even if i % 2 == 0 else odd):
+            hint = " (a word of the other list: one is missing or extra before it)" \
+                if word.lower() in (odd if i % 2 == 0 else even) else ""
+            return f"word {i + 1} {word[:20]!r} is not in the PGP word list{hint}"
+    if len(words) != 32:
+        return f"{len(words)} words; a fingerprint has 32"
+    return None

@@ -36,11 +36,15 @@ def _read_secret_file(path: Path) -> str:
             raise BadInput("secret file is not UTF-8", str(path)) from None
 
 
-def read_pin(source: str, what: str = "token PIN") -> bytearray:
-    """Resolve a PIN source to the PIN bytes (the caller wipes them)."""
+def read_pin(source: str, what: str = "token PIN", confirm: bool = False) -> bytearray:
+    """Resolve a PIN source to the PIN bytes (the caller wipes them). `confirm`: a new PIN or
+    passphrase, typed twice at a prompt; the two must match."""
     kind, _, arg = source.partition(":")
     if kind == "prompt" and not arg:
         value = getpass.getpass(f"{what}: ")
+        if confirm and value and getpass.getpass(f"{what}, again: ") != value:
+            raise BadInput(f"the two {what}s typed differ; nothing was changed",
+                           f"{what} source")
     elif kind == "env" and arg:
         if arg not in os.environ:
             raise BadInput(f"environment variable {arg} is not set", f"{what} source")

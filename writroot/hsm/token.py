@@ -51,8 +51,8 @@ def load_library(module: str) -> Any:
     try:
         return pkcs11.lib(module)
     except Exception as exc:
-        raise HSMError(f"cannot load PKCS#11 module {module}: {exc}{load_hint(str(exc))}"
-                       ) from None
+        raise HSMError(f"cannot load PKCS#11 module {module}: {str(exc) or type(exc).__name__}"
+                       f"{load_hint(str(exc))}{softhsm_hint(module)}") from None
 
 
 def load_hint(error: str) -> str:
@@ -78,11 +78,52 @@ def find_token(spec: TokenSpec) -> Any:
     try:
         return lib.get_token(**kwargs)
     except pkcs11.NoSuchToken:
-        raise HSMError(f"no token with {_describe(spec)} in {spec.module}") from None
+        raise HSMError(f"no token with {_describe(spec)} in {spec.module}"
+                       f"{softhsm_hint(spec.module)}") from None
     except pkcs11.MultipleTokensReturned:
         raise HSMError(f"more than one token with {_describe(spec)}; name it by serial") from None
     except pkcs11.PKCS11Error as exc:
         raise HSMError(f"token lookup failed: {type(exc).__name__}") from None
+
+
+def softhsm_hint(module: str) -> str:
+    """Why SoftHSM2 may not see a token that exists: it reads the token directory from the
+    config file SOFTHSM2_CONF names (or its built-in default when unset)."""
+    if "softhsm" not in Path(module).name.lower():
+        return ""
+    conf = os.environ.get("SOFTHSM2_CONF")
+    if not conf:
+        return ("; SOFTHSM2_CONF is not set, so SoftHSM2 read its default config: set it to "
+                "the softhsm2.conf of your token directory")
+    if not Path(conf).is_file():
+        return f"; SOFTHSM2_CONF names {conf!r}, which is not a file"
+    return f"; SoftHSM2 read its tokens from the directory in SOFTHSM2_CONF ({conf!r})"
+
+
+def pin_state(flags: int, who: str = "user") -> str | None:
+    """What the token reports about a PIN's retries, in words (PKCS#11 token flags); None
+    when it reports nothing (no failed tries, or a token that does not count them)."""
+    from pkcs11.constants import TokenFlag
+
+    prefix = "USER" if who == "user" else "SO"
+    if flags & getattr(TokenFlag, f"{prefix}_PIN_LOCKED"):
+        return "LOCKED"
+    if flags & getattr(TokenFlag, f"{prefix}_PIN_FINAL_TRY"):
+        return "ONE TRY LEFT before it locks"
+    if flags & getattr(TokenFlag, f"{prefix}_PIN_COUNT_LOW"):
+        return "a wrong PIN was typed since the last login: retries are running low"
+    return None
+
+
+def _wrong_pin(spec: TokenSpec, label: str) -> HSMError:
+    """A wrong PIN, with the retries the token reports afterwards."""
+    try:
+        state = pin_state(int(find_token(spec).flags))
+    except Exception:  # the message stands without it
+        state = None
+    return HSMError(f"PIN incorrect for token {label!r}" + (
+        f"; the token reports: {state}" if state else
+        "; the token does not report how many tries are left"))
 
 
 def _describe(spec: TokenSpec) -> str:
@@ -113,7 +154,7 @@ def open_session(spec: TokenSpec, rw: bool = False, login: bool = True,
             # python-pkcs11 takes the PIN as str; that copy cannot be wiped.
             session = token.open(rw=rw, user_pin=pin.decode() if pin is not None else None)
         except pkcs11.PinIncorrect:
-            raise HSMError(f"PIN incorrect for token {token.label!r}") from None
+            raise _wrong_pin(spec, token.label) from None
         except pkcs11.PinLocked:
             raise HSMError(f"PIN locked on token {token.label!r}") from None
         except pkcs11.PKCS11Error as exc:

@@ -58,29 +58,36 @@ def split_id(mnemonic: str) -> str:
 
 
 def combine_pin(sources: list[str]) -> bytearray:
-    """Rebuild the PIN from share sources (prompt, env:VAR, file:PATH); wrong or too few
-    shares are a clear error."""
+    """Rebuild the PIN from share sources (prompt, env:VAR, file:PATH); each wrong share is
+    named by its number (writroot.quorum.shares), never echoed."""
     import shamir_mnemonic
 
-    mnemonics = []
+    from writroot.quorum.shares import check_set, parse_share
+
+    parsed = []
     for i, source in enumerate(sources):
         share = read_pin(source, what=f"PIN share {i + 1}")
-        mnemonics.append(" ".join(share.decode("utf-8", "replace").split()))
-        wipe(share)
+        try:
+            mnemonic = share.decode("utf-8", "replace")
+        finally:
+            wipe(share)
+        parsed.append((f"share {i + 1}", parse_share(mnemonic, f"share {i + 1}",
+                                                     "pin shares")))
+        del mnemonic
     try:
-        secret = bytearray(shamir_mnemonic.combine_mnemonics(mnemonics, b""))
+        check_set(parsed, "pin shares")
+        # Shares are parsed already: recover from them, not from their words again.
+        groups = shamir_mnemonic.shamir.ShareGroup()
+        for _, share in parsed[:parsed[0][1].member_threshold]:  # any M of them will do
+            groups.add(share)
+        secret = bytearray(shamir_mnemonic.recover_ems({0: groups}).decrypt(b""))
     except shamir_mnemonic.MnemonicError:
-        # The library's message quotes share words; never echo them.
-        splits = sorted({split_id(m) for m in mnemonics})
-        mnemonics.clear()
-        if len(splits) > 1:
-            raise BadInput(f"the PIN shares come from different splits ({', '.join(splits)}); "
-                           "give shares of one split", "pin shares") from None
-        raise BadInput(f"the {len(sources)} PIN shares given do not rebuild the PIN (too few, "
-                       f"or mistyped; split {splits[0] if splits else '?'})",
-                       "pin shares") from None
+        # The shares parse and agree, yet the digest fails: one was mistyped in a way the
+        # checksum missed, or they are not of the split the PIN was made from.
+        raise BadInput(f"the {len(parsed)} shares do not rebuild a PIN: one of them is "
+                       "wrong", "pin shares") from None
     finally:
-        mnemonics.clear()
+        parsed.clear()
     pin = bytearray(secret.hex().encode())
     wipe(secret)
     return pin

@@ -4,12 +4,14 @@
   (`sharefile`), published together into a new directory. Passphrases come from
   WRITROOT_SHARE_PASSPHRASE_<HOLDER> or are asked for, twice, before the HSM opens.
 - `ConsoleHandout`: on a terminal only. Each holder in turn types their id, sees their words
-  once, types two of them back (a transcription check), and the screen is cleared before the
-  next holder is called.
+  once, types two of them back, by position chosen at random (a transcription check), and
+  the screen and its scrollback are cleared before the next holder is called (`show_once`,
+  also used for PIN shares).
 """
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,13 +71,65 @@ class FileHandout:
             return
         with Staging(self.directory) as stage:
             for name, data in sorted(self.files.items()):
-                stage.write(name, data)
+                stage.write(name, data, mode=0o600)
 
     def close(self) -> None:
         if not self._given:
             for p in self.passphrases.values():
                 wipe(p)
         self.files.clear()
+
+
+CLEAR = "\x1b[H\x1b[2J\x1b[3J"  # home, clear the screen, and clear the scrollback
+CHECK_TRIES = 3
+
+
+def clear_screen(console: Any) -> None:
+    """Clear the screen and its scrollback, so no share stays for the next holder to scroll
+    back to; only on a terminal (a pipe or a log never gets control sequences)."""
+    stream = getattr(console, "file", None) or sys.stdout
+    if stream.isatty():
+        stream.write(CLEAR)
+        stream.flush()
+
+
+def show_once(out: Any, call: str, holder: str | None, heading: str, words: list[str]) -> None:
+    """One holder's screen: call them (they type their id, or press Enter), clear, show the
+    words, ask two of them back by position (chosen at random), clear again. A wrong word is
+    asked again with the share still on screen; after CHECK_TRIES the handout stops."""
+    import click
+
+    clear_screen(out)
+    if holder is None:
+        click.prompt(f"{call}; when only they can see the screen, press Enter", default="",
+                     show_default=False, err=True)
+    else:
+        typed = ""
+        while typed != holder:
+            typed = click.prompt(f"{call}; {holder}, type your id", default="",
+                                 show_default=False, err=True)
+    clear_screen(out)
+    out.print(heading, markup=False)
+    for row in range(0, len(words), 6):
+        out.print("  " + "  ".join(f"{row + i + 1:2}. {w:<10}"
+                                   for i, w in enumerate(words[row:row + 6])), markup=False)
+    picks = sorted(secrets.SystemRandom().sample(range(1, len(words) + 1), 2))
+    for number in picks:
+        for attempt in range(CHECK_TRIES):
+            check = click.prompt(f"transcription check: type word {number} from your paper",
+                                 hide_input=True, default="", show_default=False, err=True)
+            if check.strip().lower() == words[number - 1]:
+                break
+            if attempt + 1 < CHECK_TRIES:
+                out.print(f"word {number} does not match: compare your paper with the screen "
+                          "and correct it", markup=False)
+        else:
+            clear_screen(out)
+            raise PolicyRefused(f"the transcription check failed {CHECK_TRIES} times "
+                                f"({holder or call})", "shares")
+    click.prompt("press Enter to clear the screen for the next holder", default="",
+                 show_default=False, err=True)
+    clear_screen(out)
 
 
 class ConsoleHandout:
@@ -90,35 +144,19 @@ class ConsoleHandout:
                            "DIR for share files", "recovery shares")
 
     def give(self, split: Split) -> None:
-        import click
-
-        out = self.console
         for holder in split.holders:
-            typed = ""
-            while typed != holder:
-                typed = click.prompt(f"hand the console to recovery-share holder {holder}; "
-                                     f"{holder}, type your id", default="", show_default=False)
             words = split.shares[holder].split()
-            out.clear()
-            out.print(f"[bold]{holder}[/bold]: your share of recovery split {split.split_id} "
-                      f"({split.threshold} of {len(split.holders)}). Write every word down, "
-                      "in order, now: it is shown once.")
-            for row in range(0, len(words), 6):
-                out.print("  " + "  ".join(f"{row + i + 1:2}. {w:<10}"
-                                           for i, w in enumerate(words[row:row + 6])),
-                          markup=False)
-            for number in (1, len(words)):
-                check = click.prompt(f"transcription check: type word {number} from your "
-                                     "paper", hide_input=True)
-                if check.strip().lower() != words[number - 1]:
-                    out.clear()
-                    raise PolicyRefused(f"{holder}'s transcription check failed; the run "
-                                        "stops and the key is destroyed (re-run the plan)",
-                                        "recovery shares")
-            click.prompt("press Enter to clear the screen for the next holder", default="",
-                         show_default=False)
-            out.clear()
-            words.clear()
+            try:
+                show_once(self.console, f"hand the console to recovery-share holder {holder}",
+                          holder, f"{holder}: your share of recovery split {split.split_id} "
+                          f"({split.threshold} of {len(split.holders)}). Write every word "
+                          "down, in order, now: it is shown once.", words)
+            except PolicyRefused as exc:
+                raise PolicyRefused(f"{holder}'s transcription check failed; the run stops "
+                                    "and the key is destroyed (re-run the plan)",
+                                    "recovery shares") from exc
+            finally:
+                words.clear()
 
     def publish(self) -> None:
         return None

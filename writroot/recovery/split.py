@@ -115,26 +115,20 @@ class ShareFacts:
     threshold: int
 
 
-def share_facts(mnemonic: str, where: str) -> ShareFacts:
-    """Parse one share; a mistyped word fails SLIP-39's checksum. Never echoes the words."""
-    import shamir_mnemonic
+def share_facts(mnemonic: str, where: str, name: str = "the share") -> ShareFacts:
+    """Parse one share; an unknown word or a mistyped one (SLIP-39's checksum) is named by
+    its position. Never echoes the words of a share."""
+    from writroot.quorum.shares import parse_share
 
-    try:
-        share = shamir_mnemonic.Share.from_mnemonic(normalise(mnemonic))
-    except shamir_mnemonic.MnemonicError as exc:
-        reason = "checksum" if "checksum" in str(exc).lower() else "format"
-        raise BadInput(f"not a valid SLIP-39 share ({reason} check failed: a mistyped or "
-                       "missing word)", where) from None
-    except (ValueError, KeyError, IndexError):
-        raise BadInput("not a valid SLIP-39 share (an unknown word)", where) from None
+    share = parse_share(mnemonic, name, where)
     if share.group_count != 1:
         raise BadInput("not a writroot recovery share (more than one group)", where)
     return ShareFacts(share.identifier, share.index, share.member_threshold)
 
 
-def holder_of(desc: dict[str, Any], mnemonic: str, where: str) -> str:
+def holder_of(desc: dict[str, Any], mnemonic: str, where: str, name: str = "the share") -> str:
     """The holder whose share this is, or a one-line error saying why it is not one."""
-    facts = share_facts(mnemonic, where)
+    facts = share_facts(mnemonic, where, name)
     if facts.slip39_id != desc["slip39_identifier"] or facts.threshold != desc["threshold"]:
         raise BadInput(f"this share is not of split {desc['split']} (another split)", where)
     mine = commitment(desc["split"], mnemonic)
@@ -152,8 +146,8 @@ def combine(desc: dict[str, Any], shares: list[tuple[str, str]]) -> tuple[bytear
     import shamir_mnemonic
 
     holders: list[str] = []
-    for where, mnemonic in shares:
-        holder = holder_of(desc, mnemonic, where)
+    for number, (where, mnemonic) in enumerate(shares, 1):
+        holder = holder_of(desc, mnemonic, where, f"share {number}")
         if holder in holders:
             raise BadInput(f"the share of {holder} was given twice; each share counts once",
                            where)

@@ -17,16 +17,28 @@ SUBJECT_FILE_BYTES = 256 * 1024 * 1024  # release files, read whole to be digest
 
 
 def resolve_anchor(text: str) -> Anchor:
-    """A PEM file path, or a fingerprint (64 hex digits; spaces and colons allowed)."""
+    """A fingerprint (64 hex digits, spaces and colons allowed, or its 32 PGP words) or a PEM
+    file path."""
+    from writroot.crypto.fingerprint import words_problem
+
+    keyid = normalise(text)
+    if is_hex_digest(keyid):
+        return Anchor(keyid)
+    problem = words_problem(text)
+    if problem is not None:
+        raise BadInput(f"not a fingerprint in PGP words: {problem}", "--anchor")
     path = Path(text)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long to be a path, say
+        raise BadInput("neither a fingerprint (64 hex digits, or its 32 PGP words) nor a PEM "
+                       "file", "--anchor") from None
+    if is_file:
         data = read_capped(path, 64 * 1024)
         key = PublicKey.from_pem(data, str(path))
         return Anchor(key.keyid, key)
-    keyid = normalise(text)
-    if not is_hex_digest(keyid):
-        raise BadInput("expected a 64-hex-digit fingerprint or a PEM file", "--anchor")
-    return Anchor(keyid)
+    raise BadInput("expected a fingerprint (64 hex digits, or its 32 PGP words) or a PEM file",
+                   "--anchor")
 
 
 def gather(paths: list[str]) -> list[tuple[str, bytes]]:
