@@ -455,3 +455,25 @@ def test_witness_state_round_trips_and_is_strict(small: tree.MemoryTree,
         mutate(bad)
         with pytest.raises(BadInput):
             witness.state_from_json(bad, "s")
+
+
+def test_the_example_in_docs_format_md_verifies() -> None:
+    """docs/format.md §10 shows real bytes: its cosigned checkpoint opens under its vkeys, its
+    proof's path leads from entry 3 to the checkpoint's root."""
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "format.md").read_text(encoding="utf-8")
+    section = doc.split("## 10. Transparency log", 1)[1]
+    vkeys = re.findall(r"^  (\S+\+[0-9a-f]{8}\+\S+)$", section, re.M)
+    signed = next(b for b in re.findall(r"```\n(fleet\.writsov\.example/log\n5\n.*?)```",
+                                        section, re.S) if "\u2014" in b)
+    verifiers = [cosignature.CosignatureVerifier(*cosignature.parse_vkey(v, "doc"))
+                 for v in vkeys]
+    opened = note.open_note(signed.encode(), verifiers, "docs/format.md")
+    assert len(opened.verified) == 2
+    head = re.search(r"```\n(c2sp\.org/tlog-proof@v1\n.*?)```", section, re.S)
+    assert head is not None
+    parsed = proof.parse(head[1].encode() + b"\n" + signed.encode(), "docs/format.md")
+    cp = checkpoint.parse(opened.text, "docs/format.md")
+    leaf = tree.leaf_hash(hashlib.sha256(b"payload 3").digest())
+    assert tree.check_inclusion(parsed.path, cp.size, parsed.index, leaf, cp.root)
