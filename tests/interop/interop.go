@@ -99,14 +99,23 @@ func (v *mldsaVerifier) Verify(msg, sig []byte) bool {
 
 // ---------------------------------------------------------------- tiles from a directory
 
-type dirTiles struct{ root string }
+// dirTiles reads tiles from a directory; tlog.TileHashReader checks them on every use.
+type dirTiles struct {
+	root  string
+	cache map[string][]byte
+}
 
 func (d dirTiles) ReadTiles(_ context.Context, tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		data, err := os.ReadFile(filepath.Join(d.root, torchwood.TilePath(t)))
-		if err != nil {
-			return nil, err
+		path := filepath.Join(d.root, torchwood.TilePath(t))
+		data, ok := d.cache[path]
+		if !ok {
+			var err error
+			if data, err = os.ReadFile(path); err != nil {
+				return nil, err
+			}
+			d.cache[path] = data
 		}
 		out[i] = data
 	}
@@ -249,7 +258,7 @@ func checkLog(item logItem) (res logResult) {
 	if _, _, err := torchwood.VerifyCheckpoint(signed, policy); err == nil {
 		res.Quorum = true
 	}
-	tiles := dirTiles{item.Dir}
+	tiles := dirTiles{item.Dir, map[string][]byte{}}
 	hr := torchwood.TileHashReaderWithContext(context.Background(), c.Tree, tiles)
 	th, err := tlog.TreeHash(c.N, hr)
 	if err != nil {
