@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from writroot.jsonio import canonical
-from writroot.log import logfile, proof
+from writroot.log import logfile
 from writroot.log.logfile import Log, MemoryKey
 
 pytestmark = pytest.mark.interop
@@ -118,7 +118,7 @@ def report(work: Path) -> dict[str, Any]:
     proofs = []
     for index in PROVEN:
         path = work / f"proof-{index}.tlog-proof"
-        path.write_bytes(proof.Proof(index, tuple(log.inclusion(index)), signed).format())
+        path.write_bytes(log.proof_file(index, signed))
         proofs.append({"path": str(path), "entry": _entry(index).hex()})
     proofs.append({"path": str(work / "proof-0.tlog-proof"), "entry": _entry(1).hex()})
     manifest = {

@@ -475,5 +475,7 @@ def test_the_example_in_docs_format_md_verifies() -> None:
     assert head is not None
     parsed = proof.parse(head[1].encode() + b"\n" + signed.encode(), "docs/format.md")
     cp = checkpoint.parse(opened.text, "docs/format.md")
-    leaf = tree.leaf_hash(hashlib.sha256(b"payload 3").digest())
-    assert tree.check_inclusion(parsed.path, cp.size, parsed.index, leaf, cp.root)
+    entry = hashlib.sha256(b"payload 3").digest()
+    assert parsed.extra == entry
+    assert tree.check_inclusion(parsed.path, cp.size, parsed.index, tree.leaf_hash(entry),
+                                cp.root)

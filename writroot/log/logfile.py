@@ -66,6 +66,16 @@ class Log:
     def inclusion(self, index: int, size: int | None = None) -> list[bytes]:
         return tree.inclusion_proof(self.hashes, self.size if size is None else size, index)
 
+    def proof_file(self, index: int, signed: bytes) -> bytes:
+        """The C2SP tlog-proof of entry `index` to the signed checkpoint `signed`; its `extra`
+        line carries the entry, which pairs the proof with its statement."""
+        from writroot.log import proof
+
+        text, _ = note.split(signed, "checkpoint")
+        size = cpmod.parse(text, "checkpoint").size
+        return proof.Proof(index, tuple(self.inclusion(index, size)), signed,
+                           self.entries[index]).format()
+
     def consistency(self, old: int, new: int | None = None) -> list[bytes]:
         return tree.consistency_proof(self.hashes, old, self.size if new is None else new)
 
