@@ -99,7 +99,8 @@ def report(work: Path) -> dict[str, Any]:
     witnesses = {f"w{i}.writsov.example/witness": MemoryKey.generate() for i in range(3)}
     log = Log(ORIGIN)
     log_signer = logfile.log_signer(ORIGIN, log_key, lambda: CLOCK)
-    older = []
+    older: list[str] = []
+    consistency: dict[str, list[str]] = {}
     for i in range(SIZE):
         log.append(_entry(i))
         if log.size in OLDER:
@@ -111,6 +112,10 @@ def report(work: Path) -> dict[str, Any]:
     for i in range(300):
         fork.append(_entry(i) if i < 200 else logfile.entry_for(b"forked %d" % i))
     (work / "checkpoint-fork").write_bytes(fork.sign([log_signer]))
+    for path in older:  # writroot's own consistency proofs, for Go's tlog.CheckTree
+        size = int(path.rsplit("-", 1)[1])
+        consistency[path] = [base64.b64encode(h).decode() for h in log.consistency(size)]
+    consistency[str(work / "checkpoint-fork")] = consistency[str(work / "checkpoint-300")]
     cosigners = [logfile.log_signer(name, key, lambda: CLOCK + 1)
                  for name, key in list(witnesses.items())[:2]]  # two of three cosign
     signed = log.sign([log_signer, *cosigners])
@@ -124,7 +129,8 @@ def report(work: Path) -> dict[str, Any]:
     manifest = {
         "logs": [{"dir": str(work / "log"), "log_key": _key_json(ORIGIN, log_key),
                   "witnesses": [_key_json(n, k) for n, k in witnesses.items()], "quorum": 2,
-                  "checkpoints": [*older, str(work / "checkpoint-fork")], "proofs": proofs}],
+                  "checkpoints": [*older, str(work / "checkpoint-fork")],
+                  "consistency": consistency, "proofs": proofs}],
         "bundles": _bundles(work),
     }
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -158,6 +164,8 @@ def test_older_checkpoints_consistent_and_the_fork_not(report: dict[str, Any]) -
     results = report["logs"][0]["checkpoints"]
     assert [(r["size"], r["consistent"]) for r in results] == \
         [*((n, True) for n in OLDER), (300, False)]
+    # writroot's own RFC 9162 consistency proofs, checked by x/mod's tlog.CheckTree
+    assert [r["writroot_proof"] for r in results] == [True] * len(OLDER) + [False]
 
 
 def test_tlog_proofs_verify_with_torchwood(report: dict[str, Any]) -> None:

@@ -139,6 +139,8 @@ type logItem struct {
 	Witnesses   []key       `json:"witnesses"`
 	Quorum      int         `json:"quorum"`
 	Checkpoints []string    `json:"checkpoints"` // older signed checkpoints
+	// writroot's own consistency proofs from each older checkpoint (path -> base64 hashes)
+	Consistency map[string][]string `json:"consistency"`
 	Proofs      []proofItem `json:"proofs"`
 }
 
@@ -157,7 +159,8 @@ type checkpointResult struct {
 	Path       string `json:"path"`
 	Size       int64  `json:"size"`
 	Root       string `json:"root"`
-	Consistent bool   `json:"consistent"`
+	Consistent bool   `json:"consistent"`  // tlog.ProveTree from the tiles, then CheckTree
+	Theirs     bool   `json:"writroot_proof"` // tlog.CheckTree on writroot's own proof
 	Error      string `json:"error,omitempty"`
 }
 
@@ -288,7 +291,7 @@ func checkLog(item logItem) (res logResult) {
 		}
 	}
 	for _, path := range item.Checkpoints {
-		res.Checkpoints = append(res.Checkpoints, checkOlder(path, logV, c, hr))
+		res.Checkpoints = append(res.Checkpoints, checkOlder(path, item.Consistency[path], logV, c, hr))
 	}
 	for _, pi := range item.Proofs {
 		res.Proofs = append(res.Proofs, checkProof(pi, policy))
@@ -296,7 +299,7 @@ func checkLog(item logItem) (res logResult) {
 	return res
 }
 
-func checkOlder(path string, logV *mldsaVerifier, c torchwood.Checkpoint, hr tlog.HashReader) (r checkpointResult) {
+func checkOlder(path string, theirs []string, logV *mldsaVerifier, c torchwood.Checkpoint, hr tlog.HashReader) (r checkpointResult) {
 	r.Path = path
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -310,6 +313,16 @@ func checkOlder(path string, logV *mldsaVerifier, c torchwood.Checkpoint, hr tlo
 		return r
 	}
 	r.Size, r.Root = old.N, base64.StdEncoding.EncodeToString(old.Hash[:])
+	var tp tlog.TreeProof
+	for _, h64 := range theirs {
+		h, err := base64.StdEncoding.DecodeString(h64)
+		if err != nil || len(h) != tlog.HashSize {
+			r.Error = "malformed writroot consistency proof"
+			return r
+		}
+		tp = append(tp, tlog.Hash(h))
+	}
+	r.Theirs = theirs != nil && tlog.CheckTree(tp, c.N, c.Hash, old.N, old.Hash) == nil
 	if old.N > c.N {
 		r.Error = "older checkpoint is larger"
 		return r
