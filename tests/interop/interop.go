@@ -134,14 +134,14 @@ type proofItem struct {
 }
 
 type logItem struct {
-	Dir         string      `json:"dir"`
-	LogKey      key         `json:"log_key"`
-	Witnesses   []key       `json:"witnesses"`
-	Quorum      int         `json:"quorum"`
-	Checkpoints []string    `json:"checkpoints"` // older signed checkpoints
+	Dir         string   `json:"dir"`
+	LogKey      key      `json:"log_key"`
+	Witnesses   []key    `json:"witnesses"`
+	Quorum      int      `json:"quorum"`
+	Checkpoints []string `json:"checkpoints"` // older signed checkpoints
 	// writroot's own consistency proofs from each older checkpoint (path -> base64 hashes)
 	Consistency map[string][]string `json:"consistency"`
-	Proofs      []proofItem `json:"proofs"`
+	Proofs      []proofItem         `json:"proofs"`
 }
 
 type bundleItem struct {
@@ -159,7 +159,7 @@ type checkpointResult struct {
 	Path       string `json:"path"`
 	Size       int64  `json:"size"`
 	Root       string `json:"root"`
-	Consistent bool   `json:"consistent"`  // tlog.ProveTree from the tiles, then CheckTree
+	Consistent bool   `json:"consistent"`     // tlog.ProveTree from the tiles, then CheckTree
 	Theirs     bool   `json:"writroot_proof"` // tlog.CheckTree on writroot's own proof
 	Error      string `json:"error,omitempty"`
 }
