@@ -2,8 +2,9 @@
 
 Sections: engines (sign/verify per engine), hsm (custody unseal-and-sign against the raw engine),
 verify (artifacts per second through the verify core), native (native custody on the PKCS#11 3.2
-test tokens against wrapped custody and the raw engine; also `python -m bench.native`), startup
-(CLI cold start).
+test tokens against wrapped custody and the raw engine; also `python -m bench.native`), log
+(transparency-log appends, inclusion proofs and a 1,000,000-entry log as tiles; also
+`python -m bench.log`), startup (CLI cold start).
 """
 
 from __future__ import annotations

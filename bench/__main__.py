@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench import Row, custody, engines, native, scale, startup, throughput
+from bench import Row, custody, engines, log, native, scale, startup, throughput
 from bench.hsmtoken import throwaway_custody
 from writroot.crypto.algorithms import SLH_DSA_SHA2_256S
 
@@ -33,6 +33,7 @@ SECTIONS: list[tuple[str, Callable[[], list[Row]]]] = [
     ("engines", engines.run),
     ("hsm + verify", hsm_and_verify),
     ("native custody", native.run),
+    ("log", log.run),
     ("startup", startup.run),
 ]
 

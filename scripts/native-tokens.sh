@@ -43,7 +43,8 @@ OCK_TEMP_USER_PIN=12345678    # set by the SO, then changed by the user (openCry
 SIG_BUF_OLD=16384             # src/fhsm_pairwise.c: too small for SLH-DSA-SHA2-256s (29,792 bytes)
 SIG_BUF_NEW=49856             # the largest SLH-DSA signature (SHAKE/SHA2-256f) fits
 PACKAGES="freehsm-c opencryptoki libopencryptoki0 python3 python3-venv openssl softhsm2
-  ca-certificates gcc make libc6-dev libssl-dev dpkg-dev xz-utils"
+  ca-certificates gcc make libc6-dev libssl-dev dpkg-dev xz-utils
+  golang-go golang-golang-x-mod-dev golang-filippo-torchwood-dev golang-github-spiffe-go-spiffe-dev"
 ROOT_PATH=$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { echo "native-tokens: $*"; }

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from writroot.crypto.algorithms import (
+    ML_DSA_44,
     ML_DSA_65,
     ML_DSA_87,
     SLH_DSA_SHA2_256F,
@@ -43,6 +44,7 @@ KEYGEN = _vectors("slh-dsa-sha2-256s-keygen.json")
 SIGGEN = _vectors("slh-dsa-sha2-256s-siggen.json")
 SIGVER = _vectors("slh-dsa-sha2-256s-sigver.json")
 MLDSA_KEYGEN = _vectors("ml-dsa-87-keygen.json")
+MLDSA44_CASE = _vectors("ml-dsa-44-keygen.json")["tests"][0]
 
 KEYGEN_CASES = KEYGEN["tests"]
 SIGGEN_CASE = SIGGEN["tests"][0]
@@ -52,7 +54,8 @@ MLDSA_CASE = MLDSA_KEYGEN["tests"][0]
 #: The ACVP keyGen cases whose secret keys are used to sign (each costs one 256s signature).
 SIGNING_KEYGEN_CASES = [KEYGEN_CASES[0], KEYGEN_CASES[-1]]
 
-ALGS = {a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87)}
+ALGS = {a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_44, ML_DSA_65,
+                            ML_DSA_87)}
 
 
 def h(text: str) -> bytes:
@@ -361,6 +364,34 @@ def test_mldsa87_acvp_keys_sign_and_verify_across_engines(
     assert not verifier.verify(ML_DSA_87, pk, MLDSA_MESSAGE + b".", signature)
 
 
+# =========================================================================== ML-DSA-44 keyGen
+
+
+def test_mldsa44_cryptography_engine_public_from_seed_gives_acvp_pk() -> None:
+    """Witness and log keys (C2SP tlog-cosignature): the ACVP keyGen case, seed -> pk."""
+    engine = _engine("cryptography")
+    assert engine.public_from_private(ML_DSA_44, bytearray(h(MLDSA44_CASE["seed"]))) \
+        == h(MLDSA44_CASE["pk"])
+
+
+@pytest.mark.parametrize("verifier_name", _engine_params(ML_DSA_44, "verify"))
+def test_mldsa44_acvp_key_signs_and_verifies_across_engines(verifier_name: str) -> None:
+    message = b"writroot: signed with the ACVP ML-DSA-44 keyGen key"
+    signature = _engine("cryptography").sign(ML_DSA_44, bytearray(h(MLDSA44_CASE["seed"])),
+                                             message)
+    assert len(signature) == ML_DSA_44.signature_size
+    verifier = _engine(verifier_name)
+    assert verifier.verify(ML_DSA_44, h(MLDSA44_CASE["pk"]), message, signature)
+    assert not verifier.verify(ML_DSA_44, h(MLDSA44_CASE["pk"]), message + b".", signature)
+
+
+def test_mldsa44_spki_round_trip() -> None:
+    from writroot.crypto import spki
+
+    pk = h(MLDSA44_CASE["pk"])
+    assert spki.decode_pem(spki.encode_pem(ML_DSA_44, pk).encode(), "t") == (ML_DSA_44, pk)
+
+
 # =========================================================================== cross-engine matrix
 
 
@@ -371,7 +402,7 @@ MATRIX_SIGNER_EXCLUDE = {SLH_DSA_SHA2_256S.name: ("slh-dsa-py",)}
 
 def _matrix() -> list[Any]:
     out = []
-    for alg in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87):
+    for alg in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_44, ML_DSA_65, ML_DSA_87):
         exclude = MATRIX_SIGNER_EXCLUDE.get(alg.name, ())
         for signer in _engine_params(alg, "sign", exclude=exclude):
             for verifier in _engine_params(alg, "verify"):

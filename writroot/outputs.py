@@ -344,3 +344,27 @@ class Staging:
                                str(exc.filename)) from None
             raise OutputFailed(f"cannot write: {exc.strerror}; nothing was written",
                                str(self.root)) from None
+
+
+def replace_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace the regular file `path` (a state file) atomically: a new file beside it,
+    fsynced, then one rename; a kill leaves the old or the new content, never a mix."""
+    if os.path.islink(path) or (os.path.lexists(path) and not path.is_file()):
+        raise BadInput("not a regular file; refusing to replace it", str(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{STAGING_MARK}", dir=path.parent)
+    except OSError as exc:
+        raise OutputFailed(f"cannot write: {exc.strerror}; nothing was written",
+                           str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _chmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputFailed(f"cannot write: {exc.strerror}; nothing was written",
+                           str(path)) from None

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "recovery": ("writroot.cli.recovery", "recovery", "Recovery shares: check, restore, rehearse."),
     "publish": ("writroot.cli.publish", "publish", "Build the distribution set and the audit "
                 "package from ceremony outputs."),
+    "witness": ("writroot.cli.witness", "witness", "Cosign log checkpoints as an offline "
+                "witness; refuse rollbacks and split views with evidence."),
 }
 
 

@@ -28,6 +28,8 @@ SLH_DSA_SHA2_256S = Algorithm("SLH-DSA-SHA2-256s", "slh-dsa", f"{_NIST_SIG}.24",
                               0x09)
 SLH_DSA_SHA2_256F = Algorithm("SLH-DSA-SHA2-256f", "slh-dsa", f"{_NIST_SIG}.25", 64, 49856, 128,
                               0x0B)
+# ML-DSA-44: witness cosignatures and log checkpoints (C2SP tlog-cosignature, type 0x06).
+ML_DSA_44 = Algorithm("ML-DSA-44", "ml-dsa", f"{_NIST_SIG}.17", 1312, 2420, 32, 0x01)
 ML_DSA_65 = Algorithm("ML-DSA-65", "ml-dsa", f"{_NIST_SIG}.18", 1952, 3309, 32, 0x02)
 ML_DSA_87 = Algorithm("ML-DSA-87", "ml-dsa", f"{_NIST_SIG}.19", 2592, 4627, 32, 0x03)
 
@@ -37,8 +39,8 @@ ECDSA_P384 = Algorithm("ECDSA-P384-SHA384", "ecdsa", "1.2.840.10045.2.1", 97, 10
 ED25519 = Algorithm("Ed25519", "eddsa", "1.3.101.112", 32, 64, 32, 0)
 
 ALGORITHMS: dict[str, Algorithm] = {
-    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_65, ML_DSA_87, ECDSA_P384,
-                        ED25519)
+    a.name: a for a in (SLH_DSA_SHA2_256S, SLH_DSA_SHA2_256F, ML_DSA_44, ML_DSA_65, ML_DSA_87,
+                        ECDSA_P384, ED25519)
 }
 BY_OID: dict[str, Algorithm] = {a.oid: a for a in ALGORITHMS.values()}
 

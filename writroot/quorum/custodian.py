@@ -1,5 +1,5 @@
 """Custodian approval keys: ML-DSA-65 in a passphrase-encrypted file, or ECDSA P-384 or
-Ed25519 on a PKCS#11 smartcard."""
+Ed25519 on a PKCS#11 smartcard. Witness keys (ML-DSA-44) use the same file format."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from writroot.crypto.algorithms import ECDSA_P384, ED25519, ML_DSA_65
+from writroot.crypto.algorithms import ECDSA_P384, ED25519, ML_DSA_44, ML_DSA_65, Algorithm
 from writroot.crypto.keys import PublicKey, wipe
 from writroot.errors import BadInput, HSMError
 
@@ -25,7 +25,7 @@ class ApprovalSigner(Protocol):
 
 @dataclass
 class FileKey:
-    """An ML-DSA-65 key loaded from its encrypted PKCS#8 file (the seed stays in memory)."""
+    """An ML-DSA key loaded from its encrypted PKCS#8 file (the seed stays in memory)."""
 
     key: PublicKey
     _private: Any
@@ -62,18 +62,28 @@ def _pkcs8_encrypt(inner_der: bytes, passphrase: bytes) -> bytes:
     return bytes(info.dump())
 
 
-def create_file_key(path: Path, passphrase: bytearray) -> PublicKey:
-    """Generate ML-DSA-65 and write it as encrypted PKCS#8 PEM (mode 600, write-once)."""
+def _mldsa_class(alg: Algorithm) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    if alg is ML_DSA_44:
+        return mldsa.MLDSA44PrivateKey
+    if alg is ML_DSA_65:
+        return mldsa.MLDSA65PrivateKey
+    raise BadInput(f"key files hold ML-DSA-44 or ML-DSA-65 keys, not {alg.name}")
+
+
+def create_file_key(path: Path, passphrase: bytearray, alg: Algorithm = ML_DSA_65) -> PublicKey:
+    """Generate an ML-DSA key (ML-DSA-65 for custodians, ML-DSA-44 for witnesses) and write it
+    as encrypted PKCS#8 PEM (mode 600, write-once)."""
     import base64
 
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import mldsa
 
     if len(passphrase) < 12:
         raise BadInput("the passphrase must be at least 12 characters", "passphrase")
     if path.exists():
         raise BadInput("key file exists already (write-once)", str(path))
-    private = mldsa.MLDSA65PrivateKey.generate()
+    private = _mldsa_class(alg).generate()
     inner = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption())
     body = base64.b64encode(_pkcs8_encrypt(inner, bytes(passphrase))).decode()
@@ -88,12 +98,11 @@ def create_file_key(path: Path, passphrase: bytearray) -> PublicKey:
         raise BadInput("key file exists already (write-once)", str(path)) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
-    return PublicKey(ML_DSA_65, private.public_key().public_bytes_raw())
+    return PublicKey(alg, private.public_key().public_bytes_raw())
 
 
-def load_file_key(path: Path, passphrase: bytearray) -> FileKey:
+def load_file_key(path: Path, passphrase: bytearray, alg: Algorithm = ML_DSA_65) -> FileKey:
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import mldsa
 
     try:
         data = path.read_bytes()
@@ -107,9 +116,9 @@ def load_file_key(path: Path, passphrase: bytearray) -> FileKey:
         raise BadInput("wrong passphrase or damaged key file", str(path)) from None
     finally:
         wipe(passphrase)
-    if not isinstance(private, mldsa.MLDSA65PrivateKey):
-        raise BadInput("not an ML-DSA-65 key", str(path))
-    return FileKey(PublicKey(ML_DSA_65, private.public_key().public_bytes_raw()), private)
+    if not isinstance(private, _mldsa_class(alg)):
+        raise BadInput(f"not an {alg.name} key", str(path))
+    return FileKey(PublicKey(alg, private.public_key().public_bytes_raw()), private)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`cryptography` (OpenSSL 3.5 in its wheels): ML-DSA-65 and ML-DSA-87 (FIPS 204)."""
+"""`cryptography` (OpenSSL 3.5 in its wheels): ML-DSA-44, -65 and -87 (FIPS 204)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from writroot.crypto.engines.base import Engine
 def _classes(alg: Algorithm) -> tuple[Any, Any]:
     from cryptography.hazmat.primitives.asymmetric import mldsa
 
+    if alg.name == "ML-DSA-44":
+        return mldsa.MLDSA44PrivateKey, mldsa.MLDSA44PublicKey
     if alg.name == "ML-DSA-65":
         return mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey
     return mldsa.MLDSA87PrivateKey, mldsa.MLDSA87PublicKey

@@ -20,6 +20,7 @@ from writroot.errors import EngineFault, EngineUnavailable
 _OQS_NAMES = {
     "SLH-DSA-SHA2-256s": "SLH_DSA_PURE_SHA2_256S",
     "SLH-DSA-SHA2-256f": "SLH_DSA_PURE_SHA2_256F",
+    "ML-DSA-44": "ML-DSA-44",
     "ML-DSA-65": "ML-DSA-65",
     "ML-DSA-87": "ML-DSA-87",
 }

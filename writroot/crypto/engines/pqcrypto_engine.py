@@ -11,6 +11,7 @@ from writroot.errors import EngineFault
 _MODULES = {
     "SLH-DSA-SHA2-256s": "slh_dsa_sha2_256s",
     "SLH-DSA-SHA2-256f": "slh_dsa_sha2_256f",
+    "ML-DSA-44": "ml_dsa_44",
     "ML-DSA-65": "ml_dsa_65",
     "ML-DSA-87": "ml_dsa_87",
 }
