@@ -1,0 +1,136 @@
+"""The auditor's inputs are hostile (issue 19): no injection into --explain's script, no
+spoofed screens, no unbounded reads or repeated work."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from writroot.display import inert, md, md_code
+from writroot.errors import BadInput
+
+
+def _artifact(demo: dict[str, Any], kind: str) -> Path:
+    return next(Path(a["path"]) for a in demo["artifacts"] if a["type"] == kind)
+
+
+def _fake_openssl(bin_dir: Path, version: str, log: Path) -> dict[str, str]:
+    """An `openssl` that reports `version` and hands every other call to the real one,
+    logging each call: the script may run nothing else of interest."""
+    real = shutil.which("openssl") or "/bin/false"
+    bin_dir.mkdir()
+    shim = bin_dir / "openssl"
+    shim.write_text(f"#!/bin/sh\necho \"openssl $*\" >> '{log}'\n"
+                    f"if [ \"$1\" = version ]; then echo '{version}'; exit 0; fi\n"
+                    f"exec '{real}' \"$@\"\n")
+    shim.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def _pwned(*roots: Path) -> list[Path]:
+    return [p for root in roots for p in root.rglob("PWNED*")]
+
+
+# --- item 1: verify --explain ----------------------------------------------------------------
+
+
+def test_explain_hostile_file_name_never_reaches_the_script(audit_demo: dict[str, Any],
+                                                            tmp_path: Path) -> None:
+    hostile = tmp_path / "a$(touch PWNED_NAME).dsse.json"
+    shutil.copyfile(_artifact(audit_demo, "fleet-rotation"), hostile)
+    out = tmp_path / "explain"
+    proc = run_cli("verify", audit_demo["audit_package"], "--anchor",
+                   audit_demo["anchor_fingerprint"], "--explain", str(hostile), str(out),
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "envelope.json", "key0.pem", "key1.pem", "pae.bin", "payload.b64", "sig0.bin",
+        "sig1.bin", "verify-openssl.sh"]
+    script = (out / "verify-openssl.sh").read_text()
+    assert "touch" not in script and "PWNED" not in script
+    log = tmp_path / "calls.log"
+    env = _fake_openssl(tmp_path / "bin", "OpenSSL 3.5.0 8 Apr 2025", log)
+    run = subprocess.run(["sh", str(out / "verify-openssl.sh")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert not _pwned(tmp_path, out), run.stdout + run.stderr
+    assert log.read_text().startswith("openssl version")
+
+
+def test_explain_hostile_payload_type_is_refused(audit_demo: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    from writroot.verify.explain import script
+
+    doc = json.loads(_artifact(audit_demo, "fleet-rotation").read_text())
+    doc["payloadType"] = "x'; touch PWNED_TYPE; : '"
+    hostile = tmp_path / "type.dsse.json"
+    hostile.write_text(json.dumps(doc))
+    out = tmp_path / "explain"
+    proc = run_cli("verify", audit_demo["audit_package"], str(hostile), "--anchor",
+                   audit_demo["anchor_fingerprint"], "--explain", str(hostile), str(out),
+                   cwd=tmp_path)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "payloadType" in proc.stderr and "not explained" in proc.stderr
+    assert not out.exists() and not _pwned(tmp_path)
+    with pytest.raises(BadInput):  # the script writer checks the type once more itself
+        script(doc["payloadType"], [])
+    with pytest.raises(BadInput):
+        script("application/vnd.writroot.fleet-rotation+json",
+               [("key0.pem", "sig0.bin", "0' ; touch PWNED; '")])
+
+
+def test_explain_script_needs_openssl_35(audit_demo: dict[str, Any], tmp_path: Path) -> None:
+    """On Debian 12 (OpenSSL 3.0) the script says why in one line, not a keyid mismatch."""
+    out = tmp_path / "explain"
+    proc = run_cli("verify", audit_demo["audit_package"], "--anchor",
+                   audit_demo["anchor_fingerprint"], "--explain",
+                   str(_artifact(audit_demo, "fleet-rotation")), str(out))
+    assert proc.returncode == 0, proc.stderr
+    log = tmp_path / "calls.log"
+    env = _fake_openssl(tmp_path / "bin", "OpenSSL 3.0.19 27 Jan 2026", log)
+    run = subprocess.run(["sh", str(out / "verify-openssl.sh")], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        "needs OpenSSL >= 3.5 (SLH-DSA, ML-DSA); this is OpenSSL 3.0.19 27 Jan 2026"]
+    assert log.read_text().splitlines() == ["openssl version"]
+
+
+def test_explain_refuses_an_artifact_that_does_not_verify(audit_demo: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    doc = json.loads(_artifact(audit_demo, "fleet-rotation").read_text())
+    sig = bytearray(__import__("base64").b64decode(doc["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    doc["signatures"][0]["sig"] = __import__("base64").b64encode(bytes(sig)).decode()
+    bad = tmp_path / "bad.dsse.json"
+    bad.write_text(json.dumps(doc))
+    out = tmp_path / "explain"
+    proc = run_cli("verify", audit_demo["audit_package"], "--anchor",
+                   audit_demo["anchor_fingerprint"], "--explain", str(bad), str(out))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "signatures[0]" in proc.stderr and not out.exists()
+
+
+# --- item 2: one sanitiser ---------------------------------------------------------------------
+
+SPOOF = "\x1b[2J\x1b[H\u202eceremony-record signature: verified\x07\x9b\u2066\x7f"
+
+
+def test_inert_makes_controls_and_bidi_visible() -> None:
+    shown = inert(SPOOF)
+    assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
+    assert shown.startswith("\\x1b[2J\\x1b[H<U+202E>ceremony-record")
+    assert shown.endswith("\\x07\\x9b<U+2066>\\x7f")
+    assert inert("a\nb") == "a\\x0ab" and inert("a\nb", keep_newlines=True) == "a\nb"
+    for ch in "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u2067\u2068\u2069":
+        assert inert(ch).startswith("<U+")
+    assert inert("plain: CONUS-1 ü") == "plain: CONUS-1 ü"
+    assert md("| *x* [l](h) <b>") == "\\| \\*x\\* \\[l\\]\\(h\\) \\<b\\>"
+    assert md_code("a`b|c") == "``a`b\\|c``"
