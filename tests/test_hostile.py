@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -132,5 +131,122 @@ def test_inert_makes_controls_and_bidi_visible() -> None:
     for ch in "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u2067\u2068\u2069":
         assert inert(ch).startswith("<U+")
     assert inert("plain: CONUS-1 ü") == "plain: CONUS-1 ü"
-    assert md("| *x* [l](h) <b>") == "\\| \\*x\\* \\[l\\]\\(h\\) \\<b\\>"
+    assert md("| *x* [l](h) <b> &#x202E;") == "\\| \\*x\\* \\[l\\](h) \\<b\\> \\&#x202E;"
+    assert md("# h") == "\\# h" and md("1. x") == "1\\. x"
     assert md_code("a`b|c") == "``a`b\\|c``"
+
+
+def _spoofed_transcript(demo: dict[str, Any], tmp_path: Path) -> tuple[Path, Path]:
+    """A transcript whose events carry ESC and bidi controls, sealed by a record whose
+    signatures no longer verify (its subject was edited to seal this transcript)."""
+    import base64
+    import hashlib
+
+    from writroot.jsonio import canonical
+    from writroot.verify.transcript import GENESIS
+
+    run = Path(demo["workdir"]) / "out" / "demo-genesis"
+    head, lines = GENESIS, []
+    for seq, event in enumerate([SPOOF, "plan-loaded"]):
+        entry = {"seq": seq, "time": f"2026-10-10T10:00:0{seq}Z{SPOOF}", "event": event,
+                 "prev": head, "facts": {"note": SPOOF + "`|"}}
+        line = canonical(entry)
+        lines.append(line)
+        head = hashlib.sha256(line).hexdigest()
+    data = b"".join(line + b"\n" for line in lines)
+    env = json.loads((run / "ceremony-record.dsse.json").read_text())
+    st = json.loads(base64.b64decode(env["payload"]))
+    st["subject"] = {"transcript_sha256": hashlib.sha256(data).hexdigest(),
+                     "entries": len(lines), "head": head}
+    env["payload"] = base64.b64encode(canonical(st)).decode()
+    (tmp_path / "ceremony-record.dsse.json").write_text(json.dumps(env))
+    (tmp_path / "transcript.jsonl").write_bytes(data)
+    return tmp_path / "transcript.jsonl", run / "artifacts"
+
+
+def test_spoofing_transcript_renders_inert(audit_demo: dict[str, Any], tmp_path: Path) -> None:
+    transcript, artifacts = _spoofed_transcript(audit_demo, tmp_path)
+    md_path = tmp_path / "report.md"
+    html_path = tmp_path / "report.html"
+    proc = run_cli("audit", str(transcript), "--anchor", audit_demo["anchor_pem"], "--with",
+                   str(artifacts), "--markdown", str(md_path), "--html", str(html_path))
+    assert proc.returncode == 1, proc.stderr
+    for text in (proc.stdout, md_path.read_text()):
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+        assert "\u2066" not in text and "\x9b" not in text
+        assert "\\\\x1b\\[2J" in text and "\\<U+202E\\>" in text  # shown, escaped
+        assert "ceremony-record signature: NOT VERIFIED" in text
+        # no cell of the table can be split or a code span closed by the input
+        rows = [r for r in text.splitlines() if r.startswith("| 0 ")]
+        assert len(rows) == 1 and rows[0].count(" | ") == 3, rows
+    page = html_path.read_text()  # HTML escapes, and shows controls inert too
+    assert "\x1b" not in page and "\u202e" not in page and "&lt;U+202E&gt;" in page
+
+
+def test_hostile_file_name_renders_inert_in_verify(audit_demo: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    name = tmp_path / "x\x1b[2J\u202eok.dsse.json"
+    shutil.copyfile(_artifact(audit_demo, "fleet-root"), name)
+    proc = run_cli("verify", str(name), "--anchor", audit_demo["anchor_fingerprint"])
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
+    assert "x\\x1b[2J<U+202E>ok.dsse.json" in proc.stdout
+    bad = run_cli("verify", str(name), "--anchor", "0" * 64, "--explain", str(name),
+                  str(tmp_path / "e\x1b[31m"))
+    assert bad.returncode == 1 and "\x1b" not in bad.stderr and "\\x1b" in bad.stderr
+
+
+# --- item 3: audit reads through the one capped reader; package names once -----------------
+
+
+def test_audit_refuses_a_fifo_transcript(audit_demo: dict[str, Any], tmp_path: Path) -> None:
+    fifo = tmp_path / "transcript.jsonl"
+    os.mkfifo(fifo)
+    proc = run_cli("audit", str(fifo), "--anchor", audit_demo["anchor_pem"])  # no hang
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "FIFO" in proc.stderr and str(fifo) in proc.stderr
+
+
+def test_audit_refuses_an_oversized_transcript(audit_demo: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    from writroot.cli.audit import MAX_TRANSCRIPT_BYTES
+
+    big = tmp_path / "transcript.jsonl"
+    with big.open("wb") as f:
+        f.truncate(MAX_TRANSCRIPT_BYTES + 1)  # sparse: nothing is read to refuse it
+    proc = run_cli("audit", str(big), "--anchor", audit_demo["anchor_pem"])
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "cap" in proc.stderr and str(big) in proc.stderr
+
+
+def _repackaged(demo: dict[str, Any], tmp_path: Path, edit: Any) -> Path:
+    """The demo's audit package with its files edited by `edit`, under a fresh manifest (an
+    attacker rebuilds the manifest; only the read-aloud digest changes)."""
+    from writroot.transfer.bundle import export_files, read_bundle
+
+    _manifest, files = read_bundle(Path(demo["audit_package"]))
+    files = dict(files)
+    edit(files)
+    out = tmp_path / "edited.tar"
+    export_files(files, out, "audit-package", str(out))
+    return out
+
+
+def _edit_index(files: dict[str, bytes], change: Any) -> None:
+    from writroot.jsonio import canonical
+
+    index = json.loads(files["package.json"])
+    change(index)
+    files["package.json"] = canonical(index) + b"\n"
+
+
+@pytest.mark.parametrize("key", ["ceremonies", "subjects", "transfers", "withheld"])
+def test_package_names_each_entry_once(audit_demo: dict[str, Any], tmp_path: Path,
+                                       key: str) -> None:
+    def twice(index: dict[str, Any]) -> None:
+        index[key] = index[key] + index[key][:1] * 16
+
+    pkg = _repackaged(audit_demo, tmp_path, lambda f: _edit_index(f, twice))
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"])
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"package.json: {key}[" in proc.stderr and "named twice" in proc.stderr

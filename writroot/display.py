@@ -19,7 +19,11 @@ _UNICODE = frozenset({0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x2
 _HOSTILE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _HOSTILE_KEEP_NL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
                               "\u2066-\u2069]")
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+#: Inline Markdown syntax (emphasis, code, links, images, autolinks and raw HTML, entities,
+#: table cells, strikethrough), and block syntax where a line can start (headings, quotes,
+#: lists, thematic breaks).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|!~&])")
+_MARKDOWN_START = re.compile(r"^([#+\-=>]|[0-9]+(?=[.)]))")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -36,7 +40,9 @@ def inert(text: object, keep_newlines: bool = False) -> str:
 def md(text: object) -> str:
     """`text` for Markdown: inert, and every Markdown metacharacter backslash-escaped (a table
     cell, a heading or a link cannot be opened from an input)."""
-    return _MARKDOWN.sub(r"\\\1", inert(text))
+    escaped = _MARKDOWN.sub(r"\\\1", inert(text))
+    return _MARKDOWN_START.sub(lambda m: "\\" + m.group() if not m.group().isdigit()
+                               else m.group() + "\\", escaped)
 
 
 def md_code(text: object) -> str:

@@ -53,6 +53,9 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
                     "not_verified": failed})
         sys.exit(1 if loud else 0)
     from rich.table import Table
+    from rich.text import Text
+
+    from writroot.display import inert
 
     out = console()
     if not out.is_terminal:
@@ -65,14 +68,17 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     for r in rows:
         style = _STYLE.get(r.state, "")
         state = r.state.upper() if r.state in LOUD else r.state
-        table.add_row(r.kind, r.name, r.version, hex_groups(r.keyid)[:19] if r.keyid else "",
+        table.add_row(Text(inert(r.kind)), Text(inert(r.name)), Text(inert(r.version)),
+                      hex_groups(r.keyid)[:19] if r.keyid else "",
                       f"{r.age_days} d", format_time(r.expires)[:10], format_time(r.due)[:10],
-                      f"[{style}]{state}[/{style}]" if style else state)
+                      Text(state, style=style))
     out.print(table)
     if failed:
-        out.print(f"[yellow]{len(failed)} artifact(s) did not verify and are not in the "
-                  f"calendar (run writroot verify):[/yellow] " + ", ".join(failed), markup=True)
+        out.print(Text(f"{len(failed)} artifact(s) did not verify and are not in the "
+                       "calendar (run writroot verify): ", style="yellow")
+                  + Text(", ".join(inert(name) for name in failed)))
     if loud:
-        out.print(f"[bold red]{len(loud)} key(s) OVERDUE, EXPIRED or REVOKED: "
-                  + ", ".join(f"{r.kind} {r.name} {r.version}" for r in loud) + "[/bold red]")
+        out.print(Text(f"{len(loud)} key(s) OVERDUE, EXPIRED or REVOKED: "
+                       + ", ".join(inert(f"{r.kind} {r.name} {r.version}") for r in loud),
+                       style="bold red"))
     sys.exit(1 if loud else 0)

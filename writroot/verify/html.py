@@ -13,11 +13,19 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from html import escape
+from html import escape as _html_escape
 
 from writroot.crypto.keys import PublicKey
+from writroot.display import inert
 from writroot.jsonio import format_time
 from writroot.verify.report import ArtifactResult, Report
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with controls and bidi overrides shown, not obeyed (they reorder text
+    in a browser as in a terminal)."""
+    return _html_escape(inert(text))
+
 
 #: The rule each check enforces, in one line (docs/format.md §6 has the full list).
 RULES: dict[str, str] = {

@@ -56,10 +56,47 @@ def load(path: Path) -> Package:
     index = loads_strict(raw, where)
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise BadInput(f"expected format {FORMAT!r}", f"{where}: format")
-    for key in ("ceremonies", "subjects", "transfers", "withheld"):
-        if not isinstance(index.get(key), list):
-            raise BadInput("expected a list", f"{where}: {key}")
+    extra = set(index) - {"format", *_LISTS}
+    if extra:
+        raise BadInput(f"unknown member {sorted(extra)[0]!r}", where)
+    for key in _LISTS:
+        _check_list(index.get(key), key, len(files), f"{where}: {key}")
     return Package(str(path), files, manifest.sha256, manifest.words, index)
+
+
+_LISTS = ("ceremonies", "subjects", "transfers", "withheld")
+#: Members of each entry of the index's object lists (docs/format.md §6.11).
+_MEMBERS = {"transfers": {"path", "kind", "manifest_sha256", "words", "files"},
+            "withheld": {"artifact", "ceremony", "revoked"}}
+
+
+def _check_list(value: object, key: str, nfiles: int, where: str) -> None:
+    """A list of distinct entries, no more than the package holds files: no name may be
+    given twice, so that no entry multiplies the work done (DESIGN §6)."""
+    from writroot.statements.schema import name as name_check
+
+    if not isinstance(value, list):
+        raise BadInput("expected a list", where)
+    if len(value) > nfiles:
+        raise BadInput(f"{len(value)} entries, more than the {nfiles} files the package "
+                       "holds", where)
+    seen: set[str] = set()
+    for i, entry in enumerate(value):
+        at = f"{where}[{i}]"
+        if key == "ceremonies":
+            ident = name_check(entry, at)
+        elif key == "subjects":
+            if not isinstance(entry, str):
+                raise BadInput("expected a path string", at)
+            ident = entry
+        else:
+            if not isinstance(entry, dict) or set(entry) != _MEMBERS[key]:
+                raise BadInput(f"expected exactly {sorted(_MEMBERS[key])}", at)
+            ident = str(entry["path"]) if key == "transfers" else \
+                f"{entry['ceremony']}/{entry['artifact']}"
+        if ident in seen:
+            raise BadInput(f"{ident!r} is named twice", at)
+        seen.add(ident)
 
 
 def artifacts(pkg: Package) -> list[tuple[str, bytes]]:
