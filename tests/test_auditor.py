@@ -203,7 +203,8 @@ def test_publish_distribution_set_is_self_contained(audit_demo: dict[str, Any],
                                                     tmp_path: Path) -> None:
     out = tmp_path / "dist"
     proc = run_cli("publish", *_runs(audit_demo), "--ceremony-dir",
-                   str(_wd(audit_demo) / "ceremony"), "--out", str(out), "--json")
+                   str(_wd(audit_demo) / "ceremony"), "--out", str(out), "--json",
+                   "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     [withheld] = summary["withheld"]
@@ -230,7 +231,8 @@ def test_publish_distribution_set_is_self_contained(audit_demo: dict[str, Any],
 def test_publish_with_transcripts_only_when_asked(audit_demo: dict[str, Any],
                                                   tmp_path: Path) -> None:
     genesis = str(_wd(audit_demo) / "out" / "demo-genesis")
-    proc = run_cli("publish", genesis, "--out", str(tmp_path / "d"), "--with-transcripts")
+    proc = run_cli("publish", genesis, "--out", str(tmp_path / "d"), "--with-transcripts",
+                   "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "d" / "transcripts" / "demo-genesis.transcript.jsonl").is_file()
 
@@ -251,7 +253,7 @@ def test_publish_bad_input(audit_demo: dict[str, Any], tmp_path: Path, case: str
                                       str(wd / "out" / "demo-oscal-baseline"), "--out",
                                       str(out)],
             "exists": [str(wd / "out" / "demo-genesis"), "--out", str(tmp_path)]}[case]
-    proc = run_cli("publish", *args)
+    proc = run_cli("publish", *args, "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not out.exists()

@@ -250,3 +250,120 @@ def test_package_names_each_entry_once(audit_demo: dict[str, Any], tmp_path: Pat
     proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert f"package.json: {key}[" in proc.stderr and "named twice" in proc.stderr
+
+
+# --- item 4: a package's distributed files are what was verified --------------------------
+
+
+def _findings(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    return list(json.loads(proc.stdout)["findings"])
+
+
+@pytest.mark.parametrize("case", ["swapped", "garbage"])
+def test_package_fleet_root_pem_must_be_the_anchor(audit_demo: dict[str, Any], tmp_path: Path,
+                                                   case: str) -> None:
+    from tests.conftest import raw_key
+
+    other = raw_key().key.pem.encode() if case == "swapped" else b"not a PEM\n"
+    pkg = _repackaged(audit_demo, tmp_path,
+                      lambda f: f.__setitem__("distribution/fleet-root.pem", other))
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = _findings(proc)
+    assert finding["check"] == "distributed-key"
+    assert finding["artifact"].endswith("distribution/fleet-root.pem")
+
+
+def test_package_edited_spiffe_bundle_fails(audit_demo: dict[str, Any], tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        rel = next(r for r in sorted(files) if r.endswith(".spiffe.json"))
+        bundle = json.loads(files[rel])
+        bundle["keys"][0]["x"] = bundle["keys"][0]["y"]  # another key, still well formed
+        files[rel] = json.dumps(bundle).encode()
+
+    pkg = _repackaged(audit_demo, tmp_path, edit)
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = _findings(proc)
+    assert finding["check"] == "distributed-bundle" and ".spiffe.json" in finding["artifact"]
+
+
+def test_package_other_pem_and_stray_files_fail(audit_demo: dict[str, Any],
+                                                tmp_path: Path) -> None:
+    from tests.conftest import raw_key
+
+    def edit(files: dict[str, bytes]) -> None:
+        files["distribution/keys/extra.pem"] = raw_key().key.pem.encode()
+        files["distribution/run-me.sh"] = b"#!/bin/sh\n"
+
+    pkg = _repackaged(audit_demo, tmp_path, edit)
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert sorted((f["check"], Path(f["artifact"]).name) for f in _findings(proc)) == [
+        ("distributed-key", "extra.pem"), ("package-file", "run-me.sh")]
+
+
+def test_package_missing_a_ceremonys_binder_gets_a_finding(audit_demo: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        for rel in [r for r in files if r.startswith("binder/approvals/demo-genesis/")]:
+            del files[rel]
+        del files["binder/custodians/alice.enrolment.dsse.json"]
+
+    pkg = _repackaged(audit_demo, tmp_path, edit)
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 1, proc.stderr
+    found = {(Path(f["artifact"]).parent.name, f["check"]) for f in _findings(proc)}
+    assert ("demo-genesis", "binder-approvals") in found
+    assert any(check == "binder-enrolments" for _c, check in found)
+    assert all(check.startswith("binder-") for _c, check in found)
+
+
+def test_package_transfer_kind_must_be_the_bundles_own(audit_demo: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    def kind(index: dict[str, Any]) -> None:
+        index["transfers"][0]["kind"] = "anything-else"
+
+    pkg = _repackaged(audit_demo, tmp_path, lambda f: _edit_index(f, kind))
+    proc = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert [f["check"] for f in _findings(proc)] == ["transfer-manifest"]
+
+
+def _runs(demo: dict[str, Any]) -> list[str]:
+    return [str(Path(demo["workdir"]) / "out" / name) for name in demo["ceremonies"]]
+
+
+def test_publish_withholds_only_on_lists_that_verify(audit_demo: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    cdir = str(Path(audit_demo["workdir"]) / "ceremony")
+    ok = run_cli("publish", *_runs(audit_demo), "--ceremony-dir", cdir, "--out",
+                 str(tmp_path / "a"), "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["withheld"]) == 1
+    # pinned to another anchor, the demo's revocation list verifies nothing: nothing withheld
+    other = run_cli("publish", *_runs(audit_demo), "--ceremony-dir", cdir, "--out",
+                    str(tmp_path / "b"), "--anchor", "0" * 64, "--json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["withheld"] == []
+
+
+def test_publish_uses_every_ceremony_dir(audit_demo: dict[str, Any], tmp_path: Path) -> None:
+    """The binder split over two directories: both are used, so the package holds every
+    ceremony's approvals, and it verifies whole."""
+    cdir = Path(audit_demo["workdir"]) / "ceremony"
+    second = tmp_path / "second"
+    shutil.copytree(cdir / "approvals", second / "approvals")
+    first = tmp_path / "first"
+    shutil.copytree(cdir, first, ignore=shutil.ignore_patterns("approvals"))
+    pkg = tmp_path / "pkg.tar"
+    proc = run_cli("publish", *_runs(audit_demo), "--ceremony-dir", str(first),
+                   "--ceremony-dir", str(second), "--audit-package", str(pkg),
+                   "--anchor", audit_demo["anchor_fingerprint"])
+    assert proc.returncode == 0, proc.stderr
+    code = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"])
+    assert code.returncode == 0, code.stdout[-2000:]
+    again = run_cli("publish", *_runs(audit_demo), "--ceremony-dir", str(first),
+                    "--ceremony-dir", str(first), "--out", str(tmp_path / "x"),
+                    "--anchor", audit_demo["anchor_fingerprint"])
+    assert again.returncode == 2 and "named twice" in again.stderr

@@ -92,6 +92,12 @@ def _check_list(value: object, key: str, nfiles: int, where: str) -> None:
         else:
             if not isinstance(entry, dict) or set(entry) != _MEMBERS[key]:
                 raise BadInput(f"expected exactly {sorted(_MEMBERS[key])}", at)
+            for member, v in entry.items():
+                ok = isinstance(v, list) and all(isinstance(f, str) for f in v) \
+                    if member == "files" else isinstance(v, str)
+                if not ok:
+                    raise BadInput("expected a string" if member != "files" else
+                                   "expected a list of strings", f"{at}.{member}")
             ident = str(entry["path"]) if key == "transfers" else \
                 f"{entry['ceremony']}/{entry['artifact']}"
         if ident in seen:
@@ -208,6 +214,10 @@ def _transfers(pkg: Package) -> list[ArtifactResult]:
                 entry.get("words"):
             found.append(("transfer-manifest", f"manifest {manifest.sha256} "
                           f"({manifest.words}) is not the digest recorded"))
+        if entry.get("kind") != manifest.kind or entry.get("files") != \
+                [f.path for f in manifest.files]:
+            found.append(("transfer-manifest", "kind or files in package.json differ from the "
+                          "bundle's own manifest"))
         request = files.get("key-request.json")
         extracted = pkg.files.get(f"{str(rel)[:-4]}.key-request.dsse.json")
         if request is not None and request != extracted:
@@ -220,11 +230,18 @@ def _transfers(pkg: Package) -> list[ArtifactResult]:
 def check(pkg: Package, anchor: Anchor, at: datetime, independent: bool = False,
           extra: list[tuple[str, bytes]] | None = None) -> Report:
     """One report for the whole package (and any other artifacts given beside it)."""
+    from writroot.verify.distribution import binder_complete, distributed, withheld
+
     report = verify(artifacts(pkg) + (extra or []), anchor, at, independent=independent,
                     subject_files=subject_files(pkg))
+    verified = list(report.results)
     for name in pkg.index["ceremonies"]:
         report.results += _ceremony(pkg, str(name))
-    report.results += _sources(pkg) + _transfers(pkg)
+        report.results += binder_complete(pkg, str(name), verified)
+    sources = _sources(pkg)
+    report.results += sources + _transfers(pkg)
+    report.results += distributed(pkg, anchor, report, verified, {r.name for r in sources})
+    report.results += withheld(pkg, verified)
     report.package = {"path": pkg.name, "manifest_sha256": pkg.manifest_sha256,
                       "words": pkg.words, "ceremonies": list(pkg.index["ceremonies"]),
                       "withheld": list(pkg.index["withheld"])}
