@@ -367,3 +367,33 @@ def test_publish_uses_every_ceremony_dir(audit_demo: dict[str, Any], tmp_path: P
                     "--ceremony-dir", str(first), "--out", str(tmp_path / "x"),
                     "--anchor", audit_demo["anchor_fingerprint"])
     assert again.returncode == 2 and "named twice" in again.stderr
+
+
+def test_publish_ships_nothing_of_a_withheld_statement(audit_demo: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """A run that also wrote the revoked federation key's PEM: the key is withheld with its
+    statement."""
+    from writroot.envelope import Envelope
+    from writroot.statements import parse_any
+
+    runs = [Path(r) for r in _runs(audit_demo)]
+    conus = next(r for r in runs if r.name == "demo-conus-enclaves")
+    copy = tmp_path / "demo-conus-enclaves"
+    shutil.copytree(conus, copy)
+    revoked_keys = []
+    for path in sorted((copy / "artifacts").glob("federation-key-*.dsse.json")):
+        env = Envelope.parse(path.read_bytes(), str(path))
+        key = parse_any(env.payload_type, env.payload, str(path)).subject["key"]
+        (copy / f"federation-{key.keyid[:8]}.pem").write_text(key.pem)
+        revoked_keys.append(key.keyid[:8])
+    out = tmp_path / "dist"
+    proc = run_cli("publish", *[str(copy if r == conus else r) for r in runs], "--ceremony-dir",
+                   str(Path(audit_demo["workdir"]) / "ceremony"), "--out", str(out),
+                   "--anchor", audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    [withheld] = json.loads(proc.stdout)["withheld"]
+    shipped = {p.name for p in (out / "keys").glob("*.pem")}
+    revoked = withheld["revoked"].removeprefix("keyid:")[:8]
+    assert f"federation-{revoked}.pem" not in shipped
+    assert {f"federation-{k}.pem" for k in revoked_keys if k != revoked} <= shipped
+    assert withheld["artifact"] not in {p.name for p in (out / "artifacts").iterdir()}
