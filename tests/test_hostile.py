@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -202,8 +203,11 @@ def test_hostile_file_name_renders_inert_in_verify(audit_demo: dict[str, Any],
 def test_audit_refuses_a_fifo_transcript(audit_demo: dict[str, Any], tmp_path: Path) -> None:
     fifo = tmp_path / "transcript.jsonl"
     os.mkfifo(fifo)
-    proc = run_cli("audit", str(fifo), "--anchor", audit_demo["anchor_pem"])  # no hang
+    proc = subprocess.run([sys.executable, "-m", "writroot", "audit", str(fifo), "--anchor",
+                           audit_demo["anchor_pem"]], capture_output=True, text=True,
+                          timeout=60, check=False)  # a read that blocked would time out here
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
     assert "FIFO" in proc.stderr and str(fifo) in proc.stderr
 
 
@@ -397,3 +401,28 @@ def test_publish_ships_nothing_of_a_withheld_statement(audit_demo: dict[str, Any
     assert f"federation-{revoked}.pem" not in shipped
     assert {f"federation-{k}.pem" for k in revoked_keys if k != revoked} <= shipped
     assert withheld["artifact"] not in {p.name for p in (out / "artifacts").iterdir()}
+
+
+
+# --- item 7: binder statements verified alone say what they are ------------------------------
+
+
+def test_binder_statements_say_what_they_are(audit_demo: dict[str, Any]) -> None:
+    binder = Path(audit_demo["workdir"]) / "ceremony"
+    approval = next(p for p in sorted((binder / "approvals").rglob("*.dsse.json")))
+    enrolment = next(p for p in sorted((binder / "custodians").glob("*.enrolment.dsse.json")))
+    fleet_root = _artifact(audit_demo, "fleet-root")
+    proc = run_cli("verify", str(fleet_root), str(approval), str(enrolment), "--anchor",
+                   audit_demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # information only: still exit 0
+    notes = {Path(a["artifact"]).name: a.get("note", "") for a in json.loads(proc.stdout)
+             ["artifacts"]}
+    note = notes[approval.name]
+    assert note.startswith("approval of plan ") and f"ceremony {approval.parent.name}" in note
+    assert ("expired " in note or "current, until" in note) and "ceremony record" in note
+    assert notes[enrolment.name].startswith("enrolment of custodian ")
+    assert notes[fleet_root.name] == ""
+    text = run_cli("verify", str(fleet_root), str(approval), "--anchor",
+                   audit_demo["anchor_fingerprint"])
+    assert text.returncode == 0 and "(approval of plan " in text.stdout
+    assert "no verified ceremony record here ran this plan" in text.stdout
