@@ -426,3 +426,24 @@ def test_binder_statements_say_what_they_are(audit_demo: dict[str, Any]) -> None
                    audit_demo["anchor_fingerprint"])
     assert text.returncode == 0 and "(approval of plan " in text.stdout
     assert "no verified ceremony record here ran this plan" in text.stdout
+
+
+def test_withheld_bundle_statement_ships_no_spiffe_bundle(audit_demo: dict[str, Any]) -> None:
+    """`publish`'s per-run step with an enclave bundle's serial revoked: neither its envelope
+    nor its bare SPIFFE bundle is in the distribution set."""
+    from writroot.envelope import Envelope
+    from writroot.statements import parse_any
+    from writroot.transfer.publish import Published, _run
+
+    run = Path(audit_demo["workdir"]) / "out" / "demo-conus-nss-enclaves"
+    [bundle] = sorted((run / "artifacts").glob("enclave-bundle-*.dsse.json"))
+    env = Envelope.parse(bundle.read_bytes(), str(bundle))
+    serial = parse_any(env.payload_type, env.payload, str(bundle)).serial
+    kept, gone = Published(), Published()
+    _run(kept, run, set(), [], False)
+    _run(gone, run, {f"serial:{serial}"}, [], False)
+    assert any(rel.startswith("spire/") for rel in kept.dist)
+    assert not any(rel.startswith("spire/") for rel in gone.dist)
+    assert f"artifacts/{bundle.name}" not in gone.dist
+    assert gone.withheld == [{"artifact": bundle.name, "ceremony": "demo-conus-nss-enclaves",
+                              "revoked": f"serial:{serial}"}]
