@@ -203,7 +203,8 @@ def test_publish_distribution_set_is_self_contained(audit_demo: dict[str, Any],
                                                     tmp_path: Path) -> None:
     out = tmp_path / "dist"
     proc = run_cli("publish", *_runs(audit_demo), "--ceremony-dir",
-                   str(_wd(audit_demo) / "ceremony"), "--out", str(out), "--json")
+                   str(_wd(audit_demo) / "ceremony"), "--out", str(out), "--json",
+                   "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     [withheld] = summary["withheld"]
@@ -230,7 +231,8 @@ def test_publish_distribution_set_is_self_contained(audit_demo: dict[str, Any],
 def test_publish_with_transcripts_only_when_asked(audit_demo: dict[str, Any],
                                                   tmp_path: Path) -> None:
     genesis = str(_wd(audit_demo) / "out" / "demo-genesis")
-    proc = run_cli("publish", genesis, "--out", str(tmp_path / "d"), "--with-transcripts")
+    proc = run_cli("publish", genesis, "--out", str(tmp_path / "d"), "--with-transcripts",
+                   "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "d" / "transcripts" / "demo-genesis.transcript.jsonl").is_file()
 
@@ -251,7 +253,7 @@ def test_publish_bad_input(audit_demo: dict[str, Any], tmp_path: Path, case: str
                                       str(wd / "out" / "demo-oscal-baseline"), "--out",
                                       str(out)],
             "exists": [str(wd / "out" / "demo-genesis"), "--out", str(tmp_path)]}[case]
-    proc = run_cli("publish", *args)
+    proc = run_cli("publish", *args, "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not out.exists()
@@ -310,17 +312,17 @@ def test_explain_writes_what_openssl_needs(audit_demo: dict[str, Any], tmp_path:
                    audit_demo["anchor_fingerprint"], "--explain", str(rotation), str(out))
     assert proc.returncode == 0, proc.stderr
     env = Envelope.parse(rotation.read_bytes(), "r")
-    stem = rotation.name.removesuffix(".dsse.json")
-    assert (out / f"{stem}.pae").read_bytes() == env.pae()
+    assert (out / "pae.bin").read_bytes() == env.pae()
+    assert f"in {out}:" in proc.stdout and "verify-openssl.sh" in proc.stdout
     script = (out / "verify-openssl.sh").read_text()
     assert script.count("openssl pkeyutl -verify -rawin -pubin -inkey") == 2
     assert subprocess.run(["sh", "-n", str(out / "verify-openssl.sh")], check=False
                           ).returncode == 0
     for i, sig in enumerate(env.signatures):  # each PEM and .sig verify over the PAE
-        alg, raw = decode_pem((out / f"{sig.keyid[:16]}.pem").read_bytes(), "pem")
+        alg, raw = decode_pem((out / f"key{i}.pem").read_bytes(), "pem")
         assert PublicKey(alg, raw).keyid == sig.keyid
-        assert engines.verifier_for(alg).verify(alg, raw, (out / f"{stem}.pae").read_bytes(),
-                                                (out / f"{stem}.sig{i}.bin").read_bytes())
+        assert engines.verifier_for(alg).verify(alg, raw, (out / "pae.bin").read_bytes(),
+                                                (out / f"sig{i}.bin").read_bytes())
 
 
 def _openssl_35() -> bool:
@@ -358,9 +360,11 @@ def test_explain_bad_input(audit_demo: dict[str, Any], tmp_path: Path, case: str
     out = tmp_path if case == "outdir-exists" else tmp_path / "x"
     # alone, without the regional root that certifies its signer
     paths = [str(rotation)] if case == "unknown-signer" else [audit_demo["audit_package"]]
-    proc = run_cli("verify", *paths, "--anchor", "0" * 64, "--explain", str(rotation),
-                   str(out))
-    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    anchor = "0" * 64 if case == "unknown-signer" else audit_demo["anchor_fingerprint"]
+    proc = run_cli("verify", *paths, "--anchor", anchor, "--explain", str(rotation), str(out))
+    # an artifact that does not verify is never explained (exit 1); a bad OUTDIR is exit 2
+    assert proc.returncode == (1 if case == "unknown-signer" else 2)
+    assert len(proc.stderr.splitlines()) == 1
     assert (rotation.name if case == "unknown-signer" else str(tmp_path)) in proc.stderr
     assert not (tmp_path / "x").exists()
 

@@ -134,3 +134,75 @@ def test_png_reader_tells_blank_from_drawn() -> None:
     blank = png(4, [b"\xff" * 12] * 4)
     drawn = png(4, [bytes([i * 40, 0, 255 - i * 40]) * 4 for i in range(4)])
     assert distinct_colours(blank) == 1 and distinct_colours(drawn) == 4
+
+
+_MEASURE = """<script>
+const boxes = [];
+for (const el of document.querySelectorAll('#trust-tree text, #trust-tree rect.bar')) {
+  const b = el.getBoundingClientRect();
+  boxes.push({tag: el.tagName, text: el.textContent, x: b.left, y: b.top, w: b.width,
+              h: b.height});
+}
+const pre = document.createElement('pre');
+pre.id = 'boxes';
+pre.textContent = JSON.stringify(boxes);
+document.body.appendChild(pre);
+</script>"""
+
+
+def _overlaps(a: dict[str, Any], b: dict[str, Any], slack: float = 0.5) -> bool:
+    return (a["x"] + slack < b["x"] + b["w"] and b["x"] + slack < a["x"] + a["w"]
+            and a["y"] + slack < b["y"] + b["h"] and b["y"] + slack < a["y"] + a["h"])
+
+
+def test_report_answers_an_auditor_on_the_page(audit_demo: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    """Each node's state and expiry, superseded and revoked in place (full keyid,
+    revoked_at, reason, list), approvers of every ceremony, custodians by name with the
+    threshold; and in the rendered page no text overlaps another text or a bar."""
+    import html
+
+    from writroot.envelope import Envelope
+    from writroot.statements import parse_any
+
+    exe = _chromium()
+    report = Path(audit_demo["audit_report"])
+    dom = _browse(exe, tmp_path, "--dump-dom", url=report.resolve().as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    text = html.unescape(re.sub(r"<[^>]+>", " ", dom.stdout.decode()))
+    text = " ".join(text.split())
+
+    def statement(kind: str) -> Any:
+        path = next(Path(a["path"]) for a in audit_demo["artifacts"] if a["type"] == kind)
+        env = Envelope.parse(path.read_bytes(), str(path))
+        return parse_any(env.payload_type, env.payload, str(path))
+
+    [entry] = statement("revocation-list").subject["entries"]
+    assert f"keyid:{entry['keyid']} revoked_at" in text
+    assert f"({entry['reason']}) by revocation list seq 1" in text
+    assert "REVOKED" in text and "superseded" in text and "valid until" in text
+    states = re.findall(r'data-state="([^"]*)"', dom.stdout.decode())
+    assert {"valid", "superseded", "REVOKED"} <= set(states)
+    roster = statement("fleet-root").subject["roster"]
+    n = len(roster["custodians"])
+    assert f"quorum {roster['threshold']} of {n}" in text
+    assert all(c["name"] in text for c in roster["custodians"])
+    ceremonies = re.findall(r"<tr class=\"?ceremony\"?>(.*?)</tr>", dom.stdout.decode())
+    assert len(ceremonies) == len(audit_demo["ceremonies"])
+    assert not [c for c in ceremonies if "<td>-</td>" in c], ceremonies
+    # boxes as the browser laid them out: measured by a script added to a copy of the page
+    page = report.read_text()
+    page = re.sub(r"<meta http-equiv=Content-Security-Policy[^>]*>", "", page)
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.replace("</body>", _MEASURE + "</body>"))
+    dom = _browse(exe, tmp_path, "--dump-dom", url=measured.resolve().as_uri())
+    found = re.search(r'<pre id="boxes">(.*?)</pre>', dom.stdout.decode(), re.S)
+    assert found, dom.stdout[-2000:]
+    boxes = json.loads(html.unescape(found.group(1)))
+    texts = [b for b in boxes if b["tag"] == "text" and b["w"] > 0]
+    bars = [b for b in boxes if b["tag"] == "rect"]
+    assert len(texts) > 20 and len(bars) > 10
+    clashes = [(a["text"], b["text"]) for i, a in enumerate(texts) for b in texts[i + 1:]
+               if _overlaps(a, b)]
+    clashes += [(a["text"], "bar") for a in texts for b in bars if _overlaps(a, b)]
+    assert not clashes, clashes[:5]

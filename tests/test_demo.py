@@ -54,8 +54,12 @@ def test_demo_calendar_covers_every_key(demo: dict) -> None:
     assert states[("fleet-root", "writsov", "v1")] == "superseded"
     assert states[("fleet-root", "writsov", "v2")] == "ok"
     proc = run_cli("status", demo["published"], "--anchor", demo["anchor_pem"], "--json")
-    assert proc.returncode == 0, proc.stdout
-    assert json.loads(proc.stdout)["loud"] == 0
+    # the revoked federation key is withheld, and its revocation is still on the calendar,
+    # loudly (issue 19): nothing else is loud
+    assert proc.returncode == 1, proc.stdout
+    out = json.loads(proc.stdout)
+    assert out["loud"] == 1 and [r["state"] for r in out["rows"] if r["kind"] == "revoked"] \
+        == ["revoked"]
     late = run_cli("status", demo["published"], "--anchor", demo["anchor_pem"], "--at",
                    "2027-06-01T00:00:00Z")
     assert late.returncode == 1 and "OVERDUE, EXPIRED or REVOKED" in late.stdout

@@ -5,6 +5,7 @@ the revocation list; the CLI exits 1 only when something in force is overdue or 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -180,7 +181,8 @@ def test_calendar_rows_describe_each_key(keys, hierarchy) -> None:
     assert eucom.to_json() == {
         "kind": "regional-root", "name": "EUCOM", "version": "v1",
         "keyid": keys["eucom"].keyid, "since": format_time(G), "expires": format_time(d(104)),
-        "rotation_due": format_time(d(90)), "age_days": 1, "days_to_due": 89, "state": "ok"}
+        "rotation_due": format_time(d(90)), "age_days": 1, "days_to_due": 89, "state": "ok",
+        "serial": eucom.serial}
 
 
 def test_superseded_regional_version_stays_quiet_after_it_expires(keys, hierarchy) -> None:
@@ -256,3 +258,51 @@ def test_cli_status_applies_a_revocation_effective_before_at(status_dir: Path, k
     proc = _status(status_dir, d(20), "--json")
     rows = json.loads(proc.stdout)["rows"]
     assert not [r for r in rows if r["kind"] == "regional-root" and r["state"] == "ok"], rows
+
+
+# -- every revocation a trusted list holds is on the calendar (issue 19) ----------------------
+
+
+def test_demo_published_set_shows_revoked_rows_and_exits_1(audit_demo) -> None:
+    """The demo's revoked federation key is withheld from the published set: its revocation
+    still has a REVOKED row (expiry unknown: loud), and status exits 1."""
+    published = Path(audit_demo["workdir"]) / "published"
+    proc = run_cli("status", str(published), "--anchor", audit_demo["anchor_fingerprint"],
+                   "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    revoked = [r for r in out["rows"] if r["state"] == "revoked"]
+    assert len(revoked) == 1 and revoked[0]["kind"] == "revoked"
+    assert revoked[0]["revocation"]["reason"] == "key-compromise"
+    assert revoked[0]["revocation"]["target"] == f"keyid:{revoked[0]['keyid']}"
+    assert revoked[0]["expires"] is None and out["loud"] >= 1
+    text = run_cli("status", str(published), "--anchor", audit_demo["anchor_fingerprint"])
+    assert text.returncode == 1 and "REVOKED" in text.stdout
+    assert revoked[0]["keyid"] in text.stdout and "key-compromise" in text.stdout
+    # with the withheld artifact given too, the row says what it was and until when
+    withheld = Path(audit_demo["workdir"]) / "out" / "demo-conus-enclaves" / "artifacts"
+    proc = run_cli("status", str(published), str(withheld), "--anchor",
+                   audit_demo["anchor_fingerprint"], "--json")
+    rows = [r for r in json.loads(proc.stdout)["rows"] if r["state"] == "revoked"]
+    assert proc.returncode == 1 and [r["kind"] for r in rows] == ["federation-key"]
+    assert rows[0]["expires"] and rows[0]["revocation"]["target"].endswith(rows[0]["keyid"])
+
+
+def test_revoked_past_its_own_expiry_is_listed_not_loud() -> None:
+    from writroot.status import with_revocations
+    from writroot.verify.trust import Revocation
+
+    rev = Revocation("keyid:" + "ab" * 32, d(5), "superseded", 2)
+    row = Row("federation-key", "a <-> b", "", "ab" * 32, d(0), d(30), d(30), "ok", d(40))
+    absent = Revocation("serial:gone.1", d(6), "key-compromise", 2)
+    [late, unknown] = with_revocations([row], {rev.target: rev, absent.target: absent}, [],
+                                       d(40))
+    assert late.state == "revoked-expired" and late.state not in LOUD
+    assert late.revocation == rev
+    assert unknown.state == "revoked" and unknown.serial == "gone.1"
+    [early, _] = with_revocations([replace(row, at=d(10))], {rev.target: rev,
+                                                           absent.target: absent}, [], d(10))
+    assert early.state == "revoked"
+    # a revocation dated after the reference time is not in force yet
+    assert with_revocations([row], {absent.target: replace(absent, revoked_at=d(50))}, [],
+                            d(40)) == [row]

@@ -372,6 +372,29 @@ def test_a_plan_runs_once(fleet: Fleet, make_token, module: str) -> None:
     assert not (fleet.root / "once" / "out-2").exists()
 
 
+
+def test_run_warns_of_planted_public_objects(fleet: Fleet, make_token) -> None:
+    """A public object named like the KEK (made without the PIN): the run goes on (custody
+    ignores it), but warns on stderr and records it in the transcript."""
+    from pkcs11 import Attribute, KeyType, MechanismFlag
+
+    token, host = _fresh_host(fleet, make_token, "planted-run")
+    with open_session(token.spec, rw=True, login=False) as public:
+        public.generate_key(KeyType.AES, 256, label=KEK_LABEL, store=True,
+                            capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
+                            template={Attribute.PRIVATE: False})
+    locked = fleet.plan("planted-run", "fleet-root-pl")
+    out = fleet.root / "planted-run" / "out"
+    proc = fleet.run(locked, out, host=host)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("writroot: warning:")]
+    assert len(warnings) == 1 and "PLANTED public secret key" in warnings[0]
+    assert KEK_LABEL in warnings[0]
+    events = [json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines()]
+    planted = [e for e in events if e["event"] == "planted"]
+    assert planted and planted[0]["facts"]["objects"] == [{"label": KEK_LABEL,
+                                                           "kind": "secret key"}]
+
 @pytest.mark.parametrize(("point", "rerun"), [("before-publish", 0), ("after-publish", 1)])
 def test_killed_around_the_publish(fleet: Fleet, make_token, module: str, point: str,
                                    rerun: int) -> None:

@@ -552,7 +552,9 @@ operations:
         from writroot.verify import package
         from writroot.verify.html import render
 
-        pub = collect([self.out / name for name in self.outcomes], self.cdir, binder=True)
+        pub = collect([self.out / name for name in self.outcomes], [self.cdir],
+                      Anchor(result.anchor.keyid), datetime.now(UTC).replace(microsecond=0),
+                      binder=True)
         path = self.workdir / "audit-package.tar"
         manifest = export_files(package_files(pub), path, PACKAGE_KIND, str(path))
         auditor = self.workdir / "auditor"

@@ -3,18 +3,24 @@
 Pure: a verification report and a reference time in, rows out. Only artifacts that verified
 count, and those whose one failure is that they are revoked: a revoked key keeps its row,
 `revoked`; a row is otherwise `ok`, `due` (rotation within the warning window), `overdue`,
-`expired` or `superseded` (a newer version is in force).
+`expired` or `superseded` (a newer version is in force). `with_revocations` then gives every
+revocation a trusted list holds a row, even when the revoked artifact is not in the set; a
+revoked item already past its own expiry is `revoked-expired` (listed, not loud).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot.jsonio import format_time
 from writroot.statements import Statement
 from writroot.verify.report import Report
+
+if TYPE_CHECKING:
+    from writroot.verify.trust import Revocation
 
 DEFAULT_WARN_DAYS = 14
 LOUD = ("overdue", "expired", "revoked")
@@ -27,22 +33,31 @@ class Row:
     version: str
     keyid: str | None
     since: datetime
-    expires: datetime
-    due: datetime  # next rotation (or re-issue) date
+    expires: datetime | None  # None: a revoked item whose artifact is not in the set
+    due: datetime | None
     state: str
     at: datetime
     serial: str = ""
+    revocation: Revocation | None = None
 
     @property
     def age_days(self) -> int:
         return max(0, (self.at - self.since).days)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "version": self.version,
-                "keyid": self.keyid, "since": format_time(self.since),
-                "expires": format_time(self.expires), "rotation_due": format_time(self.due),
-                "age_days": self.age_days, "days_to_due": (self.due - self.at).days,
-                "state": self.state}
+        out: dict[str, Any] = {
+            "kind": self.kind, "name": self.name, "version": self.version,
+            "keyid": self.keyid, "serial": self.serial, "since": format_time(self.since),
+            "expires": format_time(self.expires) if self.expires else None,
+            "rotation_due": format_time(self.due) if self.due else None,
+            "age_days": self.age_days,
+            "days_to_due": (self.due - self.at).days if self.due else None,
+            "state": self.state}
+        if self.revocation is not None:
+            r = self.revocation
+            out["revocation"] = {"target": r.target, "revoked_at": format_time(r.revoked_at),
+                                 "reason": r.reason, "list_sequence": r.sequence}
+        return out
 
 
 def _state(at: datetime, due: datetime, expires: datetime, warn: timedelta) -> str:
@@ -141,3 +156,56 @@ def _leaves(verified: list[Statement], at: datetime, warn: timedelta) -> list[Ro
         rows.append(Row(kind, name, version, keyid, st.not_before, st.not_after, st.not_after,
                         _state(at, st.not_after, st.not_after, warn), at, st.serial))
     return rows
+
+
+def _what(st: Statement) -> tuple[str, str]:
+    """A statement's row kind and name (as the calendar names them)."""
+    sub = st.subject
+    if st.type in ("fleet-root", "fleet-rotation"):
+        return "fleet-root", st.fleet
+    if "region" in sub and st.type == "regional-root":
+        return st.type, str(sub["region"])
+    if "trust_domain" in sub:
+        return st.type, str(sub["trust_domain"])
+    if "pairing" in sub:
+        return st.type, " <-> ".join(p["trust_domain"] for p in sub["pairing"])
+    return st.type, str(sub.get("region", st.serial))
+
+
+def with_revocations(rows: list[Row], revocations: Mapping[str, Revocation],
+                     statements: Iterable[Statement], at: datetime) -> list[Row]:
+    """Every revocation in force at `at`, on the calendar: the rows of what it revokes are
+    `revoked`, with the revocation; a revoked item that has no row (its artifact is withheld
+    or absent, or failed for another reason) gets one, from its statement when given, else
+    with its expiry unknown. A revoked item past its own expiry is `revoked-expired`."""
+    in_force = [r for r in revocations.values() if r.revoked_at <= at]
+    known = list(statements)
+    out: list[Row] = []
+    matched: set[str] = set()
+    for row in rows:
+        targets = {f"serial:{row.serial}"} | ({f"keyid:{row.keyid}"} if row.keyid else set())
+        hit = next((r for r in sorted(in_force, key=lambda r: r.target)
+                    if r.target in targets), None)
+        if hit is not None:
+            matched.add(hit.target)
+            row = replace(row, state="revoked", revocation=hit)
+        out.append(row)
+    for rev in sorted(in_force, key=lambda r: r.target):
+        if rev.target in matched:
+            continue
+        st = next((s for s in known if f"serial:{s.serial}" == rev.target
+                   or ("key" in s.subject and f"keyid:{s.subject['key'].keyid}" == rev.target)),
+                  None)
+        kind, value = rev.target.split(":", 1)
+        if st is None:
+            out.append(Row("revoked", "(not in this set)", "", value if kind == "keyid" else
+                           None, rev.revoked_at, None, None, "revoked", at,
+                           value if kind == "serial" else "", rev))
+            continue
+        row_kind, name = _what(st)
+        keyid = st.subject["key"].keyid if "key" in st.subject else None
+        out.append(Row(row_kind, name, f"v{st.subject['version']}" if "version" in st.subject
+                       else "", keyid, st.not_before, st.not_after, st.not_after, "revoked",
+                       at, st.serial, rev))
+    return [replace(r, state="revoked-expired") if r.state == "revoked" and r.expires
+            is not None and at > r.expires else r for r in out]

@@ -195,9 +195,14 @@ def _input_text(item: dict[str, Any]) -> str:
 def _table(title: str | None = None) -> _Rows:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", show_header=False, box=box.SIMPLE,
-                  pad_edge=False, expand=False)
+    from writroot.display import inert
+
+    # a title is markup to rich: given as Text, inert, it is shown as it is
+    table = Table(title=Text(inert(title)) if title is not None else None,
+                  title_justify="left", show_header=False, box=box.SIMPLE, pad_edge=False,
+                  expand=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     return _Rows(table)
@@ -212,7 +217,11 @@ class _Rows:
     def add_row(self, name: str, value: str) -> None:
         from rich.text import Text
 
-        self.table.add_row(Text(name), Text(value))
+        from writroot.display import inert
+
+        # plan fields, names and titles are inputs: no control or bidi character acts
+        self.table.add_row(Text(inert(name, keep_newlines=True)),
+                           Text(inert(value, keep_newlines=True)))
 
     def __rich__(self) -> Any:
         return self.table

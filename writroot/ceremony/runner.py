@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -202,6 +203,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             custody = Custody(session, spec.module)
             facts = token_facts(session.token)
             transcript.record("token", **facts)
+            _planted(custody, transcript)
             keyid = plan.document["signer"]
             role = "regional-root" if "authority" in plan.document else "fleet-root"
             signer_key: PublicKey | None = None
@@ -280,6 +282,24 @@ def _unsigned(index: int, op: dict[str, Any], transcript: Transcript,
     events = [json.loads(line) for line in transcript.lines[mark:]]
     return {"index": index, "op": op["op"], "params": params,
             "events": [{"event": e["event"], **e["facts"]} for e in events]}
+
+
+def _planted(custody: Custody, transcript: Transcript) -> None:
+    """Public objects named like writroot's (made without the PIN; `hsm info` lists them):
+    ignored by custody, but someone had the token: warn on stderr and record them."""
+    from writroot.display import inert
+
+    planted = custody.planted()
+    if not planted:
+        return
+    transcript.record("planted", objects=[{"label": p.label, "kind": p.kind} for p in planted])
+    for p in planted:
+        try:
+            sys.stderr.write(f"writroot: warning: PLANTED public {p.kind} '{inert(p.label)}' "
+                             "on the token: made without the PIN; writroot ignores it — "
+                             "investigate and destroy it (writroot hsm info)\n")
+        except OSError:
+            pass
 
 
 def _record_signed(op: dict[str, Any], extra: dict[str, Any], payload: bytes, signed: Signed,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from writroot import failpoint
+from writroot.display import md, md_code
 from writroot.jsonio import canonical, format_time
 from writroot.verify.transcript import GENESIS
 
@@ -38,7 +39,7 @@ def render_markdown(events: list[dict[str, Any]], head: str, record_ok: bool) ->
            f"- entries: {len(events)}", f"- chain head: `{head}`",
            f"- ceremony-record signature: {'verified' if record_ok else 'NOT VERIFIED'}", "",
            "| # | time | event | facts |", "|---|---|---|---|"]
-    for e in events:
-        facts = json.dumps(e["facts"], sort_keys=True).replace("|", "\\|")
-        out.append(f"| {e['seq']} | {e['time']} | {e['event']} | `{facts}` |")
+    for e in events:  # every field from the transcript is data: shown inert, escaped
+        facts = md_code(json.dumps(e["facts"], sort_keys=True))
+        out.append(f"| {md(e['seq'])} | {md(e['time'])} | {md(e['event'])} | {facts} |")
     return "\n".join(out) + "\n"

@@ -85,7 +85,9 @@ def _fail(message: str, code: int, debug: bool) -> NoReturn:
     """The one line a user sees for any failure; the traceback only when debugging."""
     if debug:
         traceback.print_exc()
-    line = " ".join(message.split()) or "unknown error"
+    from writroot.display import inert
+
+    line = inert(" ".join(message.split())) or "unknown error"  # names come from inputs
     try:
         sys.stderr.write(f"writroot: error: {line} (exit {code})\n")
         sys.stderr.flush()

@@ -10,6 +10,10 @@ from pathlib import Path
 import click
 
 from writroot.cli.common import console, json_option, print_json
+from writroot.display import md
+
+#: A transcript is a few hundred lines of digests and facts; 16 MiB is far beyond any ceremony.
+MAX_TRANSCRIPT_BYTES = 16 * 1024 * 1024
 
 
 @click.command()
@@ -30,16 +34,14 @@ def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[
     """Verify a transcript's chain and its signed ceremony record; exit 0 only if both hold."""
     from writroot.ceremony.transcript import render_markdown
     from writroot.errors import EXIT_OK, EXIT_VERIFY, BadInput, VerificationFailed
+    from writroot.jsonio import read_capped
     from writroot.outputs import Staging
     from writroot.statements import parse_payload
     from writroot.verify.core import verify
     from writroot.verify.files import gather, resolve_anchor
     from writroot.verify.transcript import check_chain
 
-    try:
-        data = transcript.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror}", str(transcript)) from None
+    data = read_capped(transcript, MAX_TRANSCRIPT_BYTES)
     events, head = check_chain(data, str(transcript))
     record = record_path or transcript.with_name("ceremony-record.dsse.json")
     artifacts = gather([str(record), *map(str, extra)])
@@ -57,7 +59,8 @@ def audit(transcript: Path, anchor: str, record_path: Path | None, extra: tuple[
     record_result = next(r for r in report.results if r.name == str(record))
     record_ok = record_result.ok
     text = _with_reasons(render_markdown(events, head, record_ok),
-                         [f"[{f.check}] {f.message}" for f in record_result.findings])
+                         [f"\\[{md(f.check)}\\] {md(f.message)}"
+                          for f in record_result.findings])
     from writroot.verify.html import render_transcript
 
     page = render_transcript(events, head, record_ok, report) if html else ""

@@ -45,7 +45,9 @@ def _report(action: str, manifest: Manifest, bundle_path: Path, dest: Path | Non
                       f"into {dest}",
             "inspect": f"{bundle_path}: {count} files ({manifest.total_size} bytes), all "
                        "verified"}[action]
-    out.print(head, markup=False)
+    from writroot.display import inert
+
+    out.print(inert(head), markup=False)
     out.print(f"kind        {manifest.kind}", markup=False)
     for f in manifest.files:
         out.print(f"  {f.path}  ({f.size} bytes)", markup=False)

@@ -109,10 +109,12 @@ def show(locked: Path, approvals: tuple[Path, ...], anchor: str | None, trust_di
 
 
 def _print_tally(tally: Any, out: Any) -> None:
+    from writroot.display import inert
+
     out.print(f"approvals  {len(tally.counted)} of {tally.threshold} counted: "
-              f"{', '.join(tally.counted) or 'none'}")
-    for name, reason in tally.rejected:
-        out.print(f"  not counted {name}: {reason}", markup=False)
+              f"{inert(', '.join(tally.counted)) or 'none'}", markup=False)
+    for name, reason in tally.rejected:  # file names and reasons come from inputs
+        out.print(f"  not counted {inert(name)}: {inert(reason)}", markup=False)
 
 
 @ceremony.command()

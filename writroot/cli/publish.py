@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from writroot.cli.common import console, json_option, print_json
+from writroot.display import inert
 
 
 @click.command()
@@ -16,15 +17,23 @@ from writroot.cli.common import console, json_option, print_json
               help="Write the distribution set here (a new directory).")
 @click.option("--audit-package", "package", type=click.Path(path_type=Path),
               help="Write the audit package here (a new directory, or a new file ending .tar).")
-@click.option("--ceremony-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="The directory the plans were locked in: OSCAL sources and catalogs, and "
-                   "(for the audit package) approvals, enrolments, key requests and transfer "
-                   "bundles.")
+@click.option("--ceremony-dir", "ceremony_dirs", multiple=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="A directory plans were locked in (repeat for each; every one is used): "
+                   "OSCAL sources and catalogs, and (for the audit package) approvals, "
+                   "enrolments, key requests and transfer bundles.")
+@click.option("--anchor", required=True, metavar="FINGERPRINT|PEMFILE",
+              help="The pinned fleet root: only revocation lists that verify from it withhold "
+                   "anything.")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Reference time for the revocation lists, UTC YYYY-MM-DDTHH:MM:SSZ "
+                   "(default: now).")
 @click.option("--with-transcripts", is_flag=True,
               help="Put the transcripts (which hold host facts) in the distribution set too.")
 @json_option
 def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
-            ceremony_dir: Path | None, with_transcripts: bool, as_json: bool) -> None:
+            ceremony_dirs: tuple[Path, ...], anchor: str, at_text: str | None,
+            with_transcripts: bool, as_json: bool) -> None:
     """Build the distribution set (--out) and/or the audit package (--audit-package) from
     ceremony output directories. Everything is read and checked before anything is written;
     sealed keys are never published."""
@@ -41,7 +50,14 @@ def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
     for target, what in ((out_dir, "--out"), (package, "--audit-package")):
         if target is not None:
             check_new(target, what)
-    pub = collect(list(runs), ceremony_dir, with_transcripts, binder=package is not None)
+    from datetime import UTC, datetime
+
+    from writroot.jsonio import parse_time
+    from writroot.verify.files import resolve_anchor
+
+    at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
+    pub = collect(list(runs), list(ceremony_dirs), resolve_anchor(anchor), at, with_transcripts,
+                  binder=package is not None)
     for rel in pub.dist:
         check_path(rel, rel)
     manifest = None
@@ -62,7 +78,8 @@ def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
     out.print(f"published {len(pub.ceremonies)} ceremonies: {len(pub.dist)} files"
               + (f" in {out_dir}" if out_dir else ""))
     for w in pub.withheld:
-        out.print(f"  withheld {w['artifact']} ({w['revoked']} is revoked)", markup=False)
+        out.print(f"  withheld {inert(w['artifact'])} ({inert(w['revoked'])} is revoked; its "
+                  "bundle and key are withheld too)", markup=False)
     if manifest is not None:
         out.print(f"audit package   {package}", markup=False)
         out.print(f"manifest        {manifest.sha256}", markup=False)

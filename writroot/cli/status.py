@@ -10,7 +10,7 @@ import click
 from writroot.cli.common import console, json_option, print_json
 
 _STYLE = {"ok": "green", "due": "yellow", "overdue": "bold red", "expired": "bold red",
-          "revoked": "bold red", "superseded": "dim"}
+          "revoked": "bold red", "revoked-expired": "dim", "superseded": "dim"}
 
 
 @click.command()
@@ -32,19 +32,24 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     """
     from writroot.crypto.fingerprint import hex_groups
     from writroot.jsonio import format_time, parse_time
-    from writroot.status import LOUD, authentic_at, calendar, revoked_at
-    from writroot.verify.core import verify
+    from writroot.status import LOUD, authentic_at, calendar, revoked_at, with_revocations
+    from writroot.verify.core import parse_artifact
     from writroot.verify.files import gather, resolve_anchor
+    from writroot.verify.trust import establish
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
-    artifacts, pinned = gather(list(paths)), resolve_anchor(anchor)
-    lists = gather(list(revocations)) if revocations else None
-    report = verify(artifacts, pinned, at, revocations=lists)
+    pinned = resolve_anchor(anchor)
+    given = gather(list(paths)) + (gather(list(revocations)) if revocations else [])
+    parsed = [parse_artifact(name, data) for name, data in given]
+    trust = establish(pinned, parsed, at)  # the revocations: only from lists it verified
+    report = trust.report
     revoked = revoked_at(report)
     newest = authentic_at(report)
     if newest is not None and newest < at:
-        report = verify(artifacts, pinned, newest, revocations=lists)
-    rows = calendar(report, warn_days, at, revoked)
+        report = establish(pinned, parsed, newest).report
+    statements = [p.statement for p in parsed if p.statement is not None]
+    rows = with_revocations(calendar(report, warn_days, at, revoked), trust.revocations,
+                            statements, at)
     loud = [r for r in rows if r.state in LOUD]
     failed = [r.name for r in report.results if not r.ok]
     if as_json:
@@ -53,6 +58,9 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
                     "not_verified": failed})
         sys.exit(1 if loud else 0)
     from rich.table import Table
+    from rich.text import Text
+
+    from writroot.display import inert
 
     out = console()
     if not out.is_terminal:
@@ -65,14 +73,27 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     for r in rows:
         style = _STYLE.get(r.state, "")
         state = r.state.upper() if r.state in LOUD else r.state
-        table.add_row(r.kind, r.name, r.version, hex_groups(r.keyid)[:19] if r.keyid else "",
-                      f"{r.age_days} d", format_time(r.expires)[:10], format_time(r.due)[:10],
-                      f"[{style}]{state}[/{style}]" if style else state)
+        table.add_row(Text(inert(r.kind)), Text(inert(r.name)), Text(inert(r.version)),
+                      hex_groups(r.keyid)[:19] if r.keyid
+                      else (inert(r.serial) if r.revocation else ""),
+                      f"{r.age_days} d", format_time(r.expires)[:10] if r.expires else "?",
+                      format_time(r.due)[:10] if r.due else "-", Text(state, style=style))
     out.print(table)
+    for r in rows:
+        if r.revocation is not None:
+            rev = r.revocation
+            out.print(Text(inert(f"{r.kind} {r.name} {r.version}".strip() + ": "
+                                 f"{rev.target} revoked {format_time(rev.revoked_at)} "
+                                 f"({rev.reason}) by revocation list {rev.sequence}"
+                                 + ("" if r.expires else "; its artifact is not in this set")),
+                           style="" if r.state == "revoked-expired" else "bold red"))
     if failed:
-        out.print(f"[yellow]{len(failed)} artifact(s) did not verify and are not in the "
-                  f"calendar (run writroot verify):[/yellow] " + ", ".join(failed), markup=True)
+        out.print(Text(f"{len(failed)} artifact(s) did not verify and are not in the "
+                       "calendar (run writroot verify): ", style="yellow")
+                  + Text(", ".join(inert(name) for name in failed)))
     if loud:
-        out.print(f"[bold red]{len(loud)} key(s) OVERDUE, EXPIRED or REVOKED: "
-                  + ", ".join(f"{r.kind} {r.name} {r.version}" for r in loud) + "[/bold red]")
+        out.print(Text(f"{len(loud)} key(s) OVERDUE, EXPIRED or REVOKED: "
+                       + ", ".join(inert(f"{r.kind} {r.name} {r.version}".strip())
+                                   for r in loud),
+                       style="bold red"))
     sys.exit(1 if loud else 0)

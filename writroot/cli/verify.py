@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from writroot.cli.common import console, json_option, print_json
+from writroot.display import inert
 
 if TYPE_CHECKING:
     from writroot.verify.core import Anchor, Report
+    from writroot.verify.report import ArtifactResult
 
 
 @click.command()
@@ -58,8 +60,7 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
 
     pinned = resolve_anchor(anchor)
     report = _run(list(paths), pinned, at, independent, revocations, subjects, jobs)
-    if explain is not None:
-        _explain(explain, report, pinned)
+    explained = _explain(explain, report, pinned) if explain is not None else None
     if html_path is not None:
         from writroot.outputs import publish_file
         from writroot.verify.html import render
@@ -67,9 +68,18 @@ def verify(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
         publish_file(html_path, render(report).encode(), "--html")
     code = EXIT_OK if report.ok else (EXIT_USAGE if report.malformed else EXIT_VERIFY)
     if as_json:
-        print_json(report.to_json())
+        out = report.to_json()
+        _json_notes(out, report)
+        if explained is not None:
+            out["explain"] = {"dir": str(explain[1]) if explain else "", "files": explained}
+        if html_path is not None:
+            out["html"] = str(html_path)
+        print_json(out)
         sys.exit(code)
     _print(report, pinned.keyid, html_path)
+    if explain is not None and explained is not None:
+        console().print(f"explained       {inert(explain[0])} in {inert(explain[1])}: "
+                        + ", ".join(explained), markup=False)
     sys.exit(code)
 
 
@@ -106,14 +116,14 @@ def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
                        revocations=lists, subject_files=files)
 
 
-def _explain(explain: tuple[Path, Path], report: Report, pinned: Anchor) -> None:
+def _explain(explain: tuple[Path, Path], report: Report, pinned: Anchor) -> list[str]:
     from writroot.jsonio import read_capped
     from writroot.verify.explain import explain as write_explanation
     from writroot.verify.files import MAX_ARTIFACT_BYTES
 
     artifact, outdir = explain
     data = read_capped(artifact, MAX_ARTIFACT_BYTES)
-    write_explanation(artifact, data, report, pinned, outdir)
+    return write_explanation(artifact, data, report, pinned, outdir)
 
 
 def _anchor_mismatch(report: Report) -> str | None:
@@ -131,36 +141,61 @@ def _anchor_mismatch(report: Report) -> str | None:
 
 
 def _print(report: Report, anchor: str, html_path: Path | None) -> None:
-    from rich.markup import escape
-
     from writroot.crypto.fingerprint import hex_groups
     from writroot.jsonio import format_time
 
     out = console()
+
+    def line(text: str) -> None:  # every value from an input goes through inert()
+        out.print(text, markup=False)
+
     lead = _anchor_mismatch(report)
     if lead is not None:
-        out.print(lead, markup=False)
-    out.print(f"reference time  {format_time(report.at)}")
-    out.print(f"anchor          {hex_groups(anchor)}")
+        line(lead)
+    line(f"reference time  {format_time(report.at)}")
+    line(f"anchor          {hex_groups(anchor)}")
     if report.package is not None:
-        out.print(f"audit package   {report.package['path']}", markup=False)
-        out.print(f"  manifest      {report.package['manifest_sha256']}", markup=False)
-        out.print(f"  read aloud    {report.package['words']}", markup=False)
+        line(f"audit package   {inert(report.package['path'])}")
+        line(f"  manifest      {inert(report.package['manifest_sha256'])}")
+        line(f"  read aloud    {inert(report.package['words'])}")
     if report.fleet_root and report.fleet_root != anchor:
-        out.print(f"fleet root now  {hex_groups(report.fleet_root)} (version "
-                  f"{report.fleet_version}, by the rotation chain)")
+        line(f"fleet root now  {hex_groups(report.fleet_root)} (version "
+             f"{report.fleet_version}, by the rotation chain)")
     if report.revocation_sequence is not None:
-        out.print(f"revocations     list sequence {report.revocation_sequence} applied")
+        line(f"revocations     list sequence {report.revocation_sequence} applied")
     for result in report.results:
         mark = "[green]OK  [/green]" if result.ok else "[red]FAIL[/red]"
         engines = f" (checked by {', '.join(sorted(result.checked_by))})" \
             if result.checked_by else ""
-        out.print(f"{mark} {escape(result.name)}  {result.type or '?'}{engines}")
+        from rich.text import Text
+
+        out.print(Text.from_markup(mark) + Text(
+            f" {inert(result.name)}  {inert(result.type or '?')}{engines}"
+            f"{_binder_note(result, report)}"))
         for finding in result.findings:
-            out.print(f"     - {finding.check}: {finding.message}", markup=False)
+            line(f"     - {inert(finding.check)}: {inert(finding.message)}")
     total = len(report.results)
     bad = sum(1 for r in report.results if not r.ok)
-    out.print(f"{total - bad} of {total} artifacts verified"
-              + ("" if report.ok else f"; {bad} failed"))
+    line(f"{total - bad} of {total} artifacts verified" + ("" if report.ok else f"; {bad} failed"))
     if html_path is not None:
-        out.print(f"report          {html_path}", markup=False)
+        line(f"report          {inert(html_path)}")
+
+
+def _binder_note(result: ArtifactResult, report: Report) -> str:
+    """What an approval, enrolment or key request verified alone is, and whether it is
+    current: information only (the exit code does not change)."""
+    from writroot.verify.binder_notes import describe
+
+    note = describe(result, report.at, report)
+    return f"\n     ({inert(note)})" if note else ""
+
+
+def _json_notes(out: dict[str, object], report: Report) -> None:
+    from writroot.verify.binder_notes import describe
+
+    artifacts = out.get("artifacts")
+    if isinstance(artifacts, list):
+        for entry, result in zip(artifacts, report.results, strict=True):
+            note = describe(result, report.at, report)
+            if note:
+                entry["note"] = note

@@ -1,26 +1,33 @@
 """`writroot publish`: the distribution set and the audit package, built from ceremony outputs.
 
-The distribution set is what relying parties get: every artifact (less those a published
-revocation list revokes), each ceremony's record named after the ceremony, the public-key PEMs,
-the bare SPIFFE bundles, and the OSCAL documents *with* the catalogs and profiles they name,
-under the names their hrefs use. Never a sealed key; never a transcript (host facts) unless
-asked. The audit package (a transfer bundle of kind `audit-package`) holds the distribution
-set, each ceremony's locked plan, transcript and record, and the ceremony binder: approvals,
-enrolments, key requests and every transfer bundle with its manifest digest and read-aloud
-words. See docs/auditor.md.
+The distribution set is what relying parties get: every artifact (less those a revocation list
+revokes that the trust engine verified against the pinned anchor: nothing of a withheld
+statement ships, neither its envelope nor its SPIFFE bundle nor its key's PEM), each
+ceremony's record named after the ceremony, the public-key PEMs, the bare SPIFFE bundles, and
+the OSCAL documents *with* the catalogs and profiles they name, under the names their hrefs
+use. Every `--ceremony-dir` given is used: OSCAL sources are looked up in each (the one whose
+file has the pinned digest), and the binder is gathered from all of them. Never a sealed key;
+never a transcript (host facts) unless asked. The audit package (a transfer bundle of kind
+`audit-package`) holds the distribution set, each ceremony's locked plan, transcript and
+record, and the ceremony binder: approvals, enrolments, key requests and every transfer bundle
+with its manifest digest and read-aloud words. See docs/auditor.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writroot.errors import BadInput, VerificationFailed
 from writroot.jsonio import canonical, loads_strict, read_capped
 from writroot.transfer import rules
 from writroot.transfer.manifest import Manifest
+
+if TYPE_CHECKING:
+    from writroot.verify.core import Anchor
 
 PACKAGE_KIND = "audit-package"
 PACKAGE_INDEX = "package.json"
@@ -70,16 +77,18 @@ def _statement(data: bytes, where: str) -> Any:
     return parse_any(envelope.payload_type, envelope.payload, f"{where}: payload")
 
 
-def _revoked_targets(runs: list[Path]) -> set[str]:
-    from writroot.statements import revocation_target
+def _revoked_targets(runs: list[Path], anchor: Anchor, at: datetime) -> set[str]:
+    """What the revocation lists among the runs' artifacts revoke, on the word only of lists
+    the trust engine verified from the pinned anchor (writroot.verify.trust.establish)."""
+    from writroot.verify.core import parse_artifact
+    from writroot.verify.trust import establish
 
-    targets: set[str] = set()
-    for run in runs:
-        for path in sorted((run / "artifacts").glob("*.dsse.json")):
-            st = _statement(_read(path), str(path))
-            if st.type == "revocation-list":
-                targets |= {revocation_target(e) for e in st.subject["entries"]}
-    return targets
+    parsed = [parse_artifact(str(path), _read(path)) for run in runs
+              for path in sorted((run / "artifacts").glob("*.dsse.json"))]
+    if not any(p.statement is not None and p.statement.type == "revocation-list"
+               for p in parsed):
+        return set()
+    return set(establish(anchor, parsed, at).revocations)
 
 
 def _withheld_by(st: Any, targets: set[str]) -> str | None:
@@ -89,7 +98,7 @@ def _withheld_by(st: Any, targets: set[str]) -> str | None:
     return next((t for t in mine if t in targets), None)
 
 
-def _run(out: Published, run: Path, targets: set[str], ceremony_dir: Path | None,
+def _run(out: Published, run: Path, targets: set[str], ceremony_dirs: list[Path],
          with_transcripts: bool) -> None:
     where = str(run)
     for need in ("plan.lock.json", "ceremony-record.dsse.json", "transcript.jsonl"):
@@ -102,12 +111,23 @@ def _run(out: Published, run: Path, targets: set[str], ceremony_dir: Path | None
                        f"{run}/plan.lock.json: ceremony")
     rules.check_path(name, f"{run}/plan.lock.json: ceremony")
     out.ceremonies.append(name)
+    withheld_keys: set[str] = set()  # keyids of withheld statements' keys: no PEM ships
+    withheld_domains: set[str] = set()  # trust domains of withheld bundles: no bundle ships
+    kept_domains: set[str] = set()
     for path in sorted((run / "artifacts").glob("*.dsse.json")):
         data = _read(path)
-        target = _withheld_by(_statement(data, str(path)), targets)
+        st = _statement(data, str(path))
+        target = _withheld_by(st, targets)
+        domain = st.subject.get("trust_domain") if st.type == "enclave-bundle" else None
         if target is not None:
             out.withheld.append({"artifact": path.name, "ceremony": name, "revoked": target})
+            if "key" in st.subject:
+                withheld_keys.add(st.subject["key"].keyid)
+            if domain:
+                withheld_domains.add(str(domain))
             continue
+        if domain:
+            kept_domains.add(str(domain))
         out.put(out.dist, f"artifacts/{path.name}", data, str(path))
     record = _read(run / "ceremony-record.dsse.json")
     out.put(out.dist, f"records/{name}.ceremony-record.dsse.json", record, where)
@@ -116,14 +136,27 @@ def _run(out: Published, run: Path, targets: set[str], ceremony_dir: Path | None
         out.put(out.dist, f"transcripts/{name}.transcript.jsonl", transcript, where)
     for pem in sorted(run.glob("*.pem")):
         rel = "fleet-root.pem" if pem.name == "fleet-root.pem" else f"keys/{pem.name}"
-        out.put(out.dist, rel, _read(pem), str(pem))
+        data = _read(pem)
+        if _pem_keyid(data, str(pem)) in withheld_keys or \
+                f"keyid:{_pem_keyid(data, str(pem))}" in targets:
+            continue
+        out.put(out.dist, rel, data, str(pem))
     for bundle in sorted(run.glob("bundles/*.spiffe.json")):
+        domain = bundle.name.removesuffix(".spiffe.json")
+        if domain in withheld_domains and domain not in kept_domains:
+            continue
         out.put(out.dist, f"spire/{name}/{bundle.name}", _read(bundle), str(bundle))
-    _oscal(out, lock, run, ceremony_dir)
+    _oscal(out, lock, run, ceremony_dirs)
     for rel, data in (("plan.lock.json", _read(run / "plan.lock.json")),
                       ("transcript.jsonl", transcript),
                       ("ceremony-record.dsse.json", record)):
         out.put(out.package, f"ceremonies/{name}/{rel}", data, where)
+
+
+def _pem_keyid(data: bytes, where: str) -> str:
+    from writroot.crypto.keys import PublicKey
+
+    return PublicKey.from_pem(data, where).keyid
 
 
 def pinned_files(lock: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -141,11 +174,12 @@ def pinned_files(lock: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _oscal(out: Published, lock: dict[str, Any], run: Path, ceremony_dir: Path | None) -> None:
+def _oscal(out: Published, lock: dict[str, Any], run: Path, ceremony_dirs: list[Path]) -> None:
     """OSCAL documents and the catalogs/profiles they name, under their own file names, each
-    checked against the digest the locked plan pinned."""
+    checked against the digest the locked plan pinned (in the first ceremony directory that
+    holds the file with that digest)."""
     pinned = pinned_files(lock)
-    if pinned and ceremony_dir is None:
+    if pinned and not ceremony_dirs:
         raise BadInput("its plan signs OSCAL documents: pass --ceremony-dir (the directory the "
                        "plan was locked in) so the catalogs they name are published too",
                        str(run))
@@ -154,12 +188,17 @@ def _oscal(out: Published, lock: dict[str, Any], run: Path, ceremony_dir: Path |
         rel = pin.get("path")
         if not isinstance(rel, str):
             raise BadInput("expected a path", at)
-        assert ceremony_dir is not None
-        source = ceremony_dir / rules.check_path(rel, at)
-        data = _read(source)
-        if hashlib.sha256(data).hexdigest() != pin.get("sha256"):
+        checked = rules.check_path(rel, at)
+        found = [(d / checked, _read(d / checked)) for d in ceremony_dirs
+                 if (d / checked).is_file()]
+        if not found:
+            raise BadInput("no --ceremony-dir holds this file", at)
+        match = [(src, data) for src, data in found
+                 if hashlib.sha256(data).hexdigest() == pin.get("sha256")]
+        if not match:
             raise VerificationFailed("differs from the file the plan pinned (sha256)",
-                                     str(source))
+                                     str(found[0][0]))
+        source, data = match[0]
         name = PurePosixPath(rel).name
         out.put(out.dist, f"oscal/{name}", data, str(source))
         if where.endswith((".document", ".profile")) and name not in out.subjects:
@@ -203,23 +242,27 @@ def _transfer(rel: str, manifest: Manifest) -> dict[str, Any]:
             "words": manifest.words, "files": [f.path for f in manifest.files]}
 
 
-def collect(runs: list[Path], ceremony_dir: Path | None, with_transcripts: bool = False,
-            binder: bool = False) -> Published:
-    """Everything `publish` writes, read and checked in memory first."""
+def collect(runs: list[Path], ceremony_dirs: list[Path], anchor: Anchor, at: datetime,
+            with_transcripts: bool = False, binder: bool = False) -> Published:
+    """Everything `publish` writes, read and checked in memory first. `anchor` and `at` are
+    what the revocation lists are verified against before anything is withheld."""
     if not runs:
         raise BadInput("name at least one ceremony output directory", "RUN_DIR")
     for run in runs:
         if not run.is_dir():
             raise BadInput("not a directory", str(run))
+    if len({d.resolve() for d in ceremony_dirs}) != len(ceremony_dirs):
+        raise BadInput("a ceremony directory is named twice", "--ceremony-dir")
     out = Published()
-    targets = _revoked_targets(runs)
+    targets = _revoked_targets(runs, anchor, at)
     for run in runs:
-        _run(out, run, targets, ceremony_dir, with_transcripts)
+        _run(out, run, targets, ceremony_dirs, with_transcripts)
     if "fleet-root.pem" not in out.dist:
         raise BadInput("no fleet-root.pem among the ceremony outputs (publish the genesis "
                        "ceremony's output too)", "RUN_DIR")
-    if binder and ceremony_dir is not None:
-        _binder(out, ceremony_dir)
+    if binder:
+        for ceremony_dir in ceremony_dirs:
+            _binder(out, ceremony_dir)
     return out
 
 

@@ -56,10 +56,53 @@ def load(path: Path) -> Package:
     index = loads_strict(raw, where)
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise BadInput(f"expected format {FORMAT!r}", f"{where}: format")
-    for key in ("ceremonies", "subjects", "transfers", "withheld"):
-        if not isinstance(index.get(key), list):
-            raise BadInput("expected a list", f"{where}: {key}")
+    extra = set(index) - {"format", *_LISTS}
+    if extra:
+        raise BadInput(f"unknown member {sorted(extra)[0]!r}", where)
+    for key in _LISTS:
+        _check_list(index.get(key), key, len(files), f"{where}: {key}")
     return Package(str(path), files, manifest.sha256, manifest.words, index)
+
+
+_LISTS = ("ceremonies", "subjects", "transfers", "withheld")
+#: Members of each entry of the index's object lists (docs/format.md §6.11).
+_MEMBERS = {"transfers": {"path", "kind", "manifest_sha256", "words", "files"},
+            "withheld": {"artifact", "ceremony", "revoked"}}
+
+
+def _check_list(value: object, key: str, nfiles: int, where: str) -> None:
+    """A list of distinct entries, no more than the package holds files: no name may be
+    given twice, so that no entry multiplies the work done (DESIGN §6)."""
+    from writroot.statements.schema import name as name_check
+
+    if not isinstance(value, list):
+        raise BadInput("expected a list", where)
+    if len(value) > nfiles:
+        raise BadInput(f"{len(value)} entries, more than the {nfiles} files the package "
+                       "holds", where)
+    seen: set[str] = set()
+    for i, entry in enumerate(value):
+        at = f"{where}[{i}]"
+        if key == "ceremonies":
+            ident = name_check(entry, at)
+        elif key == "subjects":
+            if not isinstance(entry, str):
+                raise BadInput("expected a path string", at)
+            ident = entry
+        else:
+            if not isinstance(entry, dict) or set(entry) != _MEMBERS[key]:
+                raise BadInput(f"expected exactly {sorted(_MEMBERS[key])}", at)
+            for member, v in entry.items():
+                ok = isinstance(v, list) and all(isinstance(f, str) for f in v) \
+                    if member == "files" else isinstance(v, str)
+                if not ok:
+                    raise BadInput("expected a string" if member != "files" else
+                                   "expected a list of strings", f"{at}.{member}")
+            ident = str(entry["path"]) if key == "transfers" else \
+                f"{entry['ceremony']}/{entry['artifact']}"
+        if ident in seen:
+            raise BadInput(f"{ident!r} is named twice", at)
+        seen.add(ident)
 
 
 def artifacts(pkg: Package) -> list[tuple[str, bytes]]:
@@ -171,6 +214,10 @@ def _transfers(pkg: Package) -> list[ArtifactResult]:
                 entry.get("words"):
             found.append(("transfer-manifest", f"manifest {manifest.sha256} "
                           f"({manifest.words}) is not the digest recorded"))
+        if entry.get("kind") != manifest.kind or entry.get("files") != \
+                [f.path for f in manifest.files]:
+            found.append(("transfer-manifest", "kind or files in package.json differ from the "
+                          "bundle's own manifest"))
         request = files.get("key-request.json")
         extracted = pkg.files.get(f"{str(rel)[:-4]}.key-request.dsse.json")
         if request is not None and request != extracted:
@@ -183,11 +230,18 @@ def _transfers(pkg: Package) -> list[ArtifactResult]:
 def check(pkg: Package, anchor: Anchor, at: datetime, independent: bool = False,
           extra: list[tuple[str, bytes]] | None = None) -> Report:
     """One report for the whole package (and any other artifacts given beside it)."""
+    from writroot.verify.distribution import binder_complete, distributed, withheld
+
     report = verify(artifacts(pkg) + (extra or []), anchor, at, independent=independent,
                     subject_files=subject_files(pkg))
+    verified = list(report.results)
     for name in pkg.index["ceremonies"]:
         report.results += _ceremony(pkg, str(name))
-    report.results += _sources(pkg) + _transfers(pkg)
+        report.results += binder_complete(pkg, str(name), verified)
+    sources = _sources(pkg)
+    report.results += sources + _transfers(pkg)
+    report.results += distributed(pkg, anchor, report, verified, {r.name for r in sources})
+    report.results += withheld(pkg, verified)
     report.package = {"path": pkg.name, "manifest_sha256": pkg.manifest_sha256,
                       "words": pkg.words, "ceremonies": list(pkg.index["ceremonies"]),
                       "withheld": list(pkg.index["withheld"])}
