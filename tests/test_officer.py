@@ -217,9 +217,9 @@ def test_interactive_run_in_a_pseudo_terminal(day: Day) -> None:
     # a genesis runs only on a token with no fleet key: json-run's root is on day.token
     token = f"pty-{secrets.token_hex(3)}"
     made = day.cli("token", "init", "--label", token, "--so-pin", "env:SO", "--threshold", "2",
-                   "--shares", "3", "--json")
+                   "--shares", "3", "--shares-out", "pty-shares", "--json")
     assert made.returncode == 0, made.stderr
-    shares = json.loads(made.stdout)["shares"]
+    shares = read_share_files(json.loads(made.stdout)["share_files"], day.root)
     (day.root / "pty-host.yaml").write_text(f"token_label: {token}\n"
                                             "pin_shares: [prompt, prompt]\n")
     env = {**os.environ, **day.env, "PYTHONUNBUFFERED": "1", "TERM": "xterm",
