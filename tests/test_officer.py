@@ -37,6 +37,18 @@ class Day:
     def cli(self, *args: str, extra: dict[str, str] | None = None):
         return run_cli(*args, cwd=self.root, env={**self.env, **(extra or {})})
 
+    def fresh_host(self, name: str) -> str:
+        """A host profile on a new token: a genesis runs only on a token with no fleet key."""
+        label = f"{name}-{secrets.token_hex(3)}"
+        pin_var = f"PIN_{name.upper().replace('-', '_')}"
+        self.env[pin_var] = secrets.token_hex(8)
+        proc = self.cli("token", "init", "--label", label, "--so-pin", "env:SO", "--pin",
+                        f"env:{pin_var}")
+        assert proc.returncode == 0, proc.stderr
+        (self.root / f"{name}.host.yaml").write_text(f"token_label: {label}\n"
+                                                     f"pin: env:{pin_var}\n")
+        return f"{name}.host.yaml"
+
     def genesis(self, name: str, fleet: str = "testfleet") -> Path:
         """A locked genesis plan `name`, approved by alice (file key) and dana (Ed25519
         card)."""
@@ -257,7 +269,7 @@ def test_run_output_names_the_sealed_backup(day: Day) -> None:
     """The sealed backup is named with what to do with it (issue 20, item 6)."""
     locked = day.genesis("sealed-run")
     proc = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-sealed-run",
-                   "--host", "host.yaml", "--out", "out-sealed-run", "--yes",
+                   "--host", day.fresh_host("sealed-run"), "--out", "out-sealed-run", "--yes",
                    "--allow-network")
     assert proc.returncode == 0, proc.stderr
     backup = day.root / "out-sealed-run" / "keys" / "sealed-run-root.sealed.json"
@@ -274,7 +286,8 @@ def test_verify_anchor_in_pgp_words_and_a_wrong_anchor_first(day: Day) -> None:
 
     locked = day.genesis("anchor-run")
     run = day.cli("ceremony", "run", str(locked), "--approvals", "approvals-anchor-run",
-                  "--host", "host.yaml", "--out", "out-anchor-run", "--yes", "--allow-network",
+                  "--host", day.fresh_host("anchor-run"), "--out", "out-anchor-run", "--yes",
+                  "--allow-network",
                   "--json")
     assert run.returncode == 0, run.stderr
     keyid = json.loads(run.stdout)["signer_keyid"]
