@@ -159,6 +159,10 @@ def lock(plan_path: Path, now: datetime, pinned: Pinned | None = None) -> Locked
     return _lock(strictyaml.load_file(plan_path), plan_path.parent, now, pinned)
 
 
+#: What to do when a lock no longer holds, and who does it.
+AGAIN = ("the ceremony officer locks the YAML plan again (`writroot ceremony plan`), and the "
+         "custodians review and approve the new lock (earlier approvals are of the old digest "
+         "and count nothing)")
 NO_ANCHOR = ("a plan after genesis is checked against the pinned fleet anchor: give --anchor "
              "FINGERPRINT|PEM and --trust DIR (the fleet's published set), or anchor: and "
              "trust: in the host profile")
@@ -309,13 +313,13 @@ def revalidate(path: Path, now: datetime, pinned: Pinned | None) -> LockedPlan:
         where = first_difference(was, now_is, "established")
         raise PolicyRefused("what the pinned anchor and the trust directory establish now "
                             f"differs from what the lock recorded ({where}: "
-                            f"{_at(was, where)} -> {_at(now_is, where)}); lock the plan again "
-                            "and have it approved again [plan-established]", f"{path}: {where}")
+                            f"{_at(was, where)} -> {_at(now_is, where)}); {AGAIN} "
+                            "[plan-established]", f"{path}: {where}")
     if canonical(relocked.document) != canonical(given.document):
         where = first_difference(given.document, relocked.document)
         raise PolicyRefused("the lock is not what its source and inputs lock to (edited by "
-                            "hand, or an input changed); lock the plan again and have it "
-                            "approved again [plan-relock]", f"{path}: {where}")
+                            f"hand, or an input changed); {AGAIN} [plan-relock]",
+                            f"{path}: {where}")
     return relocked
 
 
