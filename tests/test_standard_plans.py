@@ -1,0 +1,245 @@
+"""Every plan in ceremonies/ locks as shipped once its placeholders are filled.
+
+The inputs are made by real ceremonies on SoftHSM2 tokens: the session's `writroot demo`
+(genesis with recovery holders, regional roots, enclave bundles, federation keys, an OSCAL
+baseline, a fleet-root rotation and a first revocation list). Each plan is copied unchanged
+except for its placeholders (the keyids of all zeros or ones, the serials and input files it
+names), and `writroot ceremony plan` must lock it (exit 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+
+CEREMONIES = Path(__file__).resolve().parent.parent / "ceremonies"
+ZEROS = "0" * 64
+
+
+def lock_cmd(plan: Path, anchor: str, trust: Path) -> list[str]:
+    """The one place the lock command is built: `anchor` is the demo fleet's pinned anchor
+    (fingerprint) and `trust` a directory of its published statements, for when `ceremony plan`
+    takes them."""
+    del anchor, trust  # not yet options of `ceremony plan`
+    return ["ceremony", "plan", str(plan)]
+
+
+def _statement(path: Path) -> dict[str, Any]:
+    env = json.loads(path.read_text())
+    payload: dict[str, Any] = json.loads(base64.b64decode(env["payload"]))
+    return payload
+
+
+class Demo:
+    """The demo's directories and the inputs a plan needs, by the names the plans use."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.root = Path(result["workdir"])
+        self.ceremony = self.root / "ceremony"
+        self.inputs = self.ceremony / "inputs"
+        self.anchor = str(result["anchor_fingerprint"])
+        self.fleet_v2 = str(result["current_fleet_root"])
+        self.published = self.root / "published" / "artifacts"
+
+    def artifact(self, pattern: str) -> Path:
+        found = sorted((self.root / "out").glob(f"*/artifacts/{pattern}"))
+        assert len(found) == 1, (pattern, found)
+        return found[0]
+
+    def keyid(self, path: Path) -> str:
+        return str(_statement(path)["subject"]["key"]["keyid"])
+
+    def recovery(self) -> Path:
+        return next((self.root / "out" / "demo-genesis" / "recovery").glob("*.recovery.json"))
+
+
+@pytest.fixture(scope="module")
+def demo(audit_demo: dict[str, Any]) -> Demo:
+    return Demo(audit_demo)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copy(src, dst)
+
+
+def _signer(text: str, keyid: str) -> str:
+    filled, n = re.subn(rf'^signer: "{ZEROS}"', f'signer: "{keyid}"', text, flags=re.M)
+    assert n == 1
+    return filled
+
+
+# Each filler copies the inputs a plan names into `d` and returns the plan's text filled in.
+Filler = Callable[[Demo, Path, str], str]
+
+
+def _genesis(demo: Demo, d: Path, text: str) -> str:
+    for name in ("roster.yaml", "custodians", "requests/conus-1.tar",
+                 "requests/conus-nss-1.tar"):
+        _copy(demo.ceremony / name, d / name)
+    return text
+
+
+def _fleet_inputs(demo: Demo, d: Path, text: str) -> str:
+    """After the rotation: the fleet-rotation envelope is the fleet root and roster in force."""
+    for name in ("fleet-root.dsse.json", "roster.dsse.json"):
+        _copy(demo.inputs / "fleet-rotation.dsse.json", d / name)
+    return _signer(text, demo.fleet_v2)
+
+
+def _regional_issuance(demo: Demo, d: Path, text: str) -> str:
+    _copy(demo.ceremony / "requests" / "eucom-1.tar", d / "requests" / "eucom-2.tar")
+    return _fleet_inputs(demo, d, text)
+
+
+def _roster_change(demo: Demo, d: Path, text: str) -> str:
+    _copy(demo.ceremony / "custodians", d / "custodians")
+    (d / "new-roster.yaml").write_text("threshold: 3\ncustodians:\n" + "".join(
+        f"  - id: {c}\n    name: {c.title()} {c[0].upper()}.\n"
+        f"    enrolment: custodians/{c}.enrolment.dsse.json\n"
+        for c in ("alice", "bruno", "chen", "dana")))
+    roster = _statement(demo.inputs / "fleet-rotation.dsse.json")["subject"]["roster"]
+    names = {c["id"]: c["name"] for c in roster["custodians"]}
+    text_roster = (d / "new-roster.yaml").read_text()
+    for cid, name in names.items():  # the names the enrolments carry
+        text_roster = re.sub(rf"(id: {cid}\n    name: ).*", rf"\g<1>{name}", text_roster)
+    (d / "new-roster.yaml").write_text(text_roster)
+    return _fleet_inputs(demo, d, text)
+
+
+def _revocation_first(demo: Demo, d: Path, text: str) -> str:
+    _copy(demo.artifact("federation-key-CONUS-demo-conus-enclaves.1.dsse.json"),
+          d / "federation-key-conus-1-conus-nss-1.dsse.json")
+    return _fleet_inputs(demo, d, text)
+
+
+def _revocation(demo: Demo, d: Path, text: str) -> str:
+    previous = demo.artifact("revocation-list-demo-revocation.0.dsse.json")
+    _copy(previous, d / "revocation-list-1.dsse.json")
+    _copy(demo.artifact("federation-key-CONUS-demo-conus-enclaves.2.dsse.json"),
+          d / "federation-key-conus-1-eucom-1.dsse.json")
+    eucom = demo.inputs / "regional-root-EUCOM-1.dsse.json"
+    bundle = demo.artifact("enclave-bundle-eucom-1.writsov.com-demo-eucom-enclaves.0.dsse.json")
+    _copy(eucom, d / "regional-root-EUCOM-1.dsse.json")
+    _copy(bundle, d / "enclave-bundle-eucom-1.dsse.json")
+    text = text.replace("1" * 64, demo.keyid(eucom))
+    text = text.replace("regional-eucom-2027-01.0", _statement(bundle)["serial"])
+    kept = "".join(f'      - keyid: "{e["keyid"]}"\n        reason: {e["reason"]}\n'
+                   for e in _statement(previous)["subject"]["entries"])
+    return _fleet_inputs(demo, d, text + kept)
+
+
+def _enclave_bundles(demo: Demo, d: Path, text: str) -> str:
+    authority = demo.inputs / "regional-root-CONUS-2.dsse.json"
+    _copy(authority, d / "regional-root-CONUS.dsse.json")
+    _copy(demo.ceremony / "bundles" / "conus-1.writsov.com-2.json",
+          d / "bundles" / "conus-1.writsov.com.json")
+    _copy(demo.ceremony / "federation" / "conus-1-conus-nss-1.pem",
+          d / "federation" / "conus-1-conus-nss-1.pem")
+    _fleet_inputs(demo, d, text)
+    return _signer(text, demo.keyid(authority))
+
+
+def _oscal_baseline(demo: Demo, d: Path, text: str) -> str:
+    import hashlib
+
+    _copy(demo.ceremony / "oscal", d / "oscal")
+    _copy(demo.ceremony / "release" / "writroot-0.1.0-demo.tar.gz",
+          d / "dist" / "writroot-0.1.0.tar.gz")
+    wheel = hashlib.sha256(b"a wheel built elsewhere").hexdigest()
+    text = text.replace(f"sha256:{ZEROS}", f"sha256:{wheel}")
+    return _fleet_inputs(demo, d, text)
+
+
+def _oscal_overlay(demo: Demo, d: Path, text: str) -> str:
+    authority = demo.inputs / "regional-root-CONUS-2.dsse.json"
+    _copy(authority, d / "regional-root-CONUS.dsse.json")
+    _copy(demo.ceremony / "oscal", d / "oscal")
+    _copy(demo.inputs / "oscal-baseline.dsse.json", d / "oscal-baseline.dsse.json")
+    _fleet_inputs(demo, d, text)
+    return _signer(text, demo.keyid(authority))
+
+
+def _recovery(demo: Demo, d: Path, text: str) -> str:
+    """Restore and re-split act on the key the recovery file seals: the genesis root, with
+    the genesis statement as the fleet root and roster in force."""
+    recovery = demo.recovery()
+    for name in ("fleet-root.dsse.json", "roster.dsse.json"):
+        _copy(demo.inputs / "fleet-root.dsse.json", d / name)
+    _copy(recovery, d / "recovery" / recovery.name)
+    text = text.replace("recovery/0000000000000000.recovery.json", f"recovery/{recovery.name}")
+    return _signer(text, demo.anchor)
+
+
+FILLERS: dict[str, Filler] = {
+    "genesis": _genesis,
+    "regional-issuance": _regional_issuance,
+    "roster-change": _roster_change,
+    "fleet-rotation": _fleet_inputs,
+    "emergency-revocation-first": _revocation_first,
+    "emergency-revocation": _revocation,
+    "enclave-bundles": _enclave_bundles,
+    "oscal-baseline": _oscal_baseline,
+    "oscal-overlay": _oscal_overlay,
+    "resplit-recovery": _recovery,
+    "restore": _recovery,
+}
+
+
+def test_every_shipped_plan_has_a_filler() -> None:
+    assert sorted(p.stem for p in CEREMONIES.glob("*.yaml")) == sorted(FILLERS)
+
+
+@pytest.mark.parametrize("name", sorted(FILLERS))
+def test_shipped_plan_locks_once_filled(demo: Demo, tmp_path: Path, name: str) -> None:
+    d = tmp_path / name
+    d.mkdir()
+    shipped = (CEREMONIES / f"{name}.yaml").read_text()
+    plan = d / f"{name}.yaml"
+    plan.write_text(FILLERS[name](demo, d, shipped))
+    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    locked = json.loads((d / f"{name}.lock.json").read_text())
+    assert locked["ceremony"] == re.search(r"^ceremony: (\S+)", shipped, re.M).group(1)
+
+
+def test_revocation_targets_lock_in_each_form(demo: Demo, tmp_path: Path) -> None:
+    """The shipped revocation plan's artifact:, keyid: (found under known:) and serial:
+    entries lock to the targets they name, and the previous list's entry is kept."""
+    d = tmp_path / "revocation"
+    d.mkdir()
+    plan = d / "plan.yaml"
+    plan.write_text(_revocation(demo, d, (CEREMONIES / "emergency-revocation.yaml").read_text()))
+    assert run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d).returncode == 0
+    op = json.loads((d / "plan.lock.json").read_text())["operations"][0]
+    fed = demo.keyid(d / "federation-key-conus-1-eucom-1.dsse.json")
+    eucom = demo.keyid(d / "regional-root-EUCOM-1.dsse.json")
+    targets = {e.get("keyid") or e.get("serial") for e in op["entries"]}
+    assert fed in targets and eucom in targets and len(targets) == 4
+    assert [t["path"] for t in op["targets"]] == ["federation-key-conus-1-eucom-1.dsse.json"]
+    assert op["previous"]["sequence"] == 1 and op["sequence"] == 2
+
+
+def test_a_keyid_found_nowhere_is_refused_with_its_forms(demo: Demo, tmp_path: Path) -> None:
+    d = tmp_path / "unknown"
+    d.mkdir()
+    text = _revocation_first(demo, d, (CEREMONIES / "emergency-revocation-first.yaml")
+                             .read_text())
+    plan = d / "plan.yaml"
+    plan.write_text(text.replace("artifact: federation-key-conus-1-conus-nss-1.dsse.json",
+                                 'keyid: "' + "ab" * 32 + '"'))
+    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
+    assert proc.returncode == 2
+    assert "artifact: PATH" in proc.stderr and "plan.yaml:" in proc.stderr
