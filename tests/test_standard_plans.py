@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import Token, run_cli
 
 CEREMONIES = Path(__file__).resolve().parent.parent / "ceremonies"
 ZEROS = "0" * 64
@@ -49,6 +49,7 @@ class Demo:
         self.anchor = str(result["anchor_fingerprint"])
         self.fleet_v2 = str(result["current_fleet_root"])
         self.published = self.root / "published" / "artifacts"
+        self.eucom_request = self.ceremony / "requests" / "eucom-1.tar"
 
     def artifact(self, pattern: str) -> Path:
         found = sorted((self.root / "out").glob(f"*/artifacts/{pattern}"))
@@ -62,9 +63,23 @@ class Demo:
         return next((self.root / "out" / "demo-genesis" / "recovery").glob("*.recovery.json"))
 
 
+def make_demo(result: dict[str, Any], make_token: Callable[[str], Token], work: Path) -> Demo:
+    """The demo's fleet, and a new EUCOM key request (for the regional rotation) made on a
+    fresh SoftHSM2 token by `writroot region keygen`."""
+    demo = Demo(result)
+    token = make_token("eucom2")
+    demo.eucom_request = work / "eucom-2.tar"
+    proc = run_cli("region", "keygen", *token.cli_args(), "--region", "EUCOM", "--fleet",
+                   "writsov", "--label", "eucom-root-2", "--algorithm", "ML-DSA-87", "--out",
+                   str(demo.eucom_request), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return demo
+
+
 @pytest.fixture(scope="module")
-def demo(audit_demo: dict[str, Any]) -> Demo:
-    return Demo(audit_demo)
+def demo(audit_demo: dict[str, Any], make_token: Callable[[str], Token],
+         tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return make_demo(audit_demo, make_token, tmp_path_factory.mktemp("standard-plans"))
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -100,7 +115,8 @@ def _fleet_inputs(demo: Demo, d: Path, text: str) -> str:
 
 
 def _regional_issuance(demo: Demo, d: Path, text: str) -> str:
-    _copy(demo.ceremony / "requests" / "eucom-1.tar", d / "requests" / "eucom-2.tar")
+    _copy(demo.eucom_request, d / "requests" / "eucom-2.tar")
+    _copy(demo.inputs / "regional-root-EUCOM-1.dsse.json", d / "regional-root-EUCOM-1.dsse.json")
     return _fleet_inputs(demo, d, text)
 
 
@@ -121,7 +137,7 @@ def _roster_change(demo: Demo, d: Path, text: str) -> str:
 
 def _revocation_first(demo: Demo, d: Path, text: str) -> str:
     _copy(demo.artifact("federation-key-CONUS-demo-conus-enclaves.1.dsse.json"),
-          d / "federation-key-conus-1-conus-nss-1.dsse.json")
+          d / "federation-key-conus-1-eucom-1.dsse.json")
     return _fleet_inputs(demo, d, text)
 
 
@@ -129,7 +145,7 @@ def _revocation(demo: Demo, d: Path, text: str) -> str:
     previous = demo.artifact("revocation-list-demo-revocation.0.dsse.json")
     _copy(previous, d / "revocation-list-1.dsse.json")
     _copy(demo.artifact("federation-key-CONUS-demo-conus-enclaves.2.dsse.json"),
-          d / "federation-key-conus-1-eucom-1.dsse.json")
+          d / "federation-key-conus-1-conus-nss-1.dsse.json")
     eucom = demo.inputs / "regional-root-EUCOM-1.dsse.json"
     bundle = demo.artifact("enclave-bundle-eucom-1.writsov.com-demo-eucom-enclaves.0.dsse.json")
     _copy(eucom, d / "regional-root-EUCOM-1.dsse.json")
@@ -224,11 +240,12 @@ def test_revocation_targets_lock_in_each_form(demo: Demo, tmp_path: Path) -> Non
     plan.write_text(_revocation(demo, d, (CEREMONIES / "emergency-revocation.yaml").read_text()))
     assert run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d).returncode == 0
     op = json.loads((d / "plan.lock.json").read_text())["operations"][0]
-    fed = demo.keyid(d / "federation-key-conus-1-eucom-1.dsse.json")
+    fed = demo.keyid(d / "federation-key-conus-1-conus-nss-1.dsse.json")
     eucom = demo.keyid(d / "regional-root-EUCOM-1.dsse.json")
     targets = {e.get("keyid") or e.get("serial") for e in op["entries"]}
     assert fed in targets and eucom in targets and len(targets) == 4
-    assert [t["path"] for t in op["targets"]] == ["federation-key-conus-1-eucom-1.dsse.json"]
+    assert [t["path"] for t in op["targets"]] == [
+        "federation-key-conus-1-conus-nss-1.dsse.json"]
     assert op["previous"]["sequence"] == 1 and op["sequence"] == 2
 
 
@@ -238,8 +255,118 @@ def test_a_keyid_found_nowhere_is_refused_with_its_forms(demo: Demo, tmp_path: P
     text = _revocation_first(demo, d, (CEREMONIES / "emergency-revocation-first.yaml")
                              .read_text())
     plan = d / "plan.yaml"
-    plan.write_text(text.replace("artifact: federation-key-conus-1-conus-nss-1.dsse.json",
+    plan.write_text(text.replace("artifact: federation-key-conus-1-eucom-1.dsse.json",
                                  'keyid: "' + "ab" * 32 + '"'))
     proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
     assert proc.returncode == 2
     assert "artifact: PATH" in proc.stderr and "plan.yaml:" in proc.stderr
+
+
+# -- the review shows what is signed (issue 20 item 4) ----------------------------------------
+
+def _locked_review(demo: Demo, d: Path, name: str, edit: Callable[[str], str] = str
+                   ) -> tuple[dict[str, Any], str]:
+    """Fill and lock a standard plan; its review as JSON (`ceremony plan --json`) and as the
+    text `ceremony show` prints at 60 columns (no terminal: wrapped, never split mid-group)."""
+    d.mkdir()
+    plan = d / "plan.yaml"
+    plan.write_text(edit(FILLERS[name](demo, d, (CEREMONIES / f"{name}.yaml").read_text())))
+    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), "--json", cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    review: dict[str, Any] = json.loads(proc.stdout)["review"]
+    show = run_cli("ceremony", "show", str(d / "plan.lock.json"), cwd=d,
+                   env={"COLUMNS": "60"})
+    assert show.returncode == 0, show.stderr
+    return review, show.stdout
+
+
+def _groups_whole(keyid: str, text: str) -> bool:
+    """Every group of four of `keyid` appears whole in `text` (wrapping never splits one)."""
+    from writroot.crypto.fingerprint import hex_groups
+
+    return set(hex_groups(keyid).split()) <= set(text.split())
+
+
+def test_review_of_an_enclave_bundle(demo: Demo, tmp_path: Path) -> None:
+    import hashlib
+
+    def with_previous(text: str) -> str:
+        _copy(demo.inputs / "enclave-bundle-conus-1-1.dsse.json",
+              tmp_path / "b" / "enclave-bundle-conus-1.dsse.json")
+        return text.replace("    # previous: enclave-bundle-conus-1.dsse.json",
+                            "    previous: enclave-bundle-conus-1.dsse.json")
+
+    review, text = _locked_review(demo, tmp_path / "b", "enclave-bundles", with_previous)
+    bundle = json.loads((tmp_path / "b" / "bundles" / "conus-1.writsov.com.json").read_text())
+    cas = [hashlib.sha256(base64.b64decode(k["x5c"][0])).hexdigest()
+           for k in bundle["keys"] if k["use"] == "x509-svid"]
+    kids = [k["kid"] for k in bundle["keys"] if k["use"] == "jwt-svid"]
+    assert cas and kids
+    shown = review["operations"][0]["bundle"]
+    assert shown["trust_domain"] == "conus-1.writsov.com" and shown["impact_level"] == "IL4"
+    assert shown["spiffe_sequence"] == {"old": 1, "new": 2}
+    assert [fp["hex"] for fp in shown["x509_authorities"]] == cas
+    assert shown["jwt_kids"] == kids
+    assert re.search(r"spiffe_sequence +1 -> 2", text)
+    assert all(_groups_whole(ca, text) for ca in cas) and all(k in text for k in kids)
+
+
+def test_review_of_a_revocation_list(demo: Demo, tmp_path: Path) -> None:
+    review, text = _locked_review(demo, tmp_path / "r", "emergency-revocation")
+    op = review["operations"][0]
+    assert op["sequence"] == {"old": 1, "new": 2}
+    revokes = op["revokes"]
+    fed = demo.keyid(tmp_path / "r" / "federation-key-conus-1-conus-nss-1.dsse.json")
+    eucom = demo.keyid(tmp_path / "r" / "regional-root-EUCOM-1.dsse.json")
+    assert [(r["revoke"], r.get("type"), r.get("name"), r.get("version")) for r in revokes] == [
+        ("key", "federation-key",
+         "CONUS: conus-1.writsov.com (IL4) <-> conus-nss-1.writsov.com (IL5)", None),
+        ("key", "regional-root", "EUCOM", 1),
+        ("statement", "enclave-bundle", "eucom-1.writsov.com", 1),
+        ("key", None, None, None)]
+    assert revokes[0]["keyid"]["hex"] == fed and revokes[1]["keyid"]["hex"] == eucom
+    assert revokes[1]["serial"] == "demo-genesis.4" and revokes[3]["from"] == "previous list"
+    for r in revokes:
+        if "keyid" in r:
+            assert r["keyid"]["groups"].count(" ") == 15
+            assert _groups_whole(r["keyid"]["hex"], text)
+    flat = " ".join(text.split())
+    assert "the key of regional-root EUCOM, version 1" in flat
+    assert "found in the previous list" in flat
+
+
+def test_review_of_rotations(demo: Demo, tmp_path: Path) -> None:
+    review, text = _locked_review(demo, tmp_path / "f", "fleet-rotation")
+    assert review["operations"][0]["supersedes"]["version"] == 2
+    assert review["operations"][0]["supersedes"]["keyid"]["hex"] == demo.fleet_v2
+    assert _groups_whole(demo.fleet_v2, text)
+
+    def enclaves_change(text: str) -> str:
+        return text.replace(
+            "      - {trust_domain: eucom-1.writsov.com, impact_level: IL4}\n",
+            "      - {trust_domain: eucom-1.writsov.com, impact_level: IL4,"
+            " may_sign: [enclave-bundle]}\n"
+            "      - {trust_domain: eucom-2.writsov.com, impact_level: IL5}\n")
+
+    review, text = _locked_review(demo, tmp_path / "g", "regional-issuance", enclaves_change)
+    op = review["operations"][0]
+    old = demo.keyid(tmp_path / "g" / "regional-root-EUCOM-1.dsse.json")
+    assert op["supersedes"]["version"] == 1 and op["supersedes"]["keyid"]["hex"] == old
+    diff = op["enclaves_diff"]
+    assert [e["trust_domain"] for e in diff["added"]] == ["eucom-2.writsov.com"]
+    assert diff["removed"] == []
+    assert [c["trust_domain"] for c in diff["changed"]] == ["eucom-1.writsov.com"]
+    assert diff["changed"][0]["new"]["may_sign"] == ["enclave-bundle"]
+    flat = " ".join(text.split())
+    assert "+ eucom-2.writsov.com (IL5" in flat and "~ eucom-1.writsov.com: IL4" in flat
+
+
+def test_a_regional_rotation_to_the_same_key_is_refused(demo: Demo, tmp_path: Path) -> None:
+    d = tmp_path / "same"
+    d.mkdir()
+    text = _regional_issuance(demo, d, (CEREMONIES / "regional-issuance.yaml").read_text())
+    _copy(demo.ceremony / "requests" / "eucom-1.tar", d / "requests" / "eucom-2.tar")
+    (d / "plan.yaml").write_text(text)
+    proc = run_cli(*lock_cmd(d / "plan.yaml", demo.anchor, demo.published), cwd=d)
+    assert proc.returncode == 1 and "the key this root supersedes" in proc.stderr
+    assert not (d / "plan.lock.json").exists()

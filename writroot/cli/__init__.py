@@ -68,6 +68,10 @@ def cli(debug: bool) -> None:
     """
 
 
+#: The longest error line: errors quote excerpts of inputs, this is the backstop.
+MAX_ERROR_CHARS = 600
+
+
 def _debugging(args: list[str]) -> bool:
     if os.environ.get("WRITROOT_DEBUG", "") not in ("", "0"):
         return True
@@ -84,6 +88,10 @@ def _fail(message: str, code: int, debug: bool) -> NoReturn:
     if debug:
         traceback.print_exc()
     line = " ".join(message.split()) or "unknown error"
+    if not line.isprintable():  # input quoted unescaped somewhere: never to the terminal raw
+        line = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[:MAX_ERROR_CHARS] + "..."
     try:
         sys.stderr.write(f"writroot: error: {line} (exit {code})\n")
         sys.stderr.flush()
