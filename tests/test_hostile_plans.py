@@ -207,6 +207,10 @@ def _plan_case(seeds: dict[str, tuple[Path, str, str]], name: str, old: str, new
     ("fleet: writsov", "fleet: writsov\n\"" + "\u202e" * 70 + "\": 1",
      "unknown field '\\u202e\\u202e"),
     ("reason: superseded", "reason: " + "x" * 1_100_000, "larger than"),
+    ("artifact: federation-key-conus-1-conus-nss-1.dsse.json", 'artifact: "a\\0b\\e[2J"',
+     "no such regular file 'a\\x00b\\x1b[2J'"),
+    ("artifact: federation-key-conus-1-conus-nss-1.dsse.json", "artifact: " + "n" * 1000,
+     "cannot read input 'nnnn"),
 ])
 def test_malformed_plan_cases(seeds: dict[str, tuple[Path, str, str]], old: str, new: str,
                               expect: str) -> None:

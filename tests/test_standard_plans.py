@@ -370,3 +370,20 @@ def test_a_regional_rotation_to_the_same_key_is_refused(demo: Demo, tmp_path: Pa
     proc = run_cli(*lock_cmd(d / "plan.yaml", demo.anchor, demo.published), cwd=d)
     assert proc.returncode == 1 and "the key this root supersedes" in proc.stderr
     assert not (d / "plan.lock.json").exists()
+
+
+def test_review_escapes_what_inputs_carry(demo: Demo, tmp_path: Path) -> None:
+    """A JWT kid is any string the bundle's owner chose: the review prints it escaped."""
+    d = tmp_path / "kid"
+    d.mkdir()
+    plan = d / "plan.yaml"
+    plan.write_text(_enclave_bundles(demo, d, (CEREMONIES / "enclave-bundles.yaml").read_text()))
+    path = d / "bundles" / "conus-1.writsov.com.json"
+    bundle = json.loads(path.read_text())
+    jwt = next(k for k in bundle["keys"] if k["use"] == "jwt-svid")
+    jwt["kid"] = "kid\x1b[2J\u202eevil"
+    path.write_text(json.dumps(bundle))
+    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
+    assert "kid\\x1b[2J\\u202eevil" in proc.stdout

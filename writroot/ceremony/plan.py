@@ -24,7 +24,7 @@ from writroot.ceremony.inputs import (
     resolve_input,
 )
 from writroot.ceremony.operations import lock_op, op_check
-from writroot.errors import BadInput, PolicyRefused
+from writroot.errors import BadInput, PolicyRefused, excerpt
 from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
 from writroot.rules.merkle import MERKLE_VERSION, inclusion, plan_digest
@@ -104,8 +104,9 @@ def _genesis_roster(base: Path, rel: str, where: str, version: int = 1,
         custodian = check_enrolment(env, str(epath), fleet)
         for key in ("id", "name"):
             if custodian[key] != c[key]:
-                raise BadInput(f"the roster entry's {key} is {c[key]!r} but its enrolment "
-                               f"({c['enrolment']}) says {custodian[key]!r}", at)
+                raise BadInput(f"the roster entry's {key} is {excerpt(c[key])} but its "
+                               f"enrolment ({excerpt(c['enrolment'])}) says "
+                               f"{excerpt(custodian[key])}", at)
         members.append({"id": c["id"], "name": c["name"], "key": custodian["key"].to_json()})
     roster = {"version": version, "threshold": proposal["threshold"], "custodians": members}
     try:

@@ -276,12 +276,21 @@ def _input_text(item: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _safe(text: str) -> str:
+    """Text from a plan or its inputs, for a terminal: every character that is not printable
+    (escape sequences, bidirectional overrides) shown as its escape; line breaks kept."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\n" else repr(ch)[1:-1] for ch in text)
+
+
 def _table(title: str | None = None) -> _Rows:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", show_header=False, box=box.SIMPLE,
-                  pad_edge=False, expand=False)
+    table = Table(title=None if title is None else Text(_safe(title)), title_justify="left",
+                  show_header=False, box=box.SIMPLE, pad_edge=False, expand=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     return _Rows(table)
@@ -296,7 +305,7 @@ class _Rows:
     def add_row(self, name: str, value: str) -> None:
         from rich.text import Text
 
-        self.table.add_row(Text(name), Text(value))
+        self.table.add_row(Text(_safe(name)), Text(_safe(value)))
 
     def __rich__(self) -> Any:
         return self.table
