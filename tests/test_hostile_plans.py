@@ -105,11 +105,12 @@ def _mutate_text(data: st.DataObject, text: str) -> bytes:
     return bytes(raw)
 
 
+#: Any code point, lone surrogates included (json.dumps writes them as \\udxxx escapes).
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=20)
 _JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _ANY_TEXT,
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=8)
+    | st.dictionaries(_ANY_TEXT, children, max_size=3), max_leaves=8)
 #: Values that only exist as text (json cannot dump them): swapped in after dumping.
 RAW = {"@deep@": DEEP_LIST, "@deep990@": "[" * 990 + "]" * 990, "@bigint@": "9" * 5000,
        "@nan@": "NaN", "@long@": json.dumps("\x1b[31m" * 50_000)}
@@ -211,6 +212,8 @@ def _plan_case(seeds: dict[str, tuple[Path, str, str]], name: str, old: str, new
      "no such regular file 'a\\x00b\\x1b[2J'"),
     ("artifact: federation-key-conus-1-conus-nss-1.dsse.json", "artifact: " + "n" * 1000,
      "cannot read input 'nnnn"),
+    ("sequence: 2", "sequence: 9007199254740992", "sequence: an integer beyond 2^53 - 1"),
+    ("reason: superseded", 'reason: "\\ud800"', "reason: a string with a lone surrogate"),
 ])
 def test_malformed_plan_cases(seeds: dict[str, tuple[Path, str, str]], old: str, new: str,
                               expect: str) -> None:
@@ -234,6 +237,10 @@ def test_policy_that_is_not_an_object(seeds: dict[str, tuple[Path, str, str]]) -
     (lambda doc: doc.update({"x" * 100_000: 1}), "unknown ['xxxx"),
     (lambda doc: doc["operations"][0].update({"\x1b[2J" * 1000: True}),
      "is not a string, integer, list or object"),
+    (lambda doc: doc.update(ceremony=2**53), "ceremony: not a locked plan: an integer beyond"),
+    (lambda doc: doc["source"].update(plan=-(2**60)), "source.plan: not a locked plan: an "
+     "integer beyond"),
+    (lambda doc: doc.update(ceremony="\ud800"), "a string with a lone surrogate"),
 ])
 def test_malformed_lock_cases(seeds: dict[str, tuple[Path, str, str]], edit: Any,
                               expect: str) -> None:

@@ -81,7 +81,7 @@ def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BY
     if _too_deep(text, MAX_JSON_DEPTH):
         raise BadInput(f"nested deeper than {MAX_JSON_DEPTH} levels", where)
     try:
-        return json.loads(
+        value = json.loads(
             text, object_pairs_hook=_no_duplicates(where), parse_constant=_no_constants,
             parse_int=_bounded_int,
         )
@@ -90,6 +90,32 @@ def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BY
                        where) from None
     except (ValueError, RecursionError) as exc:
         raise BadInput(f"malformed JSON: {short(str(exc))}", where) from None
+    if _SURROGATE_RE.search(text) and _lone_surrogate(value):
+        raise BadInput("a string with a lone surrogate (\\ud800-\\udfff escape): not "
+                       "I-JSON (RFC 7493)", where)
+    return value
+
+
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """True when a string (or key) holds a surrogate no UTF-8 can carry: canonical JSON
+    could not be written for it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

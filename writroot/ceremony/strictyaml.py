@@ -17,6 +17,7 @@ MAX_YAML_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 #: Plans hold small counts and versions; integers past this many digits are refused unread.
 MAX_INT_DIGITS = 30
+MAX_SAFE_INT = 2**53 - 1
 
 
 @dataclass
@@ -117,6 +118,14 @@ def _loader_class() -> Any:
     return Loader
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _convert(loader: Any, node: Any, path: str, lines: dict[str, int], source: str,
              seen: set[int]) -> Any:
     import yaml
@@ -134,6 +143,9 @@ def _convert(loader: Any, node: Any, path: str, lines: dict[str, int], source: s
                 raise BadInput("keys must be plain strings",
                                f"{source}:{key_node.start_mark.line + 1}: {path or '(top)'}")
             key = key_node.value
+            if not _utf8(key):
+                raise BadInput("a key with a lone surrogate: not text",
+                               f"{source}:{key_node.start_mark.line + 1}: {path or '(top)'}")
             if key == "<<":
                 raise BadInput("YAML merge keys are not allowed",
                                f"{source}:{key_node.start_mark.line + 1}: {path or '(top)'}")
@@ -154,7 +166,15 @@ def _convert(loader: Any, node: Any, path: str, lines: dict[str, int], source: s
         raise BadInput(f"an integer of {len(node.value)} characters; at most {MAX_INT_DIGITS}",
                        f"{source}:{node.start_mark.line + 1}: {path}")
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except ValueError:  # e.g. an integer YAML accepts and Python will not convert
         raise BadInput(f"unreadable value {excerpt(node.value)}",
                        f"{source}:{node.start_mark.line + 1}: {path}") from None
+    if isinstance(value, str) and not _utf8(value):
+        raise BadInput("a string with a lone surrogate (\\ud800-\\udfff escape): not text",
+                       f"{source}:{node.start_mark.line + 1}: {path}")
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:  # canonical JSON could not hold it
+        raise BadInput("an integer beyond 2^53 - 1", f"{source}:{node.start_mark.line + 1}: "
+                       f"{path}")
+    return value

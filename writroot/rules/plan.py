@@ -65,14 +65,27 @@ def check_locked(plan: Any, facts: PlanFacts) -> list[Violation]:
         return [Violation("plan-well-formed", "", f"malformed locked plan ({excerpt(exc)})")]
 
 
-def _exact_types(value: Any, where: str) -> list[Violation]:
-    """A locked plan holds strings, integers, lists and objects: `true` is never `1`.
-    Walked with a stack, not recursion: a hostile lock may nest as deep as its reader allows."""
+#: The integers RFC 8785 writes exactly (an IEEE 754 double's): a plan's digest needs them.
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _exact_types(value: Any, where: str, scalars: bool = True) -> list[Violation]:
+    """A locked plan holds strings, integers, lists and objects: `true` is never `1`; and no
+    integer that canonical JSON cannot write exactly (`scalars=False`: that check only, for
+    `source`, which may hold any strict-YAML value). Walked with a stack, not recursion: a
+    hostile lock may nest as deep as its reader allows."""
     out: list[Violation] = []
     stack = [(value, where)]
     while stack:
         item, at = stack.pop()
-        if isinstance(item, bool) or isinstance(item, float) or item is None:
+        if isinstance(item, bool) or item is None:
+            if scalars:
+                out.append(Violation("plan-well-formed", at, f"{item!r} is not a string, "
+                                     "integer, list or object"))
+        elif isinstance(item, int):
+            if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                out.append(Violation("plan-well-formed", at, "an integer beyond 2^53 - 1"))
+        elif isinstance(item, float):
             out.append(Violation("plan-well-formed", at, f"{excerpt(item)} is not a string, "
                                  "integer, list or object"))
         elif isinstance(item, dict):
@@ -80,7 +93,7 @@ def _exact_types(value: Any, where: str) -> list[Violation]:
                          for k, v in reversed(item.items()))
         elif isinstance(item, list):
             stack.extend((v, f"{at}[{i}]") for i, v in reversed(list(enumerate(item))))
-        elif not isinstance(item, (str, int)):
+        elif not isinstance(item, str):
             out.append(Violation("plan-well-formed", at, "not a JSON value"))
     return out
 
@@ -94,7 +107,8 @@ def _shape(plan: Any) -> list[Violation]:
         return [Violation("plan-well-formed", "", f"locked plan fields are {sorted(TOP_FIELDS)} "
                           f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
                           f"unknown {_names(extra)})")]
-    out = _exact_types({k: v for k, v in plan.items() if k != "source"}, "")
+    out = (_exact_types({k: v for k, v in plan.items() if k != "source"}, "")
+           + _exact_types(plan["source"], "source", scalars=False))
     if out:
         return out
     if plan["plan"] not in LOCK_VERSIONS:
