@@ -387,3 +387,19 @@ def test_review_escapes_what_inputs_carry(demo: Demo, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
     assert "kid\\x1b[2J\\u202eevil" in proc.stdout
+
+
+def test_review_of_a_statement_revoked_by_its_artifact(demo: Demo, tmp_path: Path) -> None:
+    """`revoke: serial` revokes the statement, not its key: the review says which, and shows
+    the key it certifies as not revoked."""
+    def by_serial(text: str) -> str:
+        return text.replace("# revokes the key it certifies", "\n        revoke: serial")
+
+    review, text = _locked_review(demo, tmp_path / "s", "emergency-revocation-first", by_serial)
+    (item,) = review["operations"][0]["revokes"]
+    fed = demo.keyid(tmp_path / "s" / "federation-key-conus-1-eucom-1.dsse.json")
+    assert item["revoke"] == "statement" and item["serial"] == "demo-conus-enclaves.1"
+    assert "keyid" not in item and item["certifies"]["hex"] == fed
+    assert review["operations"][0]["sequence"] == {"old": None, "new": 1}
+    flat = " ".join(text.split())
+    assert "(not revoked)" in flat and "1 (no previous one named)" in flat

@@ -140,9 +140,10 @@ def _revokes(op: dict[str, Any]) -> list[dict[str, Any]]:
                 item[name] = record[name]
         if "serial" in entry:
             item["serial"] = entry["serial"]
-        keyid = entry.get("keyid", record.get("keyid"))
-        if keyid is not None:
-            item["keyid"] = fingerprint(keyid)
+        if "keyid" in entry:
+            item["keyid"] = fingerprint(entry["keyid"])
+        elif "keyid" in record:  # a statement revoked, not its key: shown, not revoked
+            item["certifies"] = fingerprint(record["keyid"])
         out.append(item)
     return out
 
@@ -349,6 +350,8 @@ def _signed_rows(op: dict[str, Any]) -> list[tuple[str, str]]:
             lines.append(f"serial {r['serial']}")
         if "keyid" in r:
             lines.append("keyid " + _fp_text(r["keyid"]))
+        if "certifies" in r:
+            lines.append("it certifies keyid " + _fp_text(r["certifies"]) + " (not revoked)")
         lines.append(f"reason {r['reason']}" + (f", revoked at {r['revoked_at']}"
                                                  if "revoked_at" in r else ", revoked when "
                                                  "signed"))
