@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Token
-from tests.test_standard_plans import CEREMONIES, FILLERS, make_demo
+from tests.test_standard_plans import CEREMONIES, FILLERS, Demo, lock_cmd, make_demo, show_cmd
 from writroot.cli import main
 
 #: Plans whose mutants are tried (one of each kind of signer and input).
@@ -64,21 +65,34 @@ def _assert_answer(code: int, out: str, err: str, names: str) -> None:
     assert names in lines[0], lines[0][:300]
 
 
+@dataclass
+class Seeds:
+    """The demo fleet (its anchor, for the commands) and, for each seed plan, its directory
+    (inputs filled in), its YAML text and its lock's text."""
+
+    demo: Demo
+    plans: dict[str, tuple[Path, str, str]]
+
+    def lock(self, plan: Path, *extra: str) -> tuple[int, str, str]:
+        return _run(*lock_cmd(plan, self.demo.anchor, self.demo.published), *extra)
+
+    def show(self, locked: Path, *extra: str) -> tuple[int, str, str]:
+        return _run(*show_cmd(locked, self.demo.anchor, self.demo.published), *extra)
+
+
 @pytest.fixture(scope="module")
 def seeds(audit_demo: dict[str, Any], make_token: Callable[[str], Token],
-          tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, str]]:
-    """For each seed plan: its directory (inputs filled in), its YAML text and its lock's text."""
+          tmp_path_factory: pytest.TempPathFactory) -> Seeds:
     root = tmp_path_factory.mktemp("hostile")
-    demo = make_demo(audit_demo, make_token, root)
-    out: dict[str, tuple[Path, str, str]] = {}
+    out = Seeds(make_demo(audit_demo, make_token, root), {})
     for name in SEEDS:
         d = root / name
         d.mkdir()
-        text = FILLERS[name](demo, d, (CEREMONIES / f"{name}.yaml").read_text())
+        text = FILLERS[name](out.demo, d, (CEREMONIES / f"{name}.yaml").read_text())
         (d / "plan.yaml").write_text(text)
-        code, _out, err = _run("ceremony", "plan", str(d / "plan.yaml"), "--json")
+        code, _out, err = out.lock(d / "plan.yaml", "--json")
         assert code == 0, err
-        out[name] = (d, text, (d / "plan.lock.json").read_text())
+        out.plans[name] = (d, text, (d / "plan.lock.json").read_text())
     return out
 
 
@@ -158,15 +172,13 @@ def _mutate_lock(data: st.DataObject, text: str) -> bytes:
 @settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_mutated_plans_get_one_line_naming_the_file(seeds: dict[str, tuple[Path, str, str]],
-                                                   data: st.DataObject) -> None:
-    d, text, _lock = seeds[data.draw(st.sampled_from(SEEDS))]
+def test_mutated_plans_get_one_line_naming_the_file(seeds: Seeds, data: st.DataObject) -> None:
+    d, text, _lock = seeds.plans[data.draw(st.sampled_from(SEEDS))]
     mutant = d / "mutant.yaml"
     mutant.write_bytes(_mutate_text(data, text))
     target = d / "mutant.lock.json"
     as_json = data.draw(st.booleans())
-    code, out, err = _run("ceremony", "plan", str(mutant), "--out", str(target),
-                          *(["--json"] if as_json else []))
+    code, out, err = seeds.lock(mutant, "--out", str(target), *(["--json"] if as_json else []))
     _assert_answer(code, out, err, str(d))
     assert target.exists() == (code == 0)  # nothing written on failure
     target.unlink(missing_ok=True)
@@ -175,25 +187,22 @@ def test_mutated_plans_get_one_line_naming_the_file(seeds: dict[str, tuple[Path,
 @settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_mutated_locks_get_one_line_naming_the_file(seeds: dict[str, tuple[Path, str, str]],
-                                                   data: st.DataObject) -> None:
-    d, _text, lock = seeds[data.draw(st.sampled_from(SEEDS))]
+def test_mutated_locks_get_one_line_naming_the_file(seeds: Seeds, data: st.DataObject) -> None:
+    d, _text, lock = seeds.plans[data.draw(st.sampled_from(SEEDS))]
     mutant = d / "mutant.lock.json"
     mutant.write_bytes(_mutate_lock(data, lock))
     as_json = data.draw(st.booleans())
-    code, out, err = _run("ceremony", "show", str(mutant), *(["--json"] if as_json else []))
+    code, out, err = seeds.show(mutant, *(["--json"] if as_json else []))
     _assert_answer(code, out, err, str(d))
 
 
 # -- what the mutation campaign found (issue 20) ---------------------------------------------
 
-def _plan_case(seeds: dict[str, tuple[Path, str, str]], name: str, old: str, new: str
-               ) -> tuple[int, str]:
-    d, text, _lock = seeds[name]
+def _plan_case(seeds: Seeds, name: str, old: str, new: str) -> tuple[int, str]:
+    d, text, _lock = seeds.plans[name]
     assert old in text
     (d / "case.yaml").write_bytes(text.replace(old, new, 1).encode())
-    code, out, err = _run("ceremony", "plan", str(d / "case.yaml"), "--out",
-                          str(d / "case.lock.json"))
+    code, out, err = seeds.lock(d / "case.yaml", "--out", str(d / "case.lock.json"))
     assert not (d / "case.lock.json").exists()
     _assert_answer(code, out, err, str(d / "case.yaml"))
     return code, err
@@ -205,6 +214,8 @@ def _plan_case(seeds: dict[str, tuple[Path, str, str]], name: str, old: str, new
     ("validity_days: 30", "validity_days: " + DEEP_LIST, "nested deeper than 32 levels"),
     ("validity_days: 30", "validity_days: " + "{a: " * 2000 + "1" + "}" * 2000,
      "nested deeper than 32 levels"),
+    ("validity_days: 30", "validity_days:\n      " + "- " * 3000 + "1",
+     "nested deeper than 32 levels"),
     ("fleet: writsov", "fleet: writsov\n\"" + "\u202e" * 70 + "\": 1",
      "unknown field '\\u202e\\u202e"),
     ("reason: superseded", "reason: " + "x" * 1_100_000, "larger than"),
@@ -215,15 +226,14 @@ def _plan_case(seeds: dict[str, tuple[Path, str, str]], name: str, old: str, new
     ("sequence: 2", "sequence: 9007199254740992", "sequence: an integer beyond 2^53 - 1"),
     ("reason: superseded", 'reason: "\\ud800"', "reason: a string with a lone surrogate"),
 ])
-def test_malformed_plan_cases(seeds: dict[str, tuple[Path, str, str]], old: str, new: str,
-                              expect: str) -> None:
+def test_malformed_plan_cases(seeds: Seeds, old: str, new: str, expect: str) -> None:
     code, err = _plan_case(seeds, "emergency-revocation", old, new)
     assert code == 2 and expect in err, err
     assert len(err) < 400
 
 
-def test_policy_that_is_not_an_object(seeds: dict[str, tuple[Path, str, str]]) -> None:
-    _d, text, _lock = seeds["genesis"]
+def test_policy_that_is_not_an_object(seeds: Seeds) -> None:
+    _d, text, _lock = seeds.plans["genesis"]
     start = text.index("    policy:\n")
     end = text.index("  - op: sign-regional-root")
     code, err = _plan_case(seeds, "genesis", text[start:end], "    policy: x\n")
@@ -242,25 +252,24 @@ def test_policy_that_is_not_an_object(seeds: dict[str, tuple[Path, str, str]]) -
      "integer beyond"),
     (lambda doc: doc.update(ceremony="\ud800"), "a string with a lone surrogate"),
 ])
-def test_malformed_lock_cases(seeds: dict[str, tuple[Path, str, str]], edit: Any,
-                              expect: str) -> None:
-    d, _text, lock = seeds["emergency-revocation"]
+def test_malformed_lock_cases(seeds: Seeds, edit: Any, expect: str) -> None:
+    d, _text, lock = seeds.plans["emergency-revocation"]
     doc = json.loads(lock)
     edit(doc)
     (d / "case.lock.json").write_text(json.dumps(doc))
-    code, out, err = _run("ceremony", "show", str(d / "case.lock.json"))
+    code, out, err = seeds.show(d / "case.lock.json")
     _assert_answer(code, out, err, str(d / "case.lock.json"))
     assert code == 2 and expect in err and len(err) < 700, err
 
 
 @pytest.mark.parametrize("depth", [98, 101, 980, 5000])
-def test_deep_lists_in_a_lock(seeds: dict[str, tuple[Path, str, str]], depth: int) -> None:
-    d, _text, lock = seeds["emergency-revocation"]
+def test_deep_lists_in_a_lock(seeds: Seeds, depth: int) -> None:
+    d, _text, lock = seeds.plans["emergency-revocation"]
     doc = json.loads(lock)
     doc["operations"][0]["entries"] = "@deep@"
     text = json.dumps(doc).replace('"@deep@"', "[" * depth + "]" * depth)
     (d / "case.lock.json").write_text(text)
-    code, out, err = _run("ceremony", "show", str(d / "case.lock.json"))
+    code, out, err = seeds.show(d / "case.lock.json")
     _assert_answer(code, out, err, str(d / "case.lock.json"))
     assert code == 2
     if depth > 100:
@@ -281,11 +290,11 @@ def test_json_reader_bounds_depth_and_integers() -> None:
         assert expect in str(info.value) and len(str(info.value)) < 200
 
 
-def test_error_lines_are_capped_and_display_safe(tmp_path: Path) -> None:
+def test_error_lines_are_capped_and_display_safe(seeds: Seeds, tmp_path: Path) -> None:
     """The backstop: whatever an error carries, the line a user sees is printable and short."""
     bad = tmp_path / ("\x1b[2J" + "n" * 200 + ".yaml")
     bad.write_text("plan: 1\n")
-    code, _out, err = _run("ceremony", "plan", str(bad))
+    code, _out, err = seeds.lock(bad)
     line = err.rstrip("\n")
     assert code == 2 and "\n" not in line
     assert line.isprintable() and "\\x1b" in line and len(line) < 800

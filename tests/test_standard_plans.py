@@ -33,6 +33,12 @@ def lock_cmd(plan: Path, anchor: str, trust: Path) -> list[str]:
     return ["ceremony", "plan", str(plan)]
 
 
+def show_cmd(locked: Path, anchor: str, trust: Path) -> list[str]:
+    """`ceremony show` of a lock, built here only, beside `lock_cmd` and for the same reason."""
+    del anchor, trust  # not yet options of `ceremony show`
+    return ["ceremony", "show", str(locked)]
+
+
 def _statement(path: Path) -> dict[str, Any]:
     env = json.loads(path.read_text())
     payload: dict[str, Any] = json.loads(base64.b64decode(env["payload"]))
@@ -274,7 +280,7 @@ def _locked_review(demo: Demo, d: Path, name: str, edit: Callable[[str], str] = 
     proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), "--json", cwd=d)
     assert proc.returncode == 0, proc.stderr
     review: dict[str, Any] = json.loads(proc.stdout)["review"]
-    show = run_cli("ceremony", "show", str(d / "plan.lock.json"), cwd=d,
+    show = run_cli(*show_cmd(d / "plan.lock.json", demo.anchor, demo.published), cwd=d,
                    env={"COLUMNS": "60"})
     assert show.returncode == 0, show.stderr
     return review, show.stdout
