@@ -62,6 +62,7 @@ def _assert_answer(code: int, out: str, err: str, names: str) -> None:
     lines = err.splitlines()
     assert len(lines) == 1, err[:2000]
     assert lines[0].startswith("writroot: error: ") and lines[0].isprintable(), lines[0][:300]
+    assert len(lines[0]) < 500, lines[0]  # excerpts, not the input (the CLI cuts at 600)
     assert names in lines[0], lines[0][:300]
 
 
@@ -302,3 +303,13 @@ def test_error_lines_are_capped_and_display_safe(seeds: Seeds, tmp_path: Path) -
 
 def test_seeds_are_the_shipped_plans() -> None:
     assert set(SEEDS) <= {p.stem for p in CEREMONIES.glob("*.yaml")}
+
+
+def test_a_long_member_added_to_a_lock_is_named_short(seeds: Seeds) -> None:
+    d, _text, lock = seeds.plans["genesis"]
+    doc = json.loads(lock)
+    doc["operations"][0]["x" * 100_000] = 1
+    (d / "case.lock.json").write_text(json.dumps(doc))
+    code, out, err = seeds.show(d / "case.lock.json")
+    _assert_answer(code, out, err, str(d / "case.lock.json"))
+    assert code == 1 and "[plan-relock]" in err and len(err) < 400, err

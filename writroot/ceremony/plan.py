@@ -24,7 +24,7 @@ from writroot.ceremony.inputs import (
     resolve_input,
 )
 from writroot.ceremony.operations import lock_op, op_check
-from writroot.errors import BadInput, PolicyRefused, excerpt
+from writroot.errors import BadInput, PolicyRefused, excerpt, field_name
 from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
 from writroot.rules.merkle import MERKLE_VERSION, inclusion, plan_digest
@@ -281,9 +281,10 @@ def first_difference(a: Any, b: Any, where: str = "") -> str:
     """The first field path at which two JSON values differ (types count: true is not 1)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
+            name = field_name(k)  # a key from the hostile side: a short, printable form
             if k not in a or k not in b:
-                return f"{where}.{k}" if where else k
-            found = first_difference(a[k], b[k], f"{where}.{k}" if where else k)
+                return f"{where}.{name}" if where else name
+            found = first_difference(a[k], b[k], f"{where}.{name}" if where else name)
             if found:
                 return found
         return ""
