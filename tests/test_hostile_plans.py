@@ -252,6 +252,8 @@ def test_policy_that_is_not_an_object(seeds: Seeds) -> None:
     (lambda doc: doc["source"].update(plan=-(2**60)), "source.plan: not a locked plan: an "
      "integer beyond"),
     (lambda doc: doc.update(ceremony="\ud800"), "a string with a lone surrogate"),
+    (lambda doc: doc["roster"]["roster"]["custodians"][0]["key"].update(
+        algorithm="\x1b[31m" * 50_000), "unknown algorithm '\\x1b[31m"),
 ])
 def test_malformed_lock_cases(seeds: Seeds, edit: Any, expect: str) -> None:
     d, _text, lock = seeds.plans["emergency-revocation"]
