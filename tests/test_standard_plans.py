@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import Token, run_cli
 
 CEREMONIES = Path(__file__).resolve().parent.parent / "ceremonies"
+TEMPLATES = CEREMONIES.parent / "templates"
 ZEROS = "0" * 64
 
 
@@ -107,8 +108,10 @@ Filler = Callable[[Demo, Path, str], str]
 
 
 def _genesis(demo: Demo, d: Path, text: str) -> str:
-    for name in ("roster.yaml", "custodians", "requests/conus-1.tar",
-                 "requests/conus-nss-1.tar"):
+    """The roster proposal is templates/roster.yaml as shipped: the demo's custodians are
+    the template's."""
+    _copy(TEMPLATES / "roster.yaml", d / "roster.yaml")
+    for name in ("custodians", "requests/conus-1.tar", "requests/conus-nss-1.tar"):
         _copy(demo.ceremony / name, d / name)
     return text
 
