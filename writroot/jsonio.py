@@ -22,8 +22,9 @@ MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 #: Nesting any writroot document (an OSCAL catalog is the deepest) stays far below; checked
 #: before parsing, so no reader or rule recurses deeper.
 MAX_JSON_DEPTH = 100
-#: Integers in writroot documents fit in 2**53; far longer digit runs are refused unread.
-MAX_INT_DIGITS = 30
+#: Integers in writroot documents fit in 2**53; digit runs far past that are refused unread
+#: (schemas then name the field of an integer merely too large).
+MAX_INT_DIGITS = 1000
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
