@@ -254,6 +254,8 @@ def test_policy_that_is_not_an_object(seeds: Seeds) -> None:
     (lambda doc: doc.update(ceremony="\ud800"), "a string with a lone surrogate"),
     (lambda doc: doc["roster"]["roster"]["custodians"][0]["key"].update(
         algorithm="\x1b[31m" * 50_000), "unknown algorithm '\\x1b[31m"),
+    (lambda doc: doc["fleet_root"].update(path="\x1b[31m" * 50_000),
+     "emergency-revocation/'\\x1b[31m"),
 ])
 def test_malformed_lock_cases(seeds: Seeds, edit: Any, expect: str) -> None:
     d, _text, lock = seeds.plans["emergency-revocation"]
@@ -261,7 +263,7 @@ def test_malformed_lock_cases(seeds: Seeds, edit: Any, expect: str) -> None:
     edit(doc)
     (d / "case.lock.json").write_text(json.dumps(doc))
     code, out, err = seeds.show(d / "case.lock.json")
-    _assert_answer(code, out, err, str(d / "case.lock.json"))
+    _assert_answer(code, out, err, str(d))  # the lock, or an input path it names
     assert code == 2 and expect in err and len(err) < 700, err
 
 

@@ -270,11 +270,14 @@ def _inputs_unchanged(document: dict[str, Any], base: Path) -> None:
     input is named as such rather than by whatever its new bytes break)."""
     for pin in _pins(document):
         path = str(pin["path"])
-        _data, now = resolve_input(base, path, f"{base / path}")
+        # the path comes from the lock, hostile until re-locked: named in a short form
+        where = str(base / path) if len(path) <= 255 and path.isprintable() \
+            else f"{base}/{excerpt(path)}"
+        _data, now = resolve_input(base, path, where)
         if now["sha256"] != pin["sha256"]:
             raise PolicyRefused(f"input changed since the plan was locked (sha256 "
                                 f"{now['sha256'][:16]}... is not the approved "
-                                f"{str(pin['sha256'])[:16]}...)", str(base / path))
+                                f"{str(pin['sha256'])[:16]}...)", where)
 
 
 def first_difference(a: Any, b: Any, where: str = "") -> str:
