@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt
 from writroot.jsonio import b64decode, b64encode, canonical, is_hex_digest, loads_strict
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Envelope:
                 raise BadInput(f"missing field {name!r}", where)
         extra = set(obj) - {"payloadType", "payload", "signatures"}
         if extra:
-            raise BadInput(f"unknown field {sorted(extra)[0]!r}", where)
+            raise BadInput(f"unknown field {excerpt(sorted(extra)[0], 24)}", where)
         ptype = obj["payloadType"]
         if not isinstance(ptype, str) or not ptype or len(ptype) > 200:
             raise BadInput("expected a non-empty string", f"{where}: payloadType")

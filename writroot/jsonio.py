@@ -16,9 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt, short
 
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+#: Nesting any writroot document (an OSCAL catalog is the deepest) stays far below; checked
+#: before parsing, so no reader or rule recurses deeper.
+MAX_JSON_DEPTH = 100
+#: Integers in writroot documents fit in 2**53; digit runs far past that are refused unread
+#: (schemas then name the field of an integer merely too large).
+MAX_INT_DIGITS = 1000
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -30,7 +36,7 @@ def _no_duplicates(where: str) -> Any:
         out: dict[str, Any] = {}
         for key, value in pairs:
             if key in out:
-                raise BadInput(f"duplicate key {key!r}", where)
+                raise BadInput(f"duplicate key {excerpt(key)}", where)
             out[key] = value
         return out
 
@@ -41,8 +47,31 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET_RE = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """True when arrays and objects nest deeper than `limit` (strings skipped)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKET_RE.finditer(_JSON_STRING_RE.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} characters; at most {MAX_INT_DIGITS}")
+    return int(text)
+
+
 def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
-    """Parse JSON refusing oversized input, duplicate keys and non-finite numbers."""
+    """Parse JSON refusing oversized or overdeep input, duplicate keys, overlong integers and
+    non-finite numbers."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise BadInput(f"document is {len(raw)} bytes, larger than the {max_bytes}-byte cap", where)
@@ -50,15 +79,44 @@ def loads_strict(data: bytes | str, where: str, max_bytes: int = MAX_DOCUMENT_BY
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInput(f"not UTF-8 ({exc.reason} at byte {exc.start})", where) from None
+    if _too_deep(text, MAX_JSON_DEPTH):
+        raise BadInput(f"nested deeper than {MAX_JSON_DEPTH} levels", where)
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates(where), parse_constant=_no_constants
+        value = json.loads(
+            text, object_pairs_hook=_no_duplicates(where), parse_constant=_no_constants,
+            parse_int=_bounded_int,
         )
     except json.JSONDecodeError as exc:
         raise BadInput(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                        where) from None
     except (ValueError, RecursionError) as exc:
-        raise BadInput(f"malformed JSON: {exc}", where) from None
+        raise BadInput(f"malformed JSON: {short(str(exc))}", where) from None
+    if _SURROGATE_RE.search(text) and _lone_surrogate(value):
+        raise BadInput("a string with a lone surrogate (\\ud800-\\udfff escape): not "
+                       "I-JSON (RFC 7493)", where)
+    return value
+
+
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """True when a string (or key) holds a surrogate no UTF-8 can carry: canonical JSON
+    could not be written for it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -204,7 +262,7 @@ def parse_time(text: object, where: str) -> datetime:
     try:
         return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise BadInput(f"not a valid time: {text!r}", where) from None
+        raise BadInput(f"not a valid time: {excerpt(text)}", where) from None
 
 
 def is_hex_digest(text: object) -> bool:

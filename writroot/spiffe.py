@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt, field_name
 from writroot.jsonio import b64decode
 
 MAX_KEYS = 256
@@ -87,7 +87,8 @@ def _jwk(value: Any, where: str) -> dict[str, Any]:
                            f"{where}.{name}")
     extra = sorted(set(value) - _JWK_FIELDS)
     if extra:
-        raise BadInput(f"unknown JWK field {extra[0]!r}", f"{where}.{extra[0]}")
+        raise BadInput(f"unknown JWK field {excerpt(extra[0], 24)}",
+                       f"{where}.{field_name(extra[0])}")
     kty = value.get("kty")
     if kty not in _KTY_FIELDS:
         raise BadInput(f"kty must be one of {', '.join(_KTY_FIELDS)}", f"{where}.kty")
@@ -114,7 +115,8 @@ def bundle_check(value: Any, where: str) -> dict[str, Any]:
         raise BadInput("expected a SPIFFE bundle object", where)
     extra = sorted(set(value) - {"keys", "spiffe_sequence", "spiffe_refresh_hint"})
     if extra:
-        raise BadInput(f"unknown field {extra[0]!r}", f"{where}.{extra[0]}")
+        raise BadInput(f"unknown field {excerpt(extra[0], 24)}",
+                       f"{where}.{field_name(extra[0])}")
     keys = value.get("keys")
     if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYS:
         raise BadInput(f"keys must be a list of 1 to {MAX_KEYS} JWKs", f"{where}.keys")
@@ -132,3 +134,14 @@ def bundle_check(value: Any, where: str) -> dict[str, Any]:
         raise BadInput("spiffe_refresh_hint must be 1 to 2678400 seconds",
                        f"{where}.spiffe_refresh_hint")
     return value
+
+
+def bundle_facts(bundle: dict[str, Any]) -> dict[str, Any]:
+    """What custodians check in a checked bundle: the SHA-256 of each CA certificate (the DER
+    in an x509-svid key's x5c) and each JWT key id, in the bundle's order."""
+    import hashlib
+
+    cas = [hashlib.sha256(b64decode(k["x5c"][0], "x5c")).hexdigest()
+           for k in bundle["keys"] if k.get("use") == "x509-svid"]
+    kids = [str(k["kid"]) for k in bundle["keys"] if k.get("use") == "jwt-svid"]
+    return {"x509_authorities": cas, "jwt_kids": kids}

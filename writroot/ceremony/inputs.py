@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from writroot.envelope import Envelope
-from writroot.errors import BadInput, PolicyRefused
+from writroot.errors import BadInput, PolicyRefused, excerpt
 from writroot.jsonio import loads_strict, read_capped
 from writroot.statements import Statement, parse_any
 
@@ -28,12 +28,16 @@ def resolve_input(base: Path, rel: str, where: str) -> tuple[bytes, dict[str, An
     if rel_path.is_absolute() or ".." in rel_path.parts:
         raise BadInput("inputs must be relative paths inside the plan's directory", where)
     path = base / rel_path
-    if path.is_symlink() or not path.is_file():
-        raise BadInput(f"no such regular file {rel!r}", where)
+    try:
+        regular = not path.is_symlink() and path.is_file()
+    except OSError as exc:  # a name too long, say: the plan's line names it, not the OS
+        raise BadInput(f"cannot read input {excerpt(rel)}: {exc.strerror}", where) from None
+    if not regular:
+        raise BadInput(f"no such regular file {excerpt(rel)}", where)
     try:
         data = read_capped(path, MAX_INPUT_BYTES)
     except BadInput as exc:  # name the plan's line and field, as every input error does
-        raise BadInput(f"input {rel!r}: {exc.message}", where) from None
+        raise BadInput(f"input {excerpt(rel)}: {exc.message}", where) from None
     return data, {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 

@@ -92,7 +92,7 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
                             "enclaves": s.list_of(_plan_enclave, 0, 1024)},
                            {"may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1),
-                            "version": s.integer(1)}),
+                            "version": s.integer(1), "previous": s.string}),
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
                            "validity_days": _DAYS},
                           {"policy": s.anything, "recovery_holders": recovery_ops.holders,
@@ -137,6 +137,8 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         entry["key"], recovery = _request(ctx, op, at)
         if recovery is not None:  # the split made at the key's birth (rules/recovery.py)
             entry["request_recovery"] = recovery
+        if "previous" in op:
+            _regional_previous(entry, ctx, at)
         entry.setdefault("version", 1)
         entry.setdefault("may_sign", list(REGIONAL_MAY_SIGN))
         entry["enclaves"] = _enclaves(op["enclaves"], ctx.where(f"{at}.enclaves"))
@@ -170,6 +172,9 @@ def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
     """A plan's policy: the given fields over `base`, every field checked."""
     from writroot.statements import policy_check
 
+    if value is not None and not isinstance(value, dict):
+        raise BadInput("expected an object of policy fields (format.md §5.5)",
+                       where(f"{at}.policy"))
     policy = {**base, **(value or {})}
     try:
         policy_check(policy, f"{at}.policy")
@@ -247,15 +252,33 @@ def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> No
     entry["previous"] = {**pin, "sequence": st.subject["sequence"]}
 
 
+def _regional_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
+    """A regional rotation names the root it supersedes: pinned with its version, key and
+    enclaves, so the review shows what changes; the new version follows it."""
+    where = ctx.where(f"{at}.previous")
+    _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("regional-root",))
+    # the root it supersedes may have expired or been revoked; it must still be genuine
+    ctx.chained(pin, where, tolerate=("validity-window", "not-revoked"))
+    if st.subject["region"] != entry["region"]:
+        raise BadInput(f"the previous regional root is {st.subject['region']}'s", where)
+    if st.subject["key"].keyid == entry["key"]["keyid"]:
+        raise PolicyRefused("the request is for the key this root supersedes: a rotation "
+                            "certifies a new key (writroot region keygen)", where)
+    entry.setdefault("version", st.subject["version"] + 1)
+    entry["previous"] = {**pin, "region": st.subject["region"],
+                         "version": st.subject["version"],
+                         "keyid": st.subject["key"].keyid, "enclaves": st.subject["enclaves"]}
+
+
 def _enclave_bundle(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
-    from writroot.spiffe import bundle_check, trust_domain_check
+    from writroot.spiffe import bundle_check, bundle_facts, trust_domain_check
 
     trust_domain_check(entry["trust_domain"], ctx.where(f"{at}.trust_domain"))
     data, pin = resolve_input(ctx.base, entry["bundle"], ctx.where(f"{at}.bundle"))
     name = str(ctx.base / entry["bundle"])
     bundle = bundle_check(loads_strict(data, name), name)
     entry["bundle"] = {**pin, "canonical_sha256": hashlib.sha256(canonical(bundle)).hexdigest(),
-                       "spiffe_sequence": bundle["spiffe_sequence"]}
+                       "spiffe_sequence": bundle["spiffe_sequence"], **bundle_facts(bundle)}
     if "previous" in entry:
         where = ctx.where(f"{at}.previous")
         _env, st, ppin = read_statement(ctx.base, entry["previous"], where, ("enclave-bundle",))

@@ -20,7 +20,7 @@ from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
 from writroot.ceremony.operations import lock_op, op_check
 from writroot.ceremony.trust import Pinned, chained, establish_inputs
 from writroot.ceremony.trust import record as established_record
-from writroot.errors import BadInput, PolicyRefused, VerificationFailed
+from writroot.errors import BadInput, PolicyRefused, VerificationFailed, excerpt, field_name
 from writroot.jsonio import canonical, format_time, read_json_file
 from writroot.rules import Violation
 from writroot.rules.merkle import MERKLE_VERSION, inclusion, plan_digest
@@ -103,8 +103,9 @@ def _genesis_roster(base: Path, rel: str, where: str, version: int = 1,
         custodian = check_enrolment(env, str(epath), fleet)
         for key in ("id", "name"):
             if custodian[key] != c[key]:
-                raise BadInput(f"the roster entry's {key} is {c[key]!r} but its enrolment "
-                               f"({c['enrolment']}) says {custodian[key]!r}", at)
+                raise BadInput(f"the roster entry's {key} is {excerpt(c[key])} but its "
+                               f"enrolment ({excerpt(c['enrolment'])}) says "
+                               f"{excerpt(custodian[key])}", at)
         members.append({"id": c["id"], "name": c["name"], "key": custodian["key"].to_json()})
     roster = {"version": version, "threshold": proposal["threshold"], "custodians": members}
     try:
@@ -345,20 +346,24 @@ def _inputs_unchanged(document: dict[str, Any], base: Path) -> None:
     input is named as such rather than by whatever its new bytes break)."""
     for pin in _pins(document):
         path = str(pin["path"])
-        _data, now = resolve_input(base, path, f"{base / path}")
+        # the path comes from the lock, hostile until re-locked: named in a short form
+        where = str(base / path) if len(path) <= 255 and path.isprintable() \
+            else f"{base}/{excerpt(path)}"
+        _data, now = resolve_input(base, path, where)
         if now["sha256"] != pin["sha256"]:
             raise PolicyRefused(f"input changed since the plan was locked (sha256 "
                                 f"{now['sha256'][:16]}... is not the approved "
-                                f"{str(pin['sha256'])[:16]}...)", str(base / path))
+                                f"{str(pin['sha256'])[:16]}...)", where)
 
 
 def first_difference(a: Any, b: Any, where: str = "") -> str:
     """The first field path at which two JSON values differ (types count: true is not 1)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
+            name = field_name(k)  # a key from the hostile side: a short, printable form
             if k not in a or k not in b:
-                return f"{where}.{k}" if where else k
-            found = first_difference(a[k], b[k], f"{where}.{k}" if where else k)
+                return f"{where}.{name}" if where else name
+            found = first_difference(a[k], b[k], f"{where}.{name}" if where else name)
             if found:
                 return found
         return ""

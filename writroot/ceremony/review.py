@@ -103,6 +103,88 @@ def _walk_inputs(value: Any, where: str, out: list[dict[str, Any]]) -> None:
             _walk_inputs(v, f"{where}.{k}" if where else k, out)
 
 
+def _bundle(op: dict[str, Any]) -> dict[str, Any]:
+    """An enclave bundle as custodians check it: domain, level, sequence old -> new, the
+    fingerprint of each CA certificate and each JWT key id (pinned in the lock)."""
+    bundle = op["bundle"]
+    previous = op.get("previous")
+    return {"trust_domain": op["trust_domain"], "impact_level": op["impact_level"],
+            "region": op["region"],
+            "spiffe_sequence": {"old": previous["spiffe_sequence"] if previous else None,
+                                "new": bundle["spiffe_sequence"]},
+            "x509_authorities": [fingerprint(h) for h in bundle.get("x509_authorities", [])],
+            "jwt_kids": list(bundle.get("jwt_kids", []))}
+
+
+def _revokes(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each revocation target with what it is: from the statement it was found in (the
+    artifact, or a file under known:), else kept from the previous list."""
+    about: dict[str, dict[str, Any]] = {}
+    for record in [*op.get("known", []), *op.get("targets", [])]:
+        if "keyid" in record:
+            about.setdefault(f"keyid:{record['keyid']}", {**record, "from": "known"})
+        about.setdefault(f"serial:{record['serial']}", {**record, "from": "known"})
+    for record in op.get("targets", []):
+        about[record["target"]] = {**record, "from": "artifact"}
+    out = []
+    for entry in op["entries"]:
+        target = f"keyid:{entry['keyid']}" if "keyid" in entry else f"serial:{entry['serial']}"
+        record = about.get(target, {})
+        item: dict[str, Any] = {"revoke": "key" if "keyid" in entry else "statement",
+                                "reason": entry["reason"],
+                                "from": record.get("from", "previous list")}
+        if "revoked_at" in entry:
+            item["revoked_at"] = entry["revoked_at"]
+        for name in ("type", "name", "version", "serial", "path"):
+            if name in record:
+                item[name] = record[name]
+        if "serial" in entry:
+            item["serial"] = entry["serial"]
+        if "keyid" in entry:
+            item["keyid"] = fingerprint(entry["keyid"])
+        elif "keyid" in record:  # a statement revoked, not its key: shown, not revoked
+            item["certifies"] = fingerprint(record["keyid"])
+        out.append(item)
+    return out
+
+
+def _enclaves_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    """The enclave list of a regional rotation against the root it supersedes."""
+    before = {e["trust_domain"]: e for e in old}
+    after = {e["trust_domain"]: e for e in new}
+    return {"added": [after[d] for d in sorted(set(after) - set(before))],
+            "removed": [before[d] for d in sorted(set(before) - set(after))],
+            "changed": [{"trust_domain": d, "old": before[d], "new": after[d]}
+                        for d in sorted(set(before) & set(after)) if before[d] != after[d]]}
+
+
+def _signed(plan_doc: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
+    """What the operation signs that custodians must check, beyond its plain fields."""
+    kind = op["op"]
+    if kind == "sign-enclave-bundle":
+        return {"bundle": _bundle(op)}
+    if kind == "sign-revocation-list":
+        previous = op.get("previous")
+        return {"revokes": _revokes(op),
+                "sequence": {"old": previous["sequence"] if previous else None,
+                             "new": op["sequence"]}}
+    if kind == "rotate-fleet-root" and "fleet_root" in plan_doc:
+        fr = plan_doc["fleet_root"]
+        return {"supersedes": {"version": fr["version"], "keyid": fingerprint(fr["keyid"])}}
+    if kind == "sign-regional-root" and "previous" in op:
+        prev = op["previous"]
+        return {"supersedes": {"version": prev["version"], "keyid": fingerprint(prev["keyid"])},
+                "enclaves_diff": _enclaves_diff(prev["enclaves"], op["enclaves"])}
+    if kind == "sign-regional-root" and op.get("version", 1) > 1:
+        return {"supersedes": {"version": op["version"] - 1}}
+    return {}
+
+
+#: Fields each kind of operation shows in its own rows (`_signed`), not as plain fields.
+_SHOWN_ELSEWHERE = {"sign-revocation-list": {"entries", "known", "targets", "sequence"},
+                    "sign-enclave-bundle": {"trust_domain", "impact_level"}}
+
+
 def _operation(plan_doc: dict[str, Any], op: dict[str, Any], index: int,
                at: datetime) -> dict[str, Any]:
     fields: list[list[str]] = []
@@ -110,7 +192,9 @@ def _operation(plan_doc: dict[str, Any], op: dict[str, Any], index: int,
     inputs: list[dict[str, Any]] = []
     for name in sorted(op):
         value = op[name]
-        if name in _HIDDEN:
+        if name in _HIDDEN or name in _SHOWN_ELSEWHERE.get(op["op"], ()):
+            if name in ("known", "targets"):
+                _walk_inputs(value, name, inputs)
             continue
         if isinstance(value, dict) and "keyid" in value and "algorithm" in value:
             keys.append({"field": name, "algorithm": value["algorithm"],
@@ -129,7 +213,8 @@ def _operation(plan_doc: dict[str, Any], op: dict[str, Any], index: int,
             fields.append([name, _text(value)])
         _walk_inputs(value, name, inputs)
     entry: dict[str, Any] = {"index": index, "op": op["op"], "title": _title(op),
-                             "fields": fields, "keys": keys, "inputs": inputs}
+                             "fields": fields, "keys": keys, "inputs": inputs,
+                             **_signed(plan_doc, op)}
     if op["op"] in OP_TYPE:
         entry["yields"] = OP_TYPE[op["op"]]
         entry["serial"] = f"{plan_doc['ceremony']}.{index}"
@@ -231,6 +316,63 @@ def _policy_text(policy: dict[str, Any]) -> str:
     return "\n".join(f"{k}: {_text(v)}" for k, v in sorted(policy.items()) if k != "cds_routes")
 
 
+def _old_new(pair: dict[str, Any]) -> str:
+    if pair["old"] is None:
+        return f"{pair['new']} (no previous one named)"
+    return f"{pair['old']} -> {pair['new']}"
+
+
+def _level_rights(e: dict[str, Any]) -> str:
+    return f"{e['impact_level']}, may sign {', '.join(e['may_sign'])}"
+
+
+def _enclave_text(e: dict[str, Any]) -> str:
+    return f"{e['trust_domain']} ({_level_rights(e)})"
+
+
+def _signed_rows(op: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rows of `_signed`'s facts: what custodians compare with what they were told."""
+    rows: list[tuple[str, str]] = []
+    if "bundle" in op:
+        b = op["bundle"]
+        rows += [("trust domain", b["trust_domain"]), ("impact level", b["impact_level"]),
+                 ("spiffe_sequence", _old_new(b["spiffe_sequence"]))]
+        for i, fp in enumerate(b["x509_authorities"], 1):
+            rows.append((f"CA certificate {i}", "sha256 " + _fp_text(fp)))
+        rows.append(("JWT key ids", ", ".join(b["jwt_kids"]) or "(none)"))
+    if "sequence" in op and isinstance(op["sequence"], dict):
+        rows.append(("sequence", _old_new(op["sequence"])))
+    for i, r in enumerate(op.get("revokes", []), 1):
+        what = " ".join(str(r[k]) for k in ("type", "name") if k in r)
+        lines = [f"the {r['revoke']}" + (f" of {what}" if what else "")
+                 + (f", version {r['version']}" if "version" in r else "")]
+        if "serial" in r:
+            lines.append(f"serial {r['serial']}")
+        if "keyid" in r:
+            lines.append("keyid " + _fp_text(r["keyid"]))
+        if "certifies" in r:
+            lines.append("it certifies keyid " + _fp_text(r["certifies"]) + " (not revoked)")
+        lines.append(f"reason {r['reason']}" + (f", revoked at {r['revoked_at']}"
+                                                 if "revoked_at" in r else ", revoked when "
+                                                 "signed"))
+        lines.append("found in " + (r["path"] if "path" in r else "the previous list "
+                                    "(kept: a target revoked once stays revoked)"))
+        rows.append((f"revokes {i}", "\n".join(lines)))
+    if "supersedes" in op:
+        sup = op["supersedes"]
+        rows.append(("supersedes", f"version {sup['version']}"
+                     + (f"\nkeyid {_fp_text(sup['keyid'])}" if "keyid" in sup else
+                        " (not named in the plan: give previous: to see what changes)")))
+    diff = op.get("enclaves_diff")
+    if diff is not None:
+        lines = ([f"+ {_enclave_text(e)}" for e in diff["added"]]
+                 + [f"- {_enclave_text(e)}" for e in diff["removed"]]
+                 + [f"~ {c['trust_domain']}: {_level_rights(c['old'])} -> "
+                    f"{_level_rights(c['new'])}" for c in diff["changed"]])
+        rows.append(("enclaves change", "\n".join(lines) or "none"))
+    return rows
+
+
 def renderables(data: dict[str, Any]) -> list[Any]:
     """Rich renderables for the review: one header table, one table per operation."""
     head = _table(f"Ceremony {data['ceremony']} (fleet {data['fleet']})")
@@ -264,6 +406,8 @@ def renderables(data: dict[str, Any]) -> list[Any]:
         if "yields" in op:
             table.add_row("yields", f"{op['yields']} statement, serial {op['serial']}")
         for name, value in op["fields"]:
+            table.add_row(name, value)
+        for name, value in _signed_rows(op):
             table.add_row(name, value)
         if "validity" in op:
             v = op["validity"]

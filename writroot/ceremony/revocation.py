@@ -37,6 +37,28 @@ def _known_keys(st: Statement) -> set[str]:
     return {k.keyid for k in keys if k is not None and hasattr(k, "keyid")}
 
 
+def describe(st: Statement) -> dict[str, Any]:
+    """What a revocation target is, pinned in the lock for the review: the statement's type,
+    what it names (a region, a trust domain, a pairing), its version and serial, its key."""
+    sub = st.subject if isinstance(st.subject, dict) else {}
+    out: dict[str, Any] = {"type": st.type, "serial": st.serial}
+    if st.type == "federation-key":
+        out["name"] = f"{sub['region']}: " + " <-> ".join(
+            f"{p['trust_domain']} ({p['impact_level']})" for p in sub["pairing"])
+    elif isinstance(sub.get("region"), str) or isinstance(sub.get("trust_domain"), str):
+        out["name"] = str(sub.get("trust_domain") or sub["region"])
+    elif isinstance(sub.get("name"), str):
+        out["name"] = sub["name"]
+    for field in ("version", "spiffe_sequence", "sequence"):
+        if isinstance(sub.get(field), int) and not isinstance(sub.get(field), bool):
+            out["version"] = sub[field]
+            break
+    keys = sorted(_keys(st))
+    if keys:
+        out["keyid"] = keys[0]
+    return out
+
+
 def _previous_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> set[str]:
     if "previous" not in entry:
         return set()
@@ -56,7 +78,7 @@ def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
                                        TARGET_TYPES)
         known_serials.add(st.serial)
         known_keys |= _known_keys(st)
-        known_pins.append({**pin, "serial": st.serial})
+        known_pins.append({**pin, **describe(st)})
     if known_pins:
         entry["known"] = known_pins
     kept = _previous_targets(entry, ctx, at)
@@ -74,7 +96,7 @@ def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
                                where)
             e["keyid" if revoke == "key" else "serial"] = (next(iter(keys)) if revoke == "key"
                                                           else st.serial)
-            targets.append({**pin, "target": revocation_target(e)})
+            targets.append({**pin, "target": revocation_target(e), **describe(st)})
         elif revocation_target(e) not in kept:
             found = (e["serial"] in known_serials) if "serial" in e else (e["keyid"] in known_keys)
             if not found:

@@ -70,6 +70,10 @@ def cli(debug: bool) -> None:
     """
 
 
+#: The longest error line: errors quote excerpts of inputs, this is the backstop.
+MAX_ERROR_CHARS = 600
+
+
 def _debugging(args: list[str]) -> bool:
     if os.environ.get("WRITROOT_DEBUG", "") not in ("", "0"):
         return True
@@ -88,6 +92,8 @@ def _fail(message: str, code: int, debug: bool) -> NoReturn:
     from writroot.display import inert
 
     line = inert(" ".join(message.split())) or "unknown error"  # names come from inputs
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[:MAX_ERROR_CHARS] + "..."
     try:
         sys.stderr.write(f"writroot: error: {line} (exit {code})\n")
         sys.stderr.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt
 
 _NIST_SIG = "2.16.840.1.101.3.4.3"
 
@@ -47,5 +47,6 @@ BY_OID: dict[str, Algorithm] = {a.oid: a for a in ALGORITHMS.values()}
 
 def by_name(name: object, where: str = "algorithm") -> Algorithm:
     if not isinstance(name, str) or name not in ALGORITHMS:
-        raise BadInput(f"unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})", where)
+        raise BadInput(f"unknown algorithm {excerpt(name, 40)} (known: "
+                       f"{', '.join(ALGORITHMS)})", where)
     return ALGORITHMS[name]

@@ -9,7 +9,7 @@ from typing import Any
 
 from writroot.crypto import spki
 from writroot.crypto.algorithms import Algorithm, by_name
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt
 from writroot.jsonio import b64decode, b64encode
 
 
@@ -42,7 +42,7 @@ class PublicKey:
             raise BadInput("expected an object", where)
         extra = set(obj) - {"algorithm", "public_key", "keyid"}
         if extra:
-            raise BadInput(f"unknown field {sorted(extra)[0]!r}", where)
+            raise BadInput(f"unknown field {excerpt(sorted(extra)[0], 24)}", where)
         for name in ("algorithm", "public_key", "keyid"):
             if name not in obj:
                 raise BadInput(f"missing field {name!r}", where)

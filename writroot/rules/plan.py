@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from writroot.errors import excerpt, field_name
 from writroot.rules import Violation
 from writroot.rules import recovery as recovery_rules
 from writroot.rules.covers import OP_TYPE, REGIONAL_OPS
@@ -67,20 +68,40 @@ def check_locked(plan: Any, facts: PlanFacts) -> list[Violation]:
         return check_structure(plan, facts) + [v for i, op in enumerate(plan["operations"])
                                           for v in _operation(plan, op, i, facts)]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return [Violation("plan-well-formed", "", f"malformed locked plan ({exc!r})")]
+        return [Violation("plan-well-formed", "", f"malformed locked plan ({excerpt(exc)})")]
 
 
-def _exact_types(value: Any, where: str) -> list[Violation]:
-    """A locked plan holds strings, integers, lists and objects: `true` is never `1`."""
-    if isinstance(value, bool) or isinstance(value, float) or value is None:
-        return [Violation("plan-well-formed", where, f"{value!r} is not a string, integer, "
-                          "list or object")]
-    if isinstance(value, dict):
-        return [v for k, item in value.items() for v in _exact_types(item, f"{where}.{k}"
-                                                                       if where else k)]
-    if isinstance(value, list):
-        return [v for i, item in enumerate(value) for v in _exact_types(item, f"{where}[{i}]")]
-    return []
+#: The integers RFC 8785 writes exactly (an IEEE 754 double's): a plan's digest needs them.
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _exact_types(value: Any, where: str, scalars: bool = True) -> list[Violation]:
+    """A locked plan holds strings, integers, lists and objects: `true` is never `1`; and no
+    integer that canonical JSON cannot write exactly (`scalars=False`: that check only, for
+    `source`, which may hold any strict-YAML value). Walked with a stack, not recursion: a
+    hostile lock may nest as deep as its reader allows."""
+    out: list[Violation] = []
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, bool) or item is None:
+            if scalars:
+                out.append(Violation("plan-well-formed", at, f"{item!r} is not a string, "
+                                     "integer, list or object"))
+        elif isinstance(item, int):
+            if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                out.append(Violation("plan-well-formed", at, "an integer beyond 2^53 - 1"))
+        elif isinstance(item, float):
+            out.append(Violation("plan-well-formed", at, f"{excerpt(item)} is not a string, "
+                                 "integer, list or object"))
+        elif isinstance(item, dict):
+            stack.extend((v, f"{at}.{field_name(k)}" if at else field_name(k))
+                         for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in reversed(list(enumerate(item))))
+        elif not isinstance(item, str):
+            out.append(Violation("plan-well-formed", at, "not a JSON value"))
+    return out
 
 
 def _shape(plan: Any) -> list[Violation]:
@@ -91,8 +112,9 @@ def _shape(plan: Any) -> list[Violation]:
     if missing or extra:
         return [Violation("plan-well-formed", "", f"locked plan fields are {sorted(TOP_FIELDS)} "
                           f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
-                          f"unknown {sorted(extra)})")]
-    out = _exact_types({k: v for k, v in plan.items() if k != "source"}, "")
+                          f"unknown {_names(extra)})")]
+    out = (_exact_types({k: v for k, v in plan.items() if k != "source"}, "")
+           + _exact_types(plan["source"], "source", scalars=False))
     if out:
         return out
     if plan["plan"] not in LOCK_VERSIONS:
@@ -100,11 +122,17 @@ def _shape(plan: Any) -> list[Violation]:
                           f"{MERKLE_VERSION}")]
     ops = plan["operations"]
     if not isinstance(ops, list) or not ops or not all(
-            isinstance(op, dict) and (op.get("op") in OP_TYPE or op.get("op") in NON_SIGNING)
-            for op in ops):
+            isinstance(op, dict) and isinstance(op.get("op"), str)
+            and (op["op"] in OP_TYPE or op["op"] in NON_SIGNING) for op in ops):
         return [Violation("plan-well-formed", "operations", "operations must be a non-empty "
                           "list of known operations")]
     return []
+
+
+def _names(fields: set[Any]) -> str:
+    """Unknown field names from an input, as an error lists them (a few, each cut short)."""
+    names = sorted(field_name(f) for f in fields)
+    return f"[{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}]"
 
 
 #: Operations that yield no statement of their own.
@@ -123,14 +151,14 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
     if missing or extra:
         return [Violation("plan-well-formed", "", f"plan header fields are {sorted(fields)} "
                           f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
-                          f"unknown {sorted(extra)})")]
+                          f"unknown {_names(extra)})")]
     out = _exact_types({**header, "operation": op}, "")
     if out:
         return out
     if header["plan"] != MERKLE_VERSION:
         return [Violation("plan-well-formed", "plan", f"an inclusion proof is into a plan of "
                           f"version {MERKLE_VERSION}")]
-    if op.get("op") not in OP_TYPE:
+    if not isinstance(op.get("op"), str) or op["op"] not in OP_TYPE:
         return [Violation("plan-well-formed", f"operations[{index}]", "not a signing "
                           "operation")]
     plan = {**header, "operations": [op]}
@@ -138,7 +166,7 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
         return check_structure(plan, facts, partial=True) + _operation(plan, op, index, facts)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return [Violation("plan-well-formed", "", f"malformed plan header or operation "
-                          f"({exc!r})")]
+                          f"({excerpt(exc)})")]
 
 
 def check_structure(plan: dict[str, Any], facts: PlanFacts,
@@ -262,6 +290,11 @@ def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,
         out.append(Violation("revocation-sequence", f"{at}sequence", f"sequence "
                              f"{op['sequence']} does not exceed the previous list's "
                              f"{op['previous']['sequence']}"))
+    if kind == "sign-regional-root" and "previous" in op \
+            and op["version"] != op["previous"]["version"] + 1:
+        out.append(Violation("regional-version", f"{at}version", f"version {op['version']} "
+                             f"does not follow the previous regional root's "
+                             f"{op['previous']['version']}"))
     if kind == "sign-enclave-bundle" and "previous" in op \
             and op["bundle"]["spiffe_sequence"] <= op["previous"]["spiffe_sequence"]:
         out.append(Violation("spiffe-sequence", f"{at}bundle", f"spiffe_sequence "

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from writroot.crypto.keys import PublicKey
-from writroot.errors import BadInput
+from writroot.errors import BadInput, excerpt, field_name
 from writroot.jsonio import is_hex_digest, parse_time
 
 Check = Callable[[Any, str], Any]
@@ -23,8 +23,8 @@ def record(obj: Any, where: str, required: dict[str, Check],
         raise BadInput("expected an object", where)
     extra = set(obj) - set(required) - set(optional)
     if extra:
-        name = sorted(extra)[0]
-        raise BadInput(f"unknown field {name!r}", f"{where}.{name}")
+        name = sorted(extra, key=str)[0]
+        raise BadInput(f"unknown field {excerpt(name, 24)}", f"{where}.{field_name(name)}")
     out: dict[str, Any] = {}
     for name, check in required.items():
         if name not in obj:
