@@ -30,14 +30,16 @@ def lock_cmd(plan: Path, anchor: str, trust: Path) -> list[str]:
     """The one place the lock command is built: `anchor` is the demo fleet's pinned anchor
     (fingerprint) and `trust` a directory of its published statements, for when `ceremony plan`
     takes them."""
-    del anchor, trust  # not yet options of `ceremony plan`
-    return ["ceremony", "plan", str(plan)]
+    if b"signer: generate" in plan.read_bytes():  # genesis makes the anchor: none is pinned
+        return ["ceremony", "plan", str(plan)]
+    return ["ceremony", "plan", str(plan), "--anchor", anchor, "--trust", str(trust)]
 
 
 def show_cmd(locked: Path, anchor: str, trust: Path) -> list[str]:
     """`ceremony show` of a lock, built here only, beside `lock_cmd` and for the same reason."""
-    del anchor, trust  # not yet options of `ceremony show`
-    return ["ceremony", "show", str(locked)]
+    if re.search(rb'"signer"\s*:\s*"generate"', locked.read_bytes()):  # genesis (hostile bytes)
+        return ["ceremony", "show", str(locked)]
+    return ["ceremony", "show", str(locked), "--anchor", anchor, "--trust", str(trust)]
 
 
 def _statement(path: Path) -> dict[str, Any]:
@@ -62,6 +64,19 @@ class Demo:
         found = sorted((self.root / "out").glob(f"*/artifacts/{pattern}"))
         assert len(found) == 1, (pattern, found)
         return found[0]
+
+    def trust_for(self, name: str, tmp: Path) -> Path:
+        """The published set as a plan of this kind would find it: a first revocation list
+        sees the fleet before any list; a re-split or restore of the genesis root's recovery
+        sees the fleet before its rotation (the demo's rotated root has no recovery split)."""
+        drop = {"emergency-revocation-first": "revocation-list-*",
+                "resplit-recovery": "fleet-rotation-*", "restore": "fleet-rotation-*"}
+        if name not in drop:
+            return self.published
+        trust = tmp / f"trust-{name}"
+        if not trust.exists():
+            shutil.copytree(self.published, trust, ignore=shutil.ignore_patterns(drop[name]))
+        return trust
 
     def keyid(self, path: Path) -> str:
         return str(_statement(path)["subject"]["key"]["keyid"])
@@ -234,7 +249,8 @@ def test_shipped_plan_locks_once_filled(demo: Demo, tmp_path: Path, name: str) -
     shipped = (CEREMONIES / f"{name}.yaml").read_text()
     plan = d / f"{name}.yaml"
     plan.write_text(FILLERS[name](demo, d, shipped))
-    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
+    trust = demo.trust_for(name, tmp_path)
+    proc = run_cli(*lock_cmd(plan, demo.anchor, trust), cwd=d)
     assert proc.returncode == 0, proc.stderr
     locked = json.loads((d / f"{name}.lock.json").read_text())
     assert locked["ceremony"] == re.search(r"^ceremony: (\S+)", shipped, re.M).group(1)
@@ -280,10 +296,11 @@ def _locked_review(demo: Demo, d: Path, name: str, edit: Callable[[str], str] = 
     d.mkdir()
     plan = d / "plan.yaml"
     plan.write_text(edit(FILLERS[name](demo, d, (CEREMONIES / f"{name}.yaml").read_text())))
-    proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), "--json", cwd=d)
+    trust = demo.trust_for(name, d)
+    proc = run_cli(*lock_cmd(plan, demo.anchor, trust), "--json", cwd=d)
     assert proc.returncode == 0, proc.stderr
     review: dict[str, Any] = json.loads(proc.stdout)["review"]
-    show = run_cli(*show_cmd(d / "plan.lock.json", demo.anchor, demo.published), cwd=d,
+    show = run_cli(*show_cmd(d / "plan.lock.json", demo.anchor, trust), cwd=d,
                    env={"COLUMNS": "60"})
     assert show.returncode == 0, show.stderr
     return review, show.stdout
@@ -395,7 +412,7 @@ def test_review_escapes_what_inputs_carry(demo: Demo, tmp_path: Path) -> None:
     proc = run_cli(*lock_cmd(plan, demo.anchor, demo.published), cwd=d)
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
-    assert "kid\\x1b[2J\\u202eevil" in proc.stdout
+    assert "kid\\x1b[2J<U+202E>evil" in proc.stdout  # writroot/display.py inert()
 
 
 def test_review_of_a_statement_revoked_by_its_artifact(demo: Demo, tmp_path: Path) -> None:

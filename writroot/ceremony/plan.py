@@ -161,9 +161,7 @@ def lock(plan_path: Path, now: datetime, pinned: Pinned | None = None) -> Locked
 
 
 #: What to do when a lock no longer holds, and who does it.
-AGAIN = ("the ceremony officer locks the YAML plan again (`writroot ceremony plan`), and the "
-         "custodians review and approve the new lock (earlier approvals are of the old digest "
-         "and count nothing)")
+AGAIN = ("the officer locks the plan again and the custodians approve the new lock")
 NO_ANCHOR = ("a plan after genesis is checked against the pinned fleet anchor: give --anchor "
              "FINGERPRINT|PEM and --trust DIR (the fleet's published set), or anchor: and "
              "trust: in the host profile")

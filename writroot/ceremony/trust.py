@@ -53,18 +53,21 @@ def pinned_from(anchor: str | None, trust_dir: Path | None, where: str) -> Pinne
 
 
 def _named(source: Any) -> Iterator[str]:
-    """Every string a plan's source gives under a field that may name a statement."""
-    if isinstance(source, dict):
-        for key, value in source.items():
-            if key in STATEMENT_FIELDS and isinstance(value, str):
-                yield value
-            elif key in STATEMENT_FIELDS and isinstance(value, list):
-                yield from (v for v in value if isinstance(v, str))
-            else:
-                yield from _named(value)
-    elif isinstance(source, list):
-        for value in source:
-            yield from _named(value)
+    """Every string a plan's source gives under a field that may name a statement (walked
+    without recursion: a hostile source may nest deeply)."""
+    stack = [source]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in STATEMENT_FIELDS and isinstance(item, str):
+                    yield item
+                elif key in STATEMENT_FIELDS and isinstance(item, list):
+                    yield from (v for v in item if isinstance(v, str))
+                else:
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _statement_files(source: Any, base: Path) -> list[Path]:
@@ -73,11 +76,15 @@ def _statement_files(source: Any, base: Path) -> list[Path]:
     out = []
     for rel in dict.fromkeys(_named(source)):
         path = Path(rel)
-        if path.is_absolute() or ".." in path.parts:
-            continue  # refused with the plan's line by the operation that reads it
+        if path.is_absolute() or ".." in path.parts or len(rel) > 1024 \
+                or not rel.endswith(".json"):
+            continue  # refused with the plan's line by the operation that reads it, if used
         full = base / path
-        if full.is_file() and not full.is_symlink() and full.name.endswith(".json"):
-            out.append(full)
+        try:
+            if full.is_file() and not full.is_symlink():
+                out.append(full)
+        except (OSError, ValueError):  # a name too long, a NUL: the operation names it
+            continue
     return out
 
 
