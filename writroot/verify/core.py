@@ -12,13 +12,15 @@ are conflicts, reported on every one of them, and none of them is trusted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from enum import Enum
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
@@ -50,6 +52,33 @@ __all__ = ["Anchor", "ArtifactResult", "Finding", "Parsed", "Report", "Source", 
            "verify", "verify_parsed"]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+#: The cause of findings that are not a rule's own verdict (report.CAUSES).
+_CAUSES = {"malformed": "malformed", "well-formed": "malformed", "engine-error": "engine",
+           "issuer-known": "upstream", "unchecked": "rule"}
+
+
+def _guarded(method: Callable[Concatenate[_Verifier, _Item, _P], _R]
+             ) -> Callable[Concatenate[_Verifier, _Item, _P], _R | bool]:
+    """A fault while judging one statement is a finding on it, never the end of the report
+    (DESIGN §6): input the parser let through but a rule could not take is `malformed`,
+    anything else an `engine-error`."""
+    @functools.wraps(method)
+    def judged(self: _Verifier, item: _Item, /, *args: _P.args, **kwargs: _P.kwargs
+               ) -> _R | bool:
+        self.judged.add(item.digest)
+        try:
+            return method(self, item, *args, **kwargs)
+        except (WritrootError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OverflowError) as exc:
+            self.fail(item, "malformed", f"could not be judged: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # one artifact's fault is a finding on it
+            self.fail(item, "engine-error", f"fault while judging: {type(exc).__name__}: "
+                      f"{exc}")
+        return False
+    return judged
 
 #: A hard bound on the rotation chain, whatever a policy says.
 MAX_CHAIN = 64
@@ -76,15 +105,39 @@ class _Trusted:
 
 @dataclass
 class _Item:
+    """One statement: every file that carries its payload (DSSE §6: identity by payload)."""
+
     result: ArtifactResult
-    envelope: Envelope
+    envelope: Envelope  # the copies' signatures taken together
     statement: Statement
-    digest: str = ""  # SHA-256 of the file: a total order and identity independent of names
+    digest: str = ""  # SHA-256 of the PAE: a total order and identity independent of names
     derived: Derived | None = None
+    #: Each file that carries it: (name, file SHA-256, its own signatures).
+    copies: tuple[tuple[str, str, tuple[Signature, ...]], ...] = ()
+    verified_keys: dict[str, PublicKey] = field(default_factory=dict)  # whose signature held
 
     @property
     def order(self) -> tuple[datetime, str, str]:
         return (self.statement.issued_at, self.statement.serial, self.digest)
+
+
+class Check(Enum):
+    """What checking an envelope's signatures by one key found: a verdict on the signature,
+    or a component that failed (STYLE §3)."""
+
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    ABSENT = "absent"
+    ENGINE_FAILED = "engine-failed"
+
+
+@dataclass(frozen=True)
+class _Prior:
+    """Found by a first pass over everything: custodian keys revoked (target -> entry,
+    sequence), and statements (by identity) whose serial another verified statement uses."""
+
+    revoked: Mapping[str, _Revoked]
+    serials: frozenset[str]
 
 
 @dataclass
@@ -114,8 +167,8 @@ class _Verifier:
     revocation_sequence: int | None = None
     plans: dict[str, tuple[str, str, Roster]] = field(default_factory=dict)
     roster_leaves: dict[str, str] = field(default_factory=dict)
-    tallies: dict[tuple[str, datetime, int | None], list[tuple[Any, Roster, Tally]]] = field(
-        default_factory=dict)
+    tallies: dict[tuple[str, datetime, int | None],
+                  list[tuple[Any, Roster, frozenset[str], Tally]]] = field(default_factory=dict)
     rotations: list[_Item] = field(default_factory=list)
     forked: set[int] = field(default_factory=set)
     fork_at: int | None = None
@@ -127,14 +180,25 @@ class _Verifier:
     roster_objects: dict[int, tuple[dict[str, Any], Roster, str]] = field(
         default_factory=dict)  # (+ its leaf hash, once computed)
 
-    #: (envelope id, keyid) -> verified? (a conflict check and the main check share work)
-    verified: dict[tuple[int, str], bool] = field(default_factory=dict)
+    #: (statement identity, keyid) -> verified? (a conflict check and the main check share
+    #: work; keyed by content)
+    verified: dict[tuple[str, str], bool] = field(default_factory=dict)
     #: (file SHA-256, keyid) -> does a signature under that key verify with the primary
     #: engine? Computed in bulk beforehand (writroot.verify.bulk); keyed by content.
     signatures: Mapping[tuple[str, str], bool] = field(default_factory=dict)
+    #: Regional roots trusted for nothing (a conflict): keyid -> the statement's name.
+    distrusted: dict[str, str] = field(default_factory=dict)
+    #: What a first pass found that the phases before revocation could not know
+    #: (`_Prior`): revocations of custodian keys, serials claimed by two statements.
+    prior: _Prior | None = None
+    #: Statements some rule judged (by identity): the others are reported unchecked.
+    judged: set[str] = field(default_factory=set)
+    faults: dict[tuple[str, str], str] = field(default_factory=dict)  # engine failures
 
-    def fail(self, item: _Item, check: str, message: str) -> None:
-        item.result.findings.append(Finding(item.result.name, check, message))
+    def fail(self, item: _Item, check: str, message: str, cause: str = "") -> None:
+        cause = cause or _CAUSES.get(check, "rule")
+        item.result.findings.append(Finding(item.result.name, check, message,
+                                            malformed=cause == "malformed", cause=cause))
 
     def violations(self, item: _Item, found: list[Violation]) -> bool:
         for v in found:
@@ -148,38 +212,83 @@ class _Verifier:
             self.fail(item, check, f"{slot} is claimed by another statement too ({others}); "
                       "neither is trusted")
 
-    def signed_by(self, item: _Item, key: PublicKey) -> bool:
-        """Silently: does a signature under this key verify? (No findings; engine faults
-        count as not verified here and are reported by `signature_valid`.)"""
-        cached = self.verified.get((id(item.envelope), key.keyid))
+    def known(self, item: _Item, keyid: str) -> bool | None:
+        """The bulk result for a signature by `keyid` over any copy, when every copy that
+        carries one has a result (None: check here)."""
+        if not self.signatures:
+            return None
+        found: list[bool | None] = [self.signatures.get((digest, keyid))
+                                    for _name, digest, sigs in item.copies
+                                    if any(s.keyid == keyid for s in sigs)]
+        if any(found):
+            return True
+        return False if found and all(f is not None for f in found) else None
+
+    def check(self, item: _Item, key: PublicKey) -> Check:
+        """Does a signature under this key verify (with the primary engine)? No findings."""
+        if not any(s.keyid == key.keyid for s in item.envelope.signatures):
+            return Check.ABSENT
+        cached = self.verified.get((item.digest, key.keyid))
         if cached is None:
-            cached = self.signatures.get((item.digest, key.keyid))
+            cached = self.known(item, key.keyid)
+        if cached is None:
+            try:
+                primary = engines.verifier_for(key.algorithm)
+                message = item.envelope.pae()
+                cached = any(primary.verify(key.algorithm, key.raw, message, s.sig)
+                             for s in item.envelope.signatures
+                             if s.keyid == key.keyid and s.sig)
+            except (EngineFault, EngineUnavailable) as exc:
+                self.faults[(item.digest, key.keyid)] = str(exc)
+                return Check.ENGINE_FAILED
+            self.verified[(item.digest, key.keyid)] = cached
+        return Check.VERIFIED if cached else Check.REJECTED
+
+    def signed_by(self, item: _Item, key: PublicKey) -> bool:
+        """Silently: does a signature under this key verify? (Engine faults count as not
+        verified here and are reported by `signature_valid`.)"""
+        return self.check(item, key) is Check.VERIFIED
+
+    def copy_signed(self, item: _Item, digest: str, sigs: tuple[Signature, ...],
+                    key: PublicKey) -> bool:
+        """Does one file's own signature under `key` verify (the statement's PAE)?"""
+        cached = self.signatures.get((digest, key.keyid))
         if cached is not None:
             return cached
+        mine = [s for s in sigs if s.keyid == key.keyid and s.sig]
+        if not mine or not item.envelope.payload:
+            return False
         try:
             primary = engines.verifier_for(key.algorithm)
-            ok = any(primary.verify(key.algorithm, key.raw, item.envelope.pae(), s.sig)
-                     for s in item.envelope.signatures if s.keyid == key.keyid)
+            message = item.envelope.pae()
+            return any(primary.verify(key.algorithm, key.raw, message, s.sig) for s in mine)
         except (EngineFault, EngineUnavailable):
             return False
-        self.verified[(id(item.envelope), key.keyid)] = ok
-        return ok
 
     # -- signatures and windows -----------------------------------------------------------
 
     def signature_valid(self, item: _Item, key: PublicKey) -> bool:
         """At least one signature under the key's computed keyid verifies (and independently)."""
+        alg = key.algorithm
+        if not self.independent:
+            verdict = self.check(item, key)
+            if verdict is Check.ENGINE_FAILED:
+                self.fail(item, "engine-error", f"could not check the signature by "
+                          f"{key.keyid}: {self.faults[(item.digest, key.keyid)]}")
+                return False
+            if verdict is Check.ABSENT:
+                self.fail(item, "signature-present", f"no signature by {key.keyid}")
+                return False
+            if verdict is Check.VERIFIED:
+                item.result.checked_by.add(engines.verifier_for(alg).name)
+                item.verified_keys[key.keyid] = key
+                return True
+            if verdict is Check.REJECTED:
+                self.fail(item, "signature-valid", f"signature by {key.keyid} does not verify")
+                return False
         sigs = [s for s in item.envelope.signatures if s.keyid == key.keyid]
         if not sigs:
             self.fail(item, "signature-present", f"no signature by {key.keyid}")
-            return False
-        alg = key.algorithm
-        known = self.signatures.get((item.digest, key.keyid))
-        if known is not None and not self.independent:
-            if known:
-                item.result.checked_by.add(engines.verifier_for(alg).name)
-                return True
-            self.fail(item, "signature-valid", f"signature by {key.keyid} does not verify")
             return False
         message = item.envelope.pae()
         try:
@@ -188,14 +297,14 @@ class _Verifier:
                 if not primary.verify(alg, key.raw, message, sig.sig):
                     continue
                 item.result.checked_by.add(primary.name)
-                if self.independent:
-                    second = engines.independent_for(alg, primary)
-                    if not second.verify(alg, key.raw, message, sig.sig):
-                        self.fail(item, "signature-independent",
-                                  f"{second.name} rejects the signature by {key.keyid} that "
-                                  f"{primary.name} accepts")
-                        return False
-                    item.result.checked_by.add(second.name)
+                second = engines.independent_for(alg, primary)
+                if not second.verify(alg, key.raw, message, sig.sig):
+                    self.fail(item, "signature-independent",
+                              f"{second.name} rejects the signature by {key.keyid} that "
+                              f"{primary.name} accepts")
+                    return False
+                item.result.checked_by.add(second.name)
+                item.verified_keys[key.keyid] = key
                 return True
         except (EngineFault, EngineUnavailable) as exc:
             self.fail(item, "engine-error", f"could not check the signature by {key.keyid}: "
@@ -228,41 +337,29 @@ class _Verifier:
     # -- the anchor and the fleet-root rotation chain -------------------------------------
 
     def establish_anchor(self, items: list[_Item]) -> None:
-        """The pinned root's own statement: genesis, or the rotation that made it current."""
+        """The pinned root's own statement: genesis, or the rotation that made it current.
+        Two of them (different payloads that both verify) are a conflict: the anchor is
+        then trusted for nothing, whether it was pinned by fingerprint or by PEM."""
         if self.anchor.key is not None:
             self.current = self.trusted[self.anchor.keyid] = _Trusted(
                 self.anchor.key, "fleet-root", None, None)
         good: list[_Item] = []
         for item in sorted(items, key=lambda i: i.order):
-            st = item.statement
-            if st.type not in ("fleet-root", "fleet-rotation"):
+            self.judged.add(item.digest)
+            verdict = self.anchor_statement(item)
+            if verdict is None:
                 continue
-            key: PublicKey = st.subject["key"]
-            if key.keyid != self.anchor.keyid:
-                if st.type == "fleet-root":
-                    self.fail(item, "anchor-pinned", f"fleet-root key {key.keyid} is not the "
-                              f"pinned anchor {self.anchor.keyid}")
-                continue
-            if self.anchor.key is not None and key != self.anchor.key:
-                self.fail(item, "anchor-pinned", "fleet-root key differs from the pinned PEM")
-                continue
-            roster = Roster.from_checked(st.subject["roster"]).to_json()
-            ok = True
-            if st.type == "fleet-root":
-                ok = self.issuer_is(item, key)
-            else:
-                ok = self.signature_valid(item, st.subject["previous"])
-            ok = self.signature_valid(item, key) and ok
-            ok = self.quorum_proven(item, roster) and ok
-            ok = self.policy_algorithm(item) and ok
-            if not (ok and item.result.ok):
-                self.anchor_statement_failed = True
-            else:
+            if verdict:
                 good.append(item)
+            else:
+                self.anchor_statement_failed = True
         if len(good) > 1:  # the anchor signed two statements of itself: trust neither
             self.conflict(good, "conflict-anchor", f"the pinned fleet root's own statement "
                           f"({self.anchor.keyid})")
             self.anchor_statement_failed = True
+        if self.anchor_statement_failed:
+            self.trusted.pop(self.anchor.keyid, None)  # a PEM pins the key, not its record
+            self.current = None
             return
         if good:
             item = good[0]
@@ -277,6 +374,30 @@ class _Verifier:
             self.rosters = [(st.issued_at, st.subject["roster"]["version"],
                              Roster.from_checked(st.subject["roster"]).to_json())]
             self.anchor_item = item
+
+    @_guarded
+    def anchor_statement(self, item: _Item) -> bool | None:
+        """Is this the anchor's own statement (None: not about the anchor), and does it hold?
+        Its proof of quorum is judged only once its signatures verify."""
+        st = item.statement
+        key: PublicKey = st.subject["key"]
+        if key.keyid != self.anchor.keyid:
+            if st.type == "fleet-root":
+                self.fail(item, "anchor-pinned", f"fleet-root key {key.keyid} is not the "
+                          f"pinned anchor {self.anchor.keyid}")
+            return None
+        if self.anchor.key is not None and key != self.anchor.key:
+            self.fail(item, "anchor-pinned", "fleet-root key differs from the pinned PEM")
+            return None
+        roster = Roster.from_checked(st.subject["roster"]).to_json()
+        if st.type == "fleet-root":
+            ok = signed = self.issuer_is(item, key)
+        else:
+            ok = signed = self.signature_valid(item, st.subject["previous"])
+        signed = self.signature_valid(item, key) and signed
+        ok = signed and self.quorum_proven(item, roster) and ok
+        ok = self.policy_algorithm(item) and ok
+        return ok and item.result.ok
 
     def issuer_is(self, item: _Item, key: PublicKey) -> bool:
         st = item.statement
@@ -296,6 +417,7 @@ class _Verifier:
             return False
         return True
 
+    @_guarded
     def check_rotation(self, item: _Item) -> None:
         """One step of the chain: signed by the current root and the new one, version +1,
         approved under the roster in force, the chain no longer than policy allows."""
@@ -333,8 +455,9 @@ class _Verifier:
         if st.issuer_keyid != previous.keyid or st.issuer_role != "fleet-root":
             self.fail(item, "rotation-issuer", "a rotation is issued by the root it replaces")
             ok = False
-        ok = self.signature_valid(item, previous) and ok
-        ok = self.signature_valid(item, new) and ok
+        signed = self.signature_valid(item, previous)
+        signed = self.signature_valid(item, new) and signed
+        ok = signed and ok
         if st.subject["version"] != self.version + 1:
             self.fail(item, "rotation-version", f"version {st.subject['version']} does not "
                       f"follow version {self.version}")
@@ -354,7 +477,7 @@ class _Verifier:
             self.fail(item, "roster-matches", "a rotation carries the roster in force; change "
                       "rosters with a roster statement")
             ok = False
-        ok = self.quorum_proven(item, in_force) and ok
+        ok = signed and self.quorum_proven(item, in_force) and ok
         ok = self.policy_algorithm(item) and ok
         if ok and item.result.ok:
             self.current.until = st.issued_at
@@ -380,6 +503,7 @@ class _Verifier:
                 current = roster
         return current
 
+    @_guarded
     def check_roster(self, item: _Item) -> None:
         """A roster change: version +1, approved under the old roster and the new one."""
         st = item.statement
@@ -397,6 +521,7 @@ class _Verifier:
 
     # -- everything else: who signed it, and may they? ------------------------------------
 
+    @_guarded
     def check_issued(self, item: _Item, window: bool = True) -> bool:
         st = item.statement
         ok = self.fleet_matches(item)
@@ -423,15 +548,22 @@ class _Verifier:
         if trusted.statement is not None and st.type in NESTED:
             ok = self.violations(item, nested(st.not_after, trusted.statement.not_after,
                                               "its issuer")) and ok
-        ok = self.signature_valid(item, trusted.key) and ok
-        if st.type != "ceremony-record":  # the record seals a transcript; artifacts carry proof
+        signed = self.signature_valid(item, trusted.key)
+        # The record seals a transcript; artifacts carry proof, judged once the signature
+        # holds (an unsigned statement's proof is the forger's to shape).
+        if signed and st.type != "ceremony-record":
             ok = self.quorum_proven(item, self.roster_at(st.issued_at)) and ok
+        ok = signed and ok
         ok = self.not_revoked(item) and ok
         return (self.window(item) if window else True) and ok
 
     def unknown_issuer(self, item: _Item) -> None:
         st = item.statement
-        if st.issuer_keyid == self.anchor.keyid and self.anchor_statement_failed:
+        if st.issuer_keyid in self.distrusted:
+            self.fail(item, "issuer-known", f"issuer {st.issuer_keyid}'s regional-root "
+                      f"statement ({self.distrusted[st.issuer_keyid]}) is in conflict: it "
+                      "certifies nothing")
+        elif st.issuer_keyid == self.anchor.keyid and self.anchor_statement_failed:
             self.fail(item, "issuer-known", "the anchor's fleet-root statement did not "
                       "verify (see its findings)")
         elif st.issuer_keyid == self.anchor.keyid:
@@ -507,6 +639,7 @@ class _Verifier:
             ok = False
         return ok
 
+    @_guarded
     def check_approval(self, item: _Item) -> None:
         """An approval verifies against the roster in force when it was signed (for genesis
         approvals, signed before the anchor took office: the anchor's own roster)."""
@@ -540,6 +673,7 @@ class _Verifier:
                 self.fail(item, "approval-lifetime", too_long)
         self.signature_valid(item, custodian.key)
 
+    @_guarded
     def check_enrolment(self, item: _Item) -> None:
         """Self-signed by the enrolled key, and that custodian (id and key) on a roster
         certified under the anchor."""
@@ -558,6 +692,7 @@ class _Verifier:
             self.fail(item, "enrolment-rostered", f"custodian {member['id']!r} with key "
                       f"{key.keyid} is on no roster certified under the anchor")
 
+    @_guarded
     def check_key_request(self, item: _Item, regional: list[_Item]) -> None:
         """A key request proves possession: signed by the requested key itself. A regional
         root certifying that key must be for the requested region."""
@@ -574,6 +709,35 @@ class _Verifier:
             if ok and sub["key"].keyid == key.keyid and sub["region"] != st.subject["region"]:
                 self.fail(item, "request-region", f"requested for {st.subject['region']}, "
                           f"certified for {sub['region']} ({root.result.name})")
+
+    @_guarded
+    def check_rehearsal(self, item: _Item) -> None:
+        """A recovery rehearsal record: signed by the key the rehearsal restored (the fleet
+        root or a trusted regional root, as its issuer says), which is the key it names,
+        for this fleet, by a key not revoked when it was signed. A record of a past act: no
+        proof of quorum (the rehearsal is not a ceremony) and no reference-time window."""
+        st = item.statement
+        self.binder_signer(item, st.issuer_role)
+        if not role_may_sign(st.issuer_role, st.type):
+            self.fail(item, "issuer-authorised", f"a {st.issuer_role} may not sign {st.type} "
+                      "statements")
+            return
+        if st.subject["keyid"] != st.issuer_keyid:
+            self.fail(item, "rehearsal-key", f"names the restored key {st.subject['keyid']} "
+                      f"but is signed as {st.issuer_keyid}: a rehearsal is signed by the key "
+                      "it restored")
+        trusted = self.trusted.get(st.issuer_keyid)
+        if trusted is None:
+            self.unknown_issuer(item)
+            return
+        if trusted.role != st.issuer_role:
+            self.fail(item, "issuer-role", f"key {st.issuer_keyid} is a {trusted.role}, "
+                      f"not a {st.issuer_role}")
+        if trusted.role == "fleet-root" and self.root_expired:
+            self.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
+                      "findings)")
+            return
+        self.signature_valid(item, trusted.key)
 
     # -- proof of quorum ------------------------------------------------------------------
 
@@ -683,13 +847,26 @@ class _Verifier:
         st = item.statement
         cer = st.ceremony
         tally = self.tally(cer, roster, st.issued_at, policy.get("approval_expiry_hours"),
-                           item.derived.approvals if item.derived else "")
+                           item.derived.approvals if item.derived else "",
+                           self.revoked_custodians(roster, st.issued_at))
         if not tally.met:
             why = "; ".join(f"{a}: {r}" for a, r in tally.rejected) or "none given"
             self.fail(item, "quorum-proof", f"{len(tally.counted)} of {tally.threshold} "
                       f"approvals hold{' under the ' + label if label else ''} ({why})")
             return False
         return self.violations(item, approval_window(st.issued_at, tally.windows))
+
+    def revoked_custodians(self, roster: Roster, when: datetime) -> Mapping[str, _Revoked]:
+        """The roster's keys revoked at or before `when`: their approvals count nothing (an
+        approval's own time is its signer's claim, so the statement's time decides)."""
+        known = dict(self.prior.revoked) if self.prior is not None else {}
+        known.update(self.revoked)
+        out = {}
+        for c in roster.custodians:
+            hit = known.get(f"keyid:{c.key.keyid}")
+            if hit is not None and hit.entry["revoked_at"] <= when:
+                out[c.key.keyid] = hit
+        return out
 
     def plan_rules(self, item: _Item, plan: dict[str, Any]) -> bool:
         """The carried plan keeps every rule the ceremony machine applies (writroot.rules),
@@ -752,17 +929,33 @@ class _Verifier:
         return digest, roster
 
     def tally(self, cer: dict[str, Any], roster: Roster, when: datetime,
-              max_hours: int | None, exact: str = "") -> Tally:
-        """Count the approvals; the same approvals, roster and time give the same count
-        (`exact`: the approvals' `approvals_key`, when computed beforehand)."""
+              max_hours: int | None, exact: str = "",
+              revoked: Mapping[str, _Revoked] | None = None) -> Tally:
+        """Count the approvals; the same approvals, roster, time and revoked keys give the
+        same count (`exact`: the approvals' `approvals_key`, when computed beforehand)."""
+        gone = frozenset(revoked or {})
         key = (cer["plan_sha256"], when, max_hours)
         exact = exact or approvals_key(cer["approvals"])
-        for approvals, counted_roster, tally in self.tallies.get(key, []):
-            if approvals == exact and counted_roster == roster:
+        for approvals, counted_roster, out, tally in self.tallies.get(key, []):
+            if approvals == exact and counted_roster == roster and out == gone:
                 return tally
         named = [(f"approvals[{i}]", a) for i, a in enumerate(cer["approvals"])]
+        refused: list[tuple[str, str]] = []
+        if gone:
+            kept = []
+            for name, approval in named:
+                signer = _approval_signer(approval)
+                if signer in gone:
+                    hit = (revoked or {})[signer]
+                    refused.append((name, f"signed by {signer[:16]}..., revoked at "
+                                    f"{format_time(hit.entry['revoked_at'])} by revocation "
+                                    f"list {hit.sequence}"))
+                else:
+                    kept.append((name, approval))
+            named = kept
         tally = count(named, roster, cer["id"], cer["plan_sha256"], when, max_hours)
-        self.tallies.setdefault(key, []).append((exact, roster, tally))
+        tally.rejected[:0] = refused
+        self.tallies.setdefault(key, []).append((exact, roster, gone, tally))
         return tally
 
     # -- revocation -----------------------------------------------------------------------
@@ -770,17 +963,14 @@ class _Verifier:
     def apply_revocations(self, lists: list[_Item]) -> None:
         """Every verified list's entries apply: no list, older or newer, un-revokes. The
         highest sequence must be current; a later list that drops an entry is reported."""
-        good: list[_Item] = []
-        by_sequence: dict[int, list[_Item]] = defaultdict(list)
         ordered = sorted(lists, key=lambda i: (i.statement.subject["sequence"], i.order))
-        for item in ordered:
+        good = [item for item in ordered if self.check_issued(item, window=False)]
+        by_sequence: dict[int, list[_Item]] = defaultdict(list)
+        for item in good:  # only lists that verify can conflict; their entries all apply
             by_sequence[item.statement.subject["sequence"]].append(item)
         for seq, claims in by_sequence.items():
             if len({c.digest for c in claims}) > 1:
                 self.conflict(claims, "revocation-sequence", f"revocation list sequence {seq}")
-        for item in ordered:
-            if self.check_issued(item, window=False):
-                good.append(item)
         for item in good:  # a list issued after another carries a higher sequence
             st = item.statement
             earlier = [o for o in good if o.statement.issued_at < st.issued_at
@@ -826,6 +1016,7 @@ class _Verifier:
 
     # -- regional roots and what they sign ------------------------------------------------
 
+    @_guarded
     def check_regional_root(self, item: _Item) -> bool:
         st = item.statement
         ok = self.check_issued(item)
@@ -853,18 +1044,14 @@ class _Verifier:
             if len({c.digest for c in claims}) > 1:
                 self.conflict(claims, "conflict-regional-root", f"{region} regional root "
                               f"version {version}")
+                self.distrust(claims)
                 continue
             trusted.append(claims[0])
-        for item in sorted(trusted, key=lambda i: i.order):
-            key: PublicKey = item.statement.subject["key"]
-            if key.keyid not in self.trusted:
-                self.trusted[key.keyid] = _Trusted(key, "regional-root",
-                                                   item.statement.subject["region"],
-                                                   item.statement)
         owners: dict[str, list[tuple[_Item, dict[str, Any]]]] = defaultdict(list)
         for item in trusted:
             for enclave in item.statement.subject["enclaves"]:
                 owners[enclave["trust_domain"]].append((item, enclave))
+        contested: list[_Item] = []
         for domain, given in sorted(owners.items()):
             regions = {i.statement.subject["region"] for i, e in given
                        if "enclave-bundle" in e["may_sign"]}
@@ -873,12 +1060,30 @@ class _Verifier:
                 for item, _e in given:
                     self.fail(item, "conflict-enclave-assigned", f"{domain} is assigned to "
                               f"{', '.join(sorted(regions))}: an enclave belongs to one region")
+                    contested.append(item)
             levels = {e["impact_level"] for _i, e in given}
             if len(levels) > 1:
                 self.contested.add(domain)
                 for item, _e in given:
                     self.fail(item, "conflict-impact-level", f"{domain} is given as "
                               f"{' and '.join(sorted(levels))} by the regional roots")
+                    contested.append(item)
+        # None of the parties of a conflict is trusted: a regional root in one certifies
+        # nothing, not even for the enclaves nobody contests (DESIGN §6).
+        self.distrust(contested)
+        for item in sorted(trusted, key=lambda i: i.order):
+            key: PublicKey = item.statement.subject["key"]
+            if key.keyid not in self.trusted and key.keyid not in self.distrusted:
+                self.trusted[key.keyid] = _Trusted(key, "regional-root",
+                                                   item.statement.subject["region"],
+                                                   item.statement)
+
+    def distrust(self, items: list[_Item]) -> None:
+        for item in items:
+            keyid = item.statement.subject["key"].keyid
+            if self.trusted.get(keyid, None) is None or self.trusted[keyid].role != "fleet-root":
+                self.trusted.pop(keyid, None)
+                self.distrusted.setdefault(keyid, item.result.name)
 
     def check_bundles(self, items: list[_Item]) -> None:
         """Two verified bundles for one trust domain and spiffe_sequence are a conflict."""
@@ -892,6 +1097,7 @@ class _Verifier:
                 self.conflict(claims, "conflict-enclave-bundle", f"{domain} spiffe_sequence "
                               f"{sequence}")
 
+    @_guarded
     def check_federation_key(self, item: _Item) -> None:
         """The no-cross-impact-level rule (checked in `regional_rights` against the enclaves
         and levels the signing region's own root was given)."""
@@ -978,6 +1184,20 @@ def _genesis_policy(operations: Any) -> dict[str, Any]:
     return {}
 
 
+def _approval_signer(approval: Any) -> str | None:
+    """The keyid an approval says signed it (None when it cannot be read: `count` rejects
+    it then, with the reason)."""
+    import base64
+    import json
+
+    try:
+        payload = json.loads(base64.b64decode(approval["payload"], validate=True))
+        keyid = payload["issuer"]["keyid"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return keyid if isinstance(keyid, str) else None
+
+
 def _exact(obj: Any) -> str:
     """An exact, fast serialisation for cache keys (C json; types are kept apart)."""
     import json
@@ -1048,6 +1268,7 @@ class Derived:
 
     inclusion_root: str
     approvals: str
+    identity: str = ""  # SHA-256 of the PAE: envelopes with one payload are one statement
 
 
 def approvals_key(approvals: Any) -> str:
@@ -1055,7 +1276,7 @@ def approvals_key(approvals: Any) -> str:
     return hashlib.sha256(_exact(approvals).encode()).hexdigest()
 
 
-def _derive(statement: Statement) -> Derived:
+def _derive(envelope: Envelope, statement: Statement) -> Derived:
     cer = statement.ceremony
     root = ""
     if "inclusion" in cer and "plan" not in cer:
@@ -1063,7 +1284,8 @@ def _derive(statement: Statement) -> Derived:
             root = merkle.inclusion_root(cer["inclusion"]) or ""
         except (WritrootError, KeyError, TypeError, ValueError, AttributeError):
             root = ""
-    return Derived(root, approvals_key(cer.get("approvals")))
+    return Derived(root, approvals_key(cer.get("approvals")),
+                   hashlib.sha256(envelope.pae()).hexdigest())
 
 
 def parse_artifact(name: str, data: bytes, digest: str = "") -> Parsed:
@@ -1074,26 +1296,52 @@ def parse_artifact(name: str, data: bytes, digest: str = "") -> Parsed:
         statement = parse_any(envelope.payload_type, envelope.payload, f"{name}: payload")
     except (BadInput, WritrootError) as exc:
         return Parsed(name, digest, error=str(exc))
-    return Parsed(name, digest, envelope, statement, derived=_derive(statement))
+    return Parsed(name, digest, envelope, statement, derived=_derive(envelope, statement))
 
 
-def _parse(parsed: Parsed, verifier: _Verifier) -> tuple[ArtifactResult, _Item | None]:
-    name, envelope, statement = parsed.name, parsed.envelope, parsed.statement
-    result = ArtifactResult(name)
-    if envelope is None or statement is None:
-        result.findings.append(Finding(name, "well-formed", parsed.error, malformed=True))
-        return result, None
-    result.type, result.serial = statement.type, statement.serial
-    result.issuer_keyid = statement.issuer_keyid
-    result.statement = statement
-    item = _Item(result, envelope, statement, parsed.digest, parsed.derived)
-    if envelope.payload and verifier.signatures and not verifier.independent and all(
-            (item.digest, s.keyid) in verifier.signatures for s in envelope.signatures):
-        item.envelope = _light(envelope)
-    if envelope.payload_type != payload_type_for(statement.type):
-        verifier.fail(item, "payload-type", f"payloadType {envelope.payload_type!r} does not "
-                      f"match the statement type {statement.type!r}")
-    return result, item
+def _statements(parsed: list[Parsed], verifier: _Verifier
+                ) -> tuple[list[ArtifactResult], list[_Item], dict[str, list[ArtifactResult]]]:
+    """One result per file; one item per statement (files whose PAE is the same: DSSE
+    identity by payload), its copies' signatures taken together."""
+    results: list[ArtifactResult] = []
+    groups: dict[str, list[Parsed]] = defaultdict(list)
+    files: dict[str, list[ArtifactResult]] = defaultdict(list)
+    for one in parsed:
+        result = ArtifactResult(one.name)
+        results.append(result)
+        if one.envelope is None or one.statement is None:
+            result.findings.append(Finding(one.name, "well-formed", one.error, malformed=True,
+                                           cause="malformed"))
+            continue
+        st = one.statement
+        result.type, result.serial = st.type, st.serial
+        result.issuer_keyid, result.statement = st.issuer_keyid, st
+        identity = one.derived.identity if one.derived and one.derived.identity else \
+            hashlib.sha256(one.envelope.pae()).hexdigest()
+        groups[identity].append(one)
+        files[identity].append(result)
+    items = []
+    for identity, copies in groups.items():
+        first = next((c for c in copies if c.envelope and c.envelope.payload), copies[0])
+        assert first.envelope is not None and first.statement is not None
+        sigs = tuple(dict.fromkeys(s for c in copies if c.envelope
+                                   for s in c.envelope.signatures))
+        envelope = Envelope(first.envelope.payload_type, first.envelope.payload, sigs)
+        own = files[identity]
+        result = own[0] if len(own) == 1 else ArtifactResult(
+            own[0].name, own[0].type, own[0].serial, own[0].issuer_keyid,
+            statement=own[0].statement)
+        item = _Item(result, envelope, first.statement, identity, first.derived,
+                     tuple((c.name, c.digest, c.envelope.signatures if c.envelope else ())
+                           for c in copies))
+        if envelope.payload and verifier.signatures and not verifier.independent and all(
+                verifier.known(item, s.keyid) is not None for s in sigs):
+            item.envelope = _light(envelope)
+        if envelope.payload_type != payload_type_for(first.statement.type):
+            verifier.fail(item, "payload-type", f"payloadType {envelope.payload_type!r} does "
+                          f"not match the statement type {first.statement.type!r}")
+        items.append(item)
+    return results, items, files
 
 
 def _serials_unique(verifier: _Verifier, items: list[_Item]) -> None:
@@ -1104,6 +1352,50 @@ def _serials_unique(verifier: _Verifier, items: list[_Item]) -> None:
         for item in claims if len(claims) > 1 else []:
             others = ", ".join(sorted(o.result.name for o in claims if o is not item))
             verifier.fail(item, "serial-unique", f"serial {serial} is also used by {others}")
+
+
+#: Statements signed by a key they introduce themselves, not by a trusted issuer.
+_SELF_SIGNED = ("approval", "enrolment", "key-request")
+
+
+def _prior(verifier: _Verifier, items: list[_Item]) -> _Prior:
+    """What a second pass must know from the start: revoked custodian keys (for counting
+    approvals in the fleet's own chain), and the serials two different statements that
+    verify under trusted issuers both use (a forger's unsigned copy knocks nothing out)."""
+    custodians = {c["key"]["keyid"] for _since, _v, roster in verifier.rosters
+                  for c in roster["custodians"]}
+    revoked = {t: r for t, r in verifier.revoked.items()
+               if t.startswith("keyid:") and t[6:] in custodians}
+    verified = [i for i in items if i.statement.type not in _SELF_SIGNED
+                and i.statement.issuer_keyid in i.verified_keys]
+    by_serial: dict[str, list[_Item]] = defaultdict(list)
+    for item in verified:
+        by_serial[item.statement.serial].append(item)
+    serials = frozenset(i.digest for claims in by_serial.values() if len(claims) > 1
+                        for i in claims)
+    return _Prior(revoked, serials)
+
+
+def _spread(verifier: _Verifier, items: list[_Item],
+            files: dict[str, list[ArtifactResult]]) -> None:
+    """Each file carrying a statement gets its judgement; a copy none of whose own
+    signatures verifies under a key the statement verified by says so (it would not verify
+    alone), without touching the statement."""
+    for item in items:
+        own = files[item.digest]
+        if len(own) == 1 and own[0] is item.result:
+            continue
+        for result, (name, digest, sigs) in zip(own, item.copies, strict=True):
+            result.findings = [replace(f, artifact=name) for f in item.result.findings]
+            result.checked_by = set(item.result.checked_by)
+            if item.verified_keys and not any(
+                    verifier.copy_signed(item, digest, sigs, key)
+                    for key in item.verified_keys.values()):
+                holds = sorted(n for n, d, ss in item.copies if d != digest and any(
+                    verifier.copy_signed(item, d, ss, k) for k in item.verified_keys.values()))
+                result.findings.append(Finding(name, "signature-valid", "none of this copy's "
+                                               "signatures verifies; the statement's "
+                                               f"signatures are in {', '.join(holds)}"))
 
 
 def verify(artifacts: Iterable[tuple[str, bytes] | Source], anchor: Anchor, at: datetime,
@@ -1120,10 +1412,9 @@ def verify(artifacts: Iterable[tuple[str, bytes] | Source], anchor: Anchor, at: 
 
     `signatures` are results computed beforehand (`writroot.verify.bulk`, keyed by file
     SHA-256 and keyid); artifacts given as `Source` are read one at a time."""
-    given = sorted(_sources([*artifacts, *(revocations or [])]),
-                   key=lambda src: (src.name, src.digest))
-    parsed = (parse_artifact(src.name, src.load(), src.digest)
-              for src in _once(given, lambda src: src.digest))
+    given = _first_named(_sources(artifacts), _sources(revocations or []),
+                         lambda src: (src.name, src.digest))
+    parsed = [parse_artifact(src.name, src.load(), src.digest) for src in given]
     return _verify(parsed, anchor, at, independent, revocations, subject_files, signatures)
 
 
@@ -1134,9 +1425,18 @@ def verify_parsed(parsed: Iterable[Parsed], anchor: Anchor, at: datetime,
     """`verify` for artifacts already parsed by `parse_artifact` (in a process pool:
     `writroot.verify.bulk`); the same report as `verify` on the same bytes."""
     extra = [parse_artifact(name, data) for name, data in revocations or []]
-    given = sorted([*parsed, *extra], key=lambda p: (p.name, p.digest))
-    return _verify(_once(given, lambda p: p.digest), anchor, at, False, revocations,
-                   subject_files, signatures)
+    given = _first_named(list(parsed), extra, lambda p: (p.name, p.digest))
+    return _verify(given, anchor, at, False, revocations, subject_files, signatures)
+
+
+def _first_named(artifacts: list[_T], lists: list[_T],
+                 order: Callable[[_T], tuple[str, str]]) -> list[_T]:
+    """Each file once, in an order of its own: the same bytes given twice (in a directory
+    and by name, or also as --revocations) are one, named as among the artifacts (the
+    first name in order), so neither the spelling of a path nor the option decides."""
+    chosen = list(_once([*sorted(artifacts, key=order), *sorted(lists, key=order)],
+                        lambda one: order(one)[1]))
+    return sorted(chosen, key=order)
 
 
 def _once(given: Iterable[_T], digest: Callable[[_T], str]) -> Iterator[_T]:
@@ -1158,20 +1458,19 @@ def _verify(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
 def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent: bool,
             revocations: list[tuple[str, bytes]] | None,
             subject_files: list[tuple[str, bytes]] | None,
-            signatures: Mapping[tuple[str, str], bool] | None) -> tuple[Report, _Verifier]:
-    """The phases, over artifacts in their own order, each file once."""
-    verifier = _Verifier(anchor, at, independent, signatures=signatures or {})
-    results: list[ArtifactResult] = []
-    items: list[_Item] = []
-    for one in parsed:
-        result, item = _parse(one, verifier)
-        results.append(result)
-        if item is not None:
-            items.append(item)
-    _serials_unique(verifier, items)
-    revocation_names = {name for name, _data in revocations or []}
+            signatures: Mapping[tuple[str, str], bool] | None,
+            prior: _Prior | None = None) -> tuple[Report, _Verifier]:
+    """The phases, over artifacts in their own order, each file once. A second pass runs
+    when the first finds what earlier phases had to know (`_prior`)."""
+    given = list(parsed)
+    verifier = _Verifier(anchor, at, independent, signatures=signatures or {}, prior=prior)
+    results, items, files = _statements(given, verifier)
+    if prior is not None:
+        _serials_unique(verifier, [i for i in items if i.digest in prior.serials])
+    lists_given = {hashlib.sha256(data).hexdigest() for _name, data in revocations or []}
     for item in items:
-        if item.result.name in revocation_names and item.statement.type != "revocation-list":
+        if item.statement.type != "revocation-list" and any(
+                digest in lists_given for _n, digest, _s in item.copies):
             verifier.fail(item, "revocation-list", "--revocations takes revocation lists only")
     by_type: dict[str, list[_Item]] = defaultdict(list)
     for item in sorted(items, key=lambda i: i.order):
@@ -1204,10 +1503,22 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
         verifier.check_enrolment(item)
     for item in by_type["key-request"]:
         verifier.check_key_request(item, by_type["regional-root"])
+    for item in by_type["recovery-rehearsal"]:
+        verifier.check_rehearsal(item)
+    for item in items:  # every type is checked: what no rule took is not OK
+        if item.digest not in verifier.judged:
+            verifier.fail(item, "unchecked", f"no rule of this verifier checks "
+                          f"{item.statement.type} statements")
     verifier.overlays_pin_signed_baselines(by_type["oscal-baseline"], by_type["oscal-overlay"])
-    results += verifier.subject_files(by_type, sorted(subject_files or []))
+    extra = verifier.subject_files(by_type, sorted(subject_files or []))
     verifier.sequences(items)
+    if prior is None:
+        again = _prior(verifier, items)
+        if again.revoked or again.serials:
+            return _phases(given, anchor, at, independent, revocations, subject_files,
+                           signatures, again)
+    _spread(verifier, items, files)
     current = verifier.current.key.keyid if verifier.current else None
-    return Report(at, anchor.keyid, independent, results, fleet_root=current,
+    return Report(at, anchor.keyid, independent, results + extra, fleet_root=current,
                   fleet_version=verifier.version or None,
                   revocation_sequence=verifier.revocation_sequence), verifier
