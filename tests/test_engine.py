@@ -431,3 +431,78 @@ def test_verify_leaves_nothing_reachable(w: World) -> None:
         tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert grown < 256 * 1024, f"{grown} bytes still reachable after three runs"
+
+
+# -- plan header pins (item 7) --------------------------------------------------------------
+
+
+def _regional(w: World, header: dict[str, Any] | None = None) -> bytes:
+    op = {**regional_op(w.rogue.key, "CENTCOM", 90, []), "version": 1}
+    ceremony = proof(w.k0.keyid, [op], ceremony="pins", header=header)
+    return env(build("regional-root", fleet="testfleet", issuer_role="fleet-root",
+                     issuer_keyid=w.k0.keyid, ceremony=ceremony,
+                     subject={"region": "CENTCOM", "key": w.rogue.key.to_json(), "version": 1,
+                              "may_sign": op["may_sign"], "enclaves": []},
+                     issued_at=h(2), not_before=h(2), not_after=h(2) + timedelta(days=90),
+                     serial="pins.0"), w.k0)
+
+
+def _fleet_pin(keyid: str, version: int) -> dict[str, Any]:
+    return {"path": "fleet-root.dsse.json", "sha256": "ab" * 32, "size": 1, "keyid": keyid,
+            "version": version}
+
+
+def _established(w: World, **over: Any) -> dict[str, Any]:
+    return {"established": {"anchor": "cd" * 32, "roster_version": 1,
+                            "fleet_root": {"keyid": w.k0.keyid, "version": 1}, **over}}
+
+
+PINS: list[tuple[str, Callable[[World], dict[str, Any] | None], set[str]]] = [
+    ("the fleet root in force", lambda w: None, set()),
+    ("another fleet root", lambda w: {"fleet_root": _fleet_pin(w.rogue.keyid, 1)},
+     {"plan-header-fleet-root"}),
+    ("another version", lambda w: {"fleet_root": _fleet_pin(w.k0.keyid, 2)},
+     {"plan-header-fleet-root"}),
+    ("established by another anchor (a verifier may pin a later root)",
+     lambda w: _established(w), set()),
+    ("established names another fleet root",
+     lambda w: _established(w, fleet_root={"keyid": w.rogue.keyid, "version": 1}),
+     {"plan-header-fleet-root"}),
+]
+
+
+@pytest.mark.parametrize(("case", "header", "expected"), PINS, ids=[p[0] for p in PINS])
+def test_plan_header_pins_are_judged(w: World, case: str,
+                                     header: Callable[[World], dict[str, Any] | None],
+                                     expected: set[str]) -> None:
+    report = run({"genesis": w.blobs["genesis"], "reg": _regional(w, header(w))}, w.anchor)
+    assert by_name(report)["reg"] == expected, report.findings
+
+
+def _bundle_with_authority(w: World, region: str, extra: dict[str, Any] | None = None) -> bytes:
+    """A CONUS bundle whose plan's authority names `region` (and `extra` members)."""
+    from writroot.jsonio import canonical
+
+    payload = json.loads(enclave_bundle_payload(w.conus, C1, 9, issued_at=h(3)))
+    plan = payload["ceremony"]["plan"]
+    plan["authority"]["region"] = region
+    if extra:
+        plan.update(extra)
+    ceremony = proof(w.conus.keyid, plan["operations"], ceremony=plan["ceremony"],
+                     header={k: v for k, v in plan.items() if k in ("authority", "established")})
+    payload["ceremony"] = ceremony
+    return env(canonical(payload), w.conus)
+
+
+def test_a_plan_header_naming_another_region_is_a_finding(w: World) -> None:
+    base = pick(w, "genesis", "reg-CONUS")
+    assert run({**base, "b": _bundle_with_authority(w, "CONUS")}, w.anchor).ok
+    found = by_name(run({**base, "b": _bundle_with_authority(w, "EUCOM")}, w.anchor))
+    assert found["b"] == {"plan-header-authority"}
+    mine = {"region": "CONUS", "version": 1, "keyid": w.conus.keyid}
+    good = _established(w, authority=mine)
+    assert run({**base, "b": _bundle_with_authority(w, "CONUS", good)}, w.anchor).ok
+    for member, value in (("keyid", w.eucom.keyid), ("version", 2), ("region", "EUCOM")):
+        bad = _established(w, authority={**mine, member: value})
+        found = by_name(run({**base, "b": _bundle_with_authority(w, "CONUS", bad)}, w.anchor))
+        assert found["b"] == {"plan-header-authority"}, member

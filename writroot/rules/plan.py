@@ -24,7 +24,7 @@ PLAN_VERSION = 1  # the YAML plan's `plan:`
 #: writroot.rules.merkle) is what `ceremony plan` writes.
 LOCK_VERSIONS = (1, MERKLE_VERSION)
 TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "source"}
-OPTIONAL_TOP = {"fleet_root", "authority"}
+OPTIONAL_TOP = {"fleet_root", "authority", "established"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,65 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return [Violation("plan-well-formed", "", f"malformed plan header or operation "
                           f"({exc!r})")]
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What a plan header's pins are judged against, from verified statements: the fleet
+    root in force when the statement was signed (None: not known, e.g. signed before the
+    pinned anchor took office), and the signer's regional root (regional statements)."""
+
+    #: (keyid, version) of each fleet root in force then (two at the instant of a rotation;
+    #: none when not known); a version of None is not judged.
+    fleet_roots: tuple[tuple[str, int | None], ...] = ()
+    region: str | None = None
+    authority_keyid: str | None = None
+    authority_version: int | None = None
+
+
+def check_pins(header: Any, pins: Pins) -> list[Violation]:
+    """A plan header's `fleet_root` and `authority` (and the lock's `established` record of
+    both) name the statements in force when the statement was signed (docs/format.md
+    §5.10a). `established.anchor` is not judged: a verifier may pin a later root."""
+    if not isinstance(header, dict):
+        return []
+    out: list[Violation] = []
+    fleet = [("fleet_root", header.get("fleet_root"))]
+    authority = [("authority", header.get("authority"))]
+    established = header.get("established")
+    if isinstance(established, dict):
+        fleet.append(("established.fleet_root", established.get("fleet_root")))
+        authority.append(("established.authority", established.get("authority")))
+    for where, pin in fleet:
+        if not isinstance(pin, dict):
+            continue
+        if not pins.fleet_roots:
+            continue
+        versions = [v for k, v in pins.fleet_roots if k == pin.get("keyid")]
+        in_force = " or ".join(f"{k} (version {v})" if v is not None else k
+                               for k, v in pins.fleet_roots)
+        if not versions:
+            out.append(Violation("plan-header-fleet-root", f"{where}.keyid", f"names "
+                                 f"{pin.get('keyid')!r}; the fleet root in force when the "
+                                 f"statement was signed is {in_force}"))
+        elif None not in versions and pin.get("version") not in versions:
+            out.append(Violation("plan-header-fleet-root", f"{where}.version", f"names "
+                                 f"version {pin.get('version')!r}; the fleet root in force "
+                                 f"when the statement was signed is {in_force}"))
+    for where, pin in authority:
+        if not isinstance(pin, dict) or pins.region is None:
+            continue
+        if pin.get("region") != pins.region:
+            out.append(Violation("plan-header-authority", f"{where}.region", f"names region "
+                                 f"{pin.get('region')!r}; the signer is the {pins.region} "
+                                 "regional root"))
+        for member, want in (("keyid", pins.authority_keyid),
+                             ("version", pins.authority_version)):
+            if member in pin and want is not None and pin[member] != want:
+                out.append(Violation("plan-header-authority", f"{where}.{member}", f"names "
+                                     f"{pin[member]!r}; the signer's regional root has "
+                                     f"{member} {want!r}"))
+    return out
 
 
 def check_structure(plan: dict[str, Any], facts: PlanFacts,

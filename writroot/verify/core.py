@@ -31,7 +31,14 @@ from writroot.quorum.count import Roster, Tally, count
 from writroot.rules import Violation, merkle
 from writroot.rules.covers import covers, covers_included
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
-from writroot.rules.plan import Authority, PlanFacts, check_included, check_locked
+from writroot.rules.plan import (
+    Authority,
+    Pins,
+    PlanFacts,
+    check_included,
+    check_locked,
+    check_pins,
+)
 from writroot.rules.rights import region_may_sign, role_may_sign
 from writroot.rules.validity import (
     NESTED,
@@ -98,9 +105,10 @@ class _Trusted:
     role: str
     region: str | None
     statement: Statement | None
-    #: For fleet roots: the time span in which the key held authority.
+    #: For fleet roots: the time span in which the key held authority, and its version.
     since: datetime | None = None
     until: datetime | None = None
+    version: int | None = None
 
 
 @dataclass
@@ -366,7 +374,7 @@ class _Verifier:
             st = item.statement
             key = st.subject["key"]
             self.current = self.trusted[key.keyid] = _Trusted(
-                key, "fleet-root", None, st, since=st.issued_at)
+                key, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
             self.current_item = item
             self.version = st.subject["version"]
             self.fleet = st.fleet
@@ -481,8 +489,8 @@ class _Verifier:
         ok = self.policy_algorithm(item) and ok
         if ok and item.result.ok:
             self.current.until = st.issued_at
-            self.current = self.trusted[new.keyid] = _Trusted(new, "fleet-root", None, st,
-                                                              since=st.issued_at)
+            self.current = self.trusted[new.keyid] = _Trusted(
+                new, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
             self.current_item = item
             self.version = st.subject["version"]
             self.chain += 1
@@ -778,6 +786,8 @@ class _Verifier:
             return False
         if not self.plan_rules(item, plan):
             return False
+        if not self.report_plan_rules(item, self.header_pins(item, plan)):
+            return False
         return self.quorum_met(item, roster, self.policy_at(st.issued_at)
                                or _genesis_policy(plan["operations"]), label)
 
@@ -825,6 +835,7 @@ class _Verifier:
             p["trust_domain"] for p in op.get("pairing") or []
             if isinstance(p, dict) and isinstance(p.get("trust_domain"), str)]
         found = check_included(header, op, index, self.plan_facts_for(item, domains or None))
+        found = found or self.header_pins(item, header)
         if not self.report_plan_rules(item, found):
             return False
         genesis = _genesis_policy([op]) if header.get("signer") == "generate" else {}
@@ -872,6 +883,30 @@ class _Verifier:
         """The carried plan keeps every rule the ceremony machine applies (writroot.rules),
         judged from the facts verified here: the policy in force and the signer's root."""
         return self.report_plan_rules(item, check_locked(plan, self.plan_facts_for(item)))
+
+    def header_pins(self, item: _Item, header: Any) -> list[Violation]:
+        """The header's pins, less what the statement's own findings say already (signed
+        by a superseded root; for another region)."""
+        seen = {f.check for f in item.result.findings}
+        implied = {"plan-header-fleet-root": "issuer-superseded",
+                   "plan-header-authority": "region-matches"}
+        return [v for v in check_pins(header, self.pins_for(item))
+                if implied[v.rule] not in seen]
+
+    def pins_for(self, item: _Item) -> Pins:
+        """What a plan header's pins must name: the fleet roots in force when the statement
+        was signed (roots known only from a PEM, with no statement, are not judged) and the
+        signer's regional root."""
+        st = item.statement
+        when = st.issued_at
+        roots = tuple((t.key.keyid, t.version) for t in self.trusted.values()
+                      if t.role == "fleet-root" and t.since is not None and t.since <= when
+                      and (t.until is None or when <= t.until))
+        trusted = self.trusted.get(st.issuer_keyid)
+        if trusted is None or trusted.role != "regional-root" or trusted.statement is None:
+            return Pins(roots)
+        return Pins(roots, trusted.region, st.issuer_keyid,
+                    trusted.statement.subject["version"])
 
     def plan_facts_for(self, item: _Item, domains: list[str] | None = None) -> PlanFacts:
         """The facts a carried plan is judged by: the policy in force, the signer's root
