@@ -506,3 +506,25 @@ def test_a_plan_header_naming_another_region_is_a_finding(w: World) -> None:
         bad = _established(w, authority={**mine, member: value})
         found = by_name(run({**base, "b": _bundle_with_authority(w, "CONUS", bad)}, w.anchor))
         assert found["b"] == {"plan-header-authority"}, member
+
+
+# -- the one entry point: establish ---------------------------------------------------------
+
+
+def test_establish_reports_what_is_trusted(w: World) -> None:
+    from writroot.errors import VerificationFailed
+
+    copy = json.loads(w.blobs["reg-CONUS"])
+    copy["signatures"] = [{"keyid": w.k0.keyid, "sig": _b64(bytes(8))}]
+    blobs = {**pick(w, "genesis", "reg-CONUS", "reg-EUCOM", "bundle-C1"),
+             "reg-CONUS-bad-copy": json.dumps(copy).encode()}
+    parsed = {p.name: p for p in _parsed(blobs)}
+    established = trust.establish(w.anchor, parsed.values(), NOW)
+    assert established.fleet_root == w.k0.key and established.fleet_version == 1
+    assert established.roster_version == 1 and established.revocation_sequence is None
+    assert [(a.region, a.key) for a in established.authorities] == [
+        ("CONUS", w.conus.key), ("EUCOM", w.eucom.key)]
+    assert established.authority(w.conus.keyid) is not None
+    assert established.require(parsed["bundle-C1"], "bundle").ok
+    with pytest.raises(VerificationFailed, match=r"\[signature-valid\]"):
+        established.require(parsed["reg-CONUS-bad-copy"], "authority")
