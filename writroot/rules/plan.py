@@ -105,11 +105,10 @@ def _shape(plan: Any) -> list[Violation]:
 NON_SIGNING = ("generate-fleet-root", "retire-key", *recovery_rules.OPS)
 
 
-def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[Violation]:
-    """The rules that can be judged from a plan's header and one of its operations (what an
-    artifact with an inclusion proof carries): every rule of `check_locked` except those
-    that compare operations with each other (see docs/format.md §5.10a)."""
-    if not isinstance(header, dict) or not isinstance(op, dict):
+def check_header(header: Any) -> list[Violation]:
+    """An inclusion proof's plan header alone: its members, value types and version (the
+    part of `check_included` that is the same for every operation of one plan)."""
+    if not isinstance(header, dict):
         return [Violation("plan-well-formed", "", "an inclusion proof carries a header and "
                           "an operation object")]
     fields = TOP_FIELDS - {"operations", "source"}
@@ -118,12 +117,30 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
         return [Violation("plan-well-formed", "", f"plan header fields are {sorted(fields)} "
                           f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
                           f"unknown {sorted(extra)})")]
-    out = _exact_types({**header, "operation": op}, "")
+    out = _exact_types(header, "")
     if out:
         return out
     if header["plan"] != MERKLE_VERSION:
         return [Violation("plan-well-formed", "plan", f"an inclusion proof is into a plan of "
                           f"version {MERKLE_VERSION}")]
+    return []
+
+
+def check_included(header: Any, op: Any, index: int, facts: PlanFacts,
+                   header_checked: bool = False) -> list[Violation]:
+    """The rules that can be judged from a plan's header and one of its operations (what an
+    artifact with an inclusion proof carries): every rule of `check_locked` except those
+    that compare operations with each other (see docs/format.md §5.10a). `header_checked`:
+    the caller found `check_header(header)` empty for this very header already."""
+    found = [] if header_checked else check_header(header)
+    if found:
+        return found
+    if not isinstance(op, dict):
+        return [Violation("plan-well-formed", "", "an inclusion proof carries a header and "
+                          "an operation object")]
+    out = _exact_types(op, "operation")
+    if out:
+        return out
     if op.get("op") not in OP_TYPE:
         return [Violation("plan-well-formed", f"operations[{index}]", "not a signing "
                           "operation")]

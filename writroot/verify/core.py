@@ -80,8 +80,8 @@ def _statements(parsed: list[Parsed], verifier: Verifier
     for identity, copies in groups.items():
         first = next((c for c in copies if c.envelope and c.envelope.payload), copies[0])
         assert first.envelope is not None and first.statement is not None
-        sigs = tuple(dict.fromkeys(s for c in copies if c.envelope
-                                   for s in c.envelope.signatures))
+        sigs = first.envelope.signatures if len(copies) == 1 else tuple(dict.fromkeys(
+            s for c in copies if c.envelope for s in c.envelope.signatures))
         envelope = Envelope(first.envelope.payload_type, first.envelope.payload, sigs)
         own = files[identity]
         result = own[0] if len(own) == 1 else ArtifactResult(

@@ -17,6 +17,7 @@ from writroot.rules.plan import (
     Authority,
     Pins,
     PlanFacts,
+    check_header,
     check_included,
     check_locked,
     check_pins,
@@ -125,7 +126,14 @@ def quorum_included(v: Verifier, item: Item, roster_in_force: dict[str, Any] | N
     domains = [op["trust_domain"]] if isinstance(op.get("trust_domain"), str) else [
         p["trust_domain"] for p in op.get("pairing") or []
         if isinstance(p, dict) and isinstance(p.get("trust_domain"), str)]
-    found = check_included(header, op, index, plan_facts_for(v, item, domains or None))
+    # The header is the same for every artifact of a plan (the proof led to plan_sha256,
+    # which commits to it): its shape is judged once per plan.
+    checked = v.headers.get(cer["plan_sha256"])
+    if checked is None:
+        checked = v.headers[cer["plan_sha256"]] = check_header(header)
+    found = checked or check_included(header, op, index,
+                                      plan_facts_for(v, item, domains or None),
+                                      header_checked=True)
     found = found or header_pins(v, item, header)
     if not report_plan_rules(v, item, found):
         return False

@@ -102,6 +102,8 @@ class Verifier:
     #: Statements some rule judged (by identity): the others are reported unchecked.
     judged: set[str] = field(default_factory=set)
     faults: dict[tuple[str, str], str] = field(default_factory=dict)  # engine failures
+    #: plan_sha256 -> `rules.plan.check_header` of the header an inclusion proof led to it
+    headers: dict[str, list[Violation]] = field(default_factory=dict)
 
     def fail(self, item: Item, check: str, message: str, cause: str = "") -> None:
         cause = cause or _CAUSES.get(check, "rule")
