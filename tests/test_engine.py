@@ -528,3 +528,35 @@ def test_establish_reports_what_is_trusted(w: World) -> None:
     assert established.require(parsed["bundle-C1"], "bundle").ok
     with pytest.raises(VerificationFailed, match=r"\[signature-valid\]"):
         established.require(parsed["reg-CONUS-bad-copy"], "authority")
+
+
+# -- judging against the established state in a pool (item 10) -----------------------------
+
+
+def test_judging_in_a_pool_gives_the_one_process_report(w: World, monkeypatch) -> None:
+    """Everything after establishment judged in two forked workers: the same report,
+    findings, engines and trust decisions as in one process, hostile inputs included."""
+    from writroot.verify import pool
+    from writroot.verify.core import parse_artifact, verify_parsed
+
+    bad = json.loads(w.blobs["bundle-C1"])
+    bad["signatures"] = [{"keyid": w.conus.keyid, "sig": _b64(bytes(8))}]
+    reg = _approved_by(w, (0, 2))
+    approval = json.loads(base64.b64decode(json.loads(reg)["payload"]))["ceremony"][
+        "approvals"][1]
+    blobs = {**pick(w, "genesis", "reg-CONUS", "reg-EUCOM", "bundle-C1", "bundle-C2",
+                    "bundle-E1"),
+             "bundle-bad-copy": json.dumps(bad).encode(),
+             "bundle-C1-again": env(enclave_bundle_payload(w.conus, C1, 5, issued_at=h(3)),
+                                    w.conus),
+             "evil": env(_ill_typed_bundle(w), w.conus),
+             "rehearsal": env(_rehearsal(w.k0), w.k0),
+             "rehearsal-zero": _zero_signed(_rehearsal(w.k0), w.k0.keyid),
+             "record": env(_record(w.conus), w.conus),
+             "approval": json.dumps(approval).encode()}
+    parsed = [parse_artifact(n, b) for n, b in sorted(blobs.items())]
+    one = verify_parsed(parsed, w.anchor, NOW)
+    assert not one.ok and by_name(one)["bundle-C1"] == {"conflict-enclave-bundle"}
+    monkeypatch.setattr(pool, "POOL_MIN", 0)
+    two = verify_parsed(parsed, w.anchor, NOW, jobs=2)
+    assert two.to_json() == one.to_json()

@@ -244,17 +244,40 @@ def check_rehearsal(v: Verifier, item: Item) -> None:
 # -- proof of quorum ------------------------------------------------------------------
 
 
-def check_bundles(v: Verifier, items: list[Item]) -> None:
-    """Two verified bundles for one trust domain and spiffe_sequence are a conflict."""
+def bundle_conflicts(v: Verifier, passed: list[Item]) -> None:
+    """Two verified bundles (that passed `check_issued`) for one trust domain and
+    spiffe_sequence, with different payloads, are a conflict."""
     slots: dict[tuple[str, int], list[Item]] = defaultdict(list)
-    for item in sorted(items, key=lambda i: i.order):
-        if check_issued(v, item):
-            st = item.statement
-            slots[(st.subject["trust_domain"], st.subject["spiffe_sequence"])].append(item)
+    for item in sorted(passed, key=lambda i: i.order):
+        st = item.statement
+        slots[(st.subject["trust_domain"], st.subject["spiffe_sequence"])].append(item)
     for (domain, sequence), claims in sorted(slots.items()):
         if len({c.digest for c in claims}) > 1:
             v.conflict(claims, "conflict-enclave-bundle", f"{domain} spiffe_sequence "
                        f"{sequence}")
+
+
+#: The statements judged against the established state, one at a time (in any order, in
+#: any process: each reads the established state and writes only its own result).
+LEAF_TYPES = ("enclave-bundle", "federation-key", "oscal-baseline", "release-provenance",
+              "oscal-overlay", "ceremony-record", "approval", "enrolment", "key-request",
+              "recovery-rehearsal")
+
+
+def judge_leaf(v: Verifier, item: Item, regional: list[Item]) -> bool:
+    """Judge one statement of LEAF_TYPES; True when a statement checked as issued passed."""
+    kind = item.statement.type
+    if kind == "approval":
+        check_approval(v, item)
+    elif kind == "enrolment":
+        check_enrolment(v, item)
+    elif kind == "key-request":
+        check_key_request(v, item, regional)
+    elif kind == "recovery-rehearsal":
+        check_rehearsal(v, item)
+    else:
+        return bool(check_issued(v, item))
+    return False
 
 
 @guarded
