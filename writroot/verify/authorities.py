@@ -7,14 +7,9 @@ from collections import defaultdict
 from typing import Any
 
 from writroot.crypto.keys import PublicKey
-from writroot.rules.validity import (
-    regional_validity,
-)
+from writroot.rules.validity import regional_validity
 from writroot.verify.judge import check_issued
-from writroot.verify.model import (
-    Item,
-    Trusted,
-)
+from writroot.verify.model import Item, Trusted
 from writroot.verify.state import Verifier, guarded
 
 

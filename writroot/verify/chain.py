@@ -7,10 +7,7 @@ from writroot.crypto.keys import PublicKey
 from writroot.jsonio import canonical
 from writroot.quorum.count import Roster
 from writroot.verify.judge import check_issued
-from writroot.verify.model import (
-    Item,
-    Trusted,
-)
+from writroot.verify.model import Item, Trusted
 from writroot.verify.quorum import quorum_proven
 from writroot.verify.signatures import signature_valid, signed_by
 from writroot.verify.state import Verifier, guarded

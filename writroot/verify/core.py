@@ -1,13 +1,22 @@
 """The pure verification core: artifacts, a pinned anchor, revocation lists and a reference
-time in, findings out.
+time in, findings out (DESIGN §6; docs/format.md §6.4-§6.5).
 
 No I/O and no clock: the caller passes the bytes and `at`. Every finding is reported, not
-only the first; each check is named after the rule it enforces (DESIGN §6). The rules come
-from `writroot.rules`, the module the ceremony machine uses too. Phases run in a fixed order
-(the fleet-root chain and rosters, revocation lists, regional roots, what regional roots
-sign), and within a phase artifacts are taken in an order computed from their contents, so
-the answer never depends on the order of the inputs. Statements that claim the same slot
-are conflicts, reported on every one of them, and none of them is trusted.
+only the first; each check is named after the rule it enforces; the rules come from
+`writroot.rules`, which the ceremony machine uses too. The phases, in this order:
+
+1. `model`: parse each file; files carrying one payload (PAE) are one statement.
+2. establish what is trusted: `chain` (the anchor, rotations and rosters), the root in
+   force, `revocation` (every verified list, fail-safe), `authorities` (regional roots in
+   no conflict);
+3. `judge` every other statement against that (`pool`: in worker processes with `jobs`);
+4. across statements: bundle conflicts, overlays' baselines, `--subject` files, sequences;
+   a second pass when revoked custodians or shared serials were found; each file gets its
+   statement's findings.
+
+Within a phase statements are taken in an order computed from their contents, so the
+answer never depends on the order of the inputs nor on how a file is named or encoded.
+`writroot.verify.trust.establish` is the entry point that returns what is trusted.
 """
 
 from __future__ import annotations

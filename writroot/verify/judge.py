@@ -13,19 +13,9 @@ from writroot.jsonio import canonical, format_time
 from writroot.quorum.count import Roster
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
 from writroot.rules.rights import region_may_sign, role_may_sign
-from writroot.rules.validity import (
-    NESTED,
-    approval_lifetime,
-    nested,
-)
-from writroot.statements import (
-    roster_check,
-)
-from writroot.verify.model import (
-    Item,
-    Trusted,
-    oscal_name,
-)
+from writroot.rules.validity import NESTED, approval_lifetime, nested
+from writroot.statements import roster_check
+from writroot.verify.model import Item, Trusted, oscal_name
 from writroot.verify.quorum import enclaves_of, quorum_proven
 from writroot.verify.report import ArtifactResult, Finding
 from writroot.verify.signatures import signature_valid
@@ -278,13 +268,6 @@ def judge_leaf(v: Verifier, item: Item, regional: list[Item]) -> bool:
     else:
         return bool(check_issued(v, item))
     return False
-
-
-@guarded
-def check_federation_key(v: Verifier, item: Item) -> None:
-    """The no-cross-impact-level rule (checked in `regional_rights` against the enclaves
-    and levels the signing region's own root was given)."""
-    check_issued(v, item)
 
 
 def overlays_pin_signed_baselines(v: Verifier, baselines: list[Item],

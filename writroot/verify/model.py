@@ -14,10 +14,7 @@ from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, Signature
 from writroot.errors import BadInput, WritrootError
 from writroot.rules import merkle
-from writroot.statements import (
-    Statement,
-    parse_any,
-)
+from writroot.statements import Statement, parse_any
 from writroot.verify.report import ArtifactResult
 
 

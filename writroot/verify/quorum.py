@@ -22,12 +22,8 @@ from writroot.rules.plan import (
     check_locked,
     check_pins,
 )
-from writroot.rules.validity import (
-    approval_window,
-)
-from writroot.statements import (
-    roster_check,
-)
+from writroot.rules.validity import approval_window
+from writroot.statements import roster_check
 from writroot.verify.model import (
     Item,
     Revoked,

@@ -6,14 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from writroot.jsonio import format_time
-from writroot.statements import (
-    revocation_target,
-)
+from writroot.statements import revocation_target
 from writroot.verify.judge import check_issued
-from writroot.verify.model import (
-    Item,
-    Revoked,
-)
+from writroot.verify.model import Item, Revoked
 from writroot.verify.state import Verifier
 
 

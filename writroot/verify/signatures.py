@@ -7,10 +7,7 @@ from writroot.crypto import engines
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Signature
 from writroot.errors import EngineFault, EngineUnavailable
-from writroot.verify.model import (
-    Check,
-    Item,
-)
+from writroot.verify.model import Check, Item
 from writroot.verify.state import Verifier
 
 

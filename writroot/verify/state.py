@@ -13,13 +13,7 @@ from writroot.errors import WritrootError
 from writroot.jsonio import format_time
 from writroot.quorum.count import Roster, Tally
 from writroot.rules import Violation
-from writroot.verify.model import (
-    Anchor,
-    Item,
-    Prior,
-    Revoked,
-    Trusted,
-)
+from writroot.verify.model import Anchor, Item, Prior, Revoked, Trusted
 from writroot.verify.report import Finding
 
 _P = ParamSpec("_P")
