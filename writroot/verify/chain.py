@@ -114,7 +114,7 @@ def check_rotation(v: Verifier, item: Item) -> None:
         v.fail(item, "rotation-chain", "no trusted fleet root to rotate from (see the "
                "anchor's findings)")
         return
-    if id(item) in v.forked:
+    if item.digest in v.forked:
         return  # reported as a conflict already
     if previous.keyid == v.current.key.keyid:
         rivals = [r for r in v.rotations if r.statement.subject["previous"] == previous
@@ -122,7 +122,7 @@ def check_rotation(v: Verifier, item: Item) -> None:
         if len({r.digest for r in rivals}) > 1:
             v.conflict(rivals, "conflict-rotation", f"the rotation from fleet root "
                        f"version {v.version} ({previous.keyid})")
-            v.forked |= {id(r) for r in rivals}
+            v.forked |= {r.digest for r in rivals}
             v.fork_at = v.version
             return
     if v.fork_at is not None:

@@ -73,7 +73,7 @@ class Verifier:
     tallies: dict[tuple[str, datetime, int | None],
                   list[tuple[Any, Roster, frozenset[str], Tally]]] = field(default_factory=dict)
     rotations: list[Item] = field(default_factory=list)
-    forked: set[int] = field(default_factory=set)
+    forked: set[str] = field(default_factory=set)  # rotations in a fork, by identity
     fork_at: int | None = None
     contested: set[str] = field(default_factory=set)  # trust domains in conflict
     #: regional root keyid -> trust domain -> its `enclaves` entries; id(roster in force) ->
