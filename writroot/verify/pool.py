@@ -40,6 +40,7 @@ def judge_all(v: Verifier, leaf: list[Item], regional: list[Item], jobs: int) ->
 def _in_pool(v: Verifier, leaf: list[Item], regional: list[Item], jobs: int) -> list[Item]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _JOB
     size = max(64, len(leaf) // (jobs * 4))
@@ -49,6 +50,8 @@ def _in_pool(v: Verifier, leaf: list[Item], regional: list[Item], jobs: int) -> 
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             done = list(pool.map(_judge_chunk, chunks))
+    except (BrokenProcessPool, OSError):  # no workers to be had: judge here, same answer
+        return [item for item in leaf if judge_leaf(v, item, regional)]
     finally:
         _JOB = None
     passed = []
