@@ -32,9 +32,10 @@ SECTION = "scale"
 AUDIT = 10_000
 REGIONS = 10
 PER_PLAN = 64
-AUDIT_TARGET_S = 10.0
+AUDIT_TARGET_S = 8.0  # issue 18
 RSS_TARGET_MIB = 1024.0
 SPEEDUP_TARGET = 1.8
+AUDIT_SPEEDUP_TARGET = 1.7  # issue 18
 SIGNATURES = 8
 
 _VERIFY = """
@@ -193,7 +194,7 @@ def run(custody: Custody, fleet: KeyRecord) -> list[Row]:
         Row(SECTION, f"audit {n} artifacts, one core (--jobs 1)", one["s"], "s",
             note=f"{n / one['s']:.0f} artifacts/s"),
         Row(SECTION, f"audit speed-up 1 -> {cores} cores", one["s"] / many["s"], "x",
-            SPEEDUP_TARGET, True),
+            AUDIT_SPEEDUP_TARGET, True),
         Row(SECTION, "writroot verify, one artifact, cold start", cold, "s",
             note="median of 5 fresh processes"),
     ]

@@ -5,6 +5,7 @@ SOFTHSM2_CONF is set here, at import, before anything loads the PKCS#11 module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -170,8 +171,10 @@ class _Signer:
 
 def proof(signer: str, operations: list[dict[str, Any]], fleet: str = "testfleet",
           approvers: tuple[int, ...] = (0, 1), ceremony: str = "test-ceremony",
-          roster: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A real proof of quorum: a locked plan and approvals by test custodians."""
+          roster: dict[str, Any] | None = None,
+          header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A real proof of quorum: a locked plan and approvals by test custodians (`header`:
+    top-level plan members to set or replace)."""
     from writroot.ceremony.approve import approve
     from writroot.ceremony.plan import LockedPlan
 
@@ -180,7 +183,7 @@ def proof(signer: str, operations: list[dict[str, Any]], fleet: str = "testfleet
                        "roster": {"path": "roster.yaml", "sha256": "cd" * 32, "size": 1,
                                   "roster": roster},
                        "operations": operations, "source": {"test": "built by conftest"},
-                       **_plan_inputs(signer, operations)})
+                       **_plan_inputs(signer, operations), **(header or {})})
     approvals = [approve(plan, f"c{i}", _Signer(custodians()[i]), NOW - timedelta(days=2))
                  .to_json() for i in approvers]
     return {"id": ceremony, "plan_sha256": plan.sha256, "plan": plan.document,
@@ -196,6 +199,24 @@ def ceremony_and_serial(serial: str | None) -> tuple[str, str]:
     return ceremony, f"{ceremony}.0"
 
 
+#: signer keyid -> (keyid, version) of the fleet root in force when it was made: what the
+#: test plans' `fleet_root` pins (verify judges them: plan-header-fleet-root). Filled by the
+#: payload builders below; a key not seen is taken as a version 1 fleet root.
+FLEET_PINS: dict[str, tuple[str, int]] = {}
+#: Set by `fleet_in_force`: the pin every plan built meanwhile names.
+_PIN_OVERRIDE: list[tuple[str, int]] = []
+
+
+@contextlib.contextmanager
+def fleet_in_force(keyid: str, version: int) -> Iterator[None]:
+    """Plans built inside name this fleet root (statements signed after a rotation)."""
+    _PIN_OVERRIDE.append((keyid, version))
+    try:
+        yield
+    finally:
+        _PIN_OVERRIDE.pop()
+
+
 def _plan_inputs(signer: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
     """The fleet_root (after genesis) and authority (regional ceremonies) a locked plan pins."""
     from writroot.rules.covers import REGIONAL_OPS
@@ -203,8 +224,10 @@ def _plan_inputs(signer: str, operations: list[dict[str, Any]]) -> dict[str, Any
     pin = {"sha256": "ab" * 32, "size": 1}
     out: dict[str, Any] = {}
     if signer != "generate":
-        out["fleet_root"] = {"path": "fleet-root.dsse.json", **pin, "keyid": "ab" * 32,
-                             "version": 1}
+        keyid, version = _PIN_OVERRIDE[-1] if _PIN_OVERRIDE else FLEET_PINS.get(signer,
+                                                                                (signer, 1))
+        out["fleet_root"] = {"path": "fleet-root.dsse.json", **pin, "keyid": keyid,
+                             "version": version}
     regional = [op for op in operations if op.get("op") in REGIONAL_OPS]
     if regional:
         out["authority"] = {"path": "regional-root.dsse.json", **pin,
@@ -216,6 +239,7 @@ def fleet_root_payload(fleet: RawKey, policy: dict[str, Any] | None = None,
                        not_before: datetime = NOW - timedelta(days=1),
                        not_after: datetime = NOW + timedelta(days=500), **over: Any) -> bytes:
     policy = policy or fast_policy()
+    FLEET_PINS[fleet.keyid] = (fleet.keyid, 1)
     days = (not_after - not_before).days
     cid, _ = ceremony_and_serial(over.get("serial"))
     over["serial"] = f"{cid}.1"  # a genesis plan: generate (0), then sign the statement (1)
@@ -268,6 +292,7 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
                      not_after: datetime = NOW + timedelta(days=89), **over: Any) -> bytes:
     fleet_id = over.pop("fleet_id", "testfleet")
     issuer_keyid = over.pop("issuer_keyid", fleet.keyid)
+    FLEET_PINS[regional.keyid] = FLEET_PINS.get(issuer_keyid, (issuer_keyid, 1))
     days = (not_after - not_before).days
     cid, over["serial"] = ceremony_and_serial(over.get("serial"))
     ceremony = over.pop("ceremony", None) or proof(
@@ -360,6 +385,7 @@ def rotation_payload(old: RawKey, new: RawKey, version: int, *, issued_at: datet
                      serial: str | None = None) -> bytes:
     """A fleet-rotation statement (sign it with both roots: `sign_all(p, old, new)`)."""
     issuer = issuer_keyid or old.keyid
+    FLEET_PINS[new.keyid] = (new.keyid, version)
     op = {"op": "rotate-fleet-root", "label": f"fleet-root-{version}",
           "algorithm": new.key.algorithm.name, "version": version, "policy": policy}
     subject = {"key": new.key.to_json(), "previous": old.key.to_json(), "version": version,
@@ -375,6 +401,7 @@ def regional_root_payload(issuer: RawKey, regional: PublicKey, *, issued_at: dat
                           enclaves: list[dict[str, Any]] | None = None) -> bytes:
     may_sign = may_sign or list(REGIONAL_MAY_SIGN)
     enclaves = test_enclaves(region) if enclaves is None else enclaves
+    FLEET_PINS[regional.keyid] = FLEET_PINS.get(issuer.keyid, (issuer.keyid, 1))
     op = {**regional_op(regional, region, days, enclaves), "version": version,
           "may_sign": may_sign}
     subject = {"region": region, "key": regional.to_json(), "version": version,

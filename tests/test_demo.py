@@ -136,6 +136,21 @@ def test_demo_artifacts_verify_independently(demo: dict) -> None:
     assert by_fp.returncode == 0, by_fp.stdout
 
 
+def test_demo_rehearsal_record_verifies_with_the_published_set(demo: dict) -> None:
+    """The binder's signed rehearsal record is checked as what it is (format.md §5.17):
+    signed by the restored anchor, which the published chain trusts."""
+    workdir = Path(demo["published"]).parent
+    records = sorted((workdir / "binder").glob("rehearsal-*.dsse.json"))
+    assert records, "the demo leaves a rehearsal record in its binder"
+    proc = run_cli("verify", demo["published"], *map(str, records), "--anchor",
+                   demo["anchor_fingerprint"], "--json")
+    assert proc.returncode == 0, proc.stdout
+    rehearsal = [a for a in json.loads(proc.stdout)["artifacts"]
+                 if a["type"] == "recovery-rehearsal"]
+    assert len(rehearsal) == len(records) and all(a["ok"] and a["checked_by"]
+                                                   for a in rehearsal)
+
+
 def test_demo_refuses_a_non_empty_workdir(demo: dict) -> None:
     proc = run_cli("demo", "--workdir", demo["workdir"])
     assert proc.returncode == 2 and "not empty" in proc.stderr and demo["workdir"] in proc.stderr

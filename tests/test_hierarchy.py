@@ -26,6 +26,7 @@ from tests.conftest import (
     enclave_bundle_payload,
     fast_policy,
     federation_key_payload,
+    fleet_in_force,
     genesis_payload,
     jwt_bundle,
     key_request,
@@ -208,22 +209,26 @@ def chain(k: Keys) -> Callable[..., bytes]:
         key = ("step", s, hour, max_chain)
         if key not in made:
             old, new = k.roots[s.old], k.roots[s.new]
-            payload = rotation_payload(
-                old, new, s.version, issued_at=h(hour), policy=policy,
-                roster=None if s.roster else roster_json(threshold=1),
-                issuer_keyid=new.keyid if s.issuer == "new" else None)
+            with fleet_in_force(old.keyid, s.old + 1):  # roots[i] is version i + 1
+                payload = rotation_payload(
+                    old, new, s.version, issued_at=h(hour), policy=policy,
+                    roster=None if s.roster else roster_json(threshold=1),
+                    issuer_keyid=new.keyid if s.issuer == "new" else None)
             signers: list[RawKey | tuple[RawKey, str]] = {
                 "both": [old, new], "old": [old], "new": [new],
                 "forged-old": [(k.rogue, old.keyid), new]}[s.signed]
             made[key] = env(payload, *signers)
         return made[key]
 
-    def probe(issuer: int) -> bytes:
-        """A regional root the final root certifies after every step."""
-        key = ("probe", issuer)
+    def probe(issuer: int, version: int = 0) -> bytes:
+        """A regional root the final root (of this version) certifies after every step."""
+        version = version or issuer + 1
+        key = ("probe", issuer, version)
         if key not in made:
-            made[key] = env(regional_root_payload(k.roots[issuer], k.spare.key, issued_at=h(10),
-                                                  region="CENTCOM", days=90), k.roots[issuer])
+            with fleet_in_force(k.roots[issuer].keyid, version):
+                made[key] = env(regional_root_payload(k.roots[issuer], k.spare.key,
+                                                      issued_at=h(10), region="CENTCOM",
+                                                      days=90), k.roots[issuer])
         return made[key]
 
     def build(what: str, *args: Any) -> bytes:
@@ -239,7 +244,7 @@ def test_rotation_table(k: Keys, chain, case, max_chain, steps, expected, final,
     blobs = {"fleet-root": chain("genesis", max_chain)}
     for i, s in enumerate(steps):
         blobs[f"rotation-{i}"] = chain("step", s, i, max_chain)
-    blobs["probe"] = chain("probe", final)  # the final root is trusted: what it signs holds
+    blobs["probe"] = chain("probe", final, version)  # the final root is trusted: it signs
     report = run(blobs, Anchor(k.k0.keyid))
     assert checks(report) == expected, report.findings
     assert report.fleet_root == k.roots[final].keyid
@@ -263,7 +268,9 @@ def test_chain_hard_cap_applies_whatever_the_policy(k: Keys, chain, monkeypatch)
     blobs = {"fleet-root": chain("genesis", 1000)}
     blobs.update({f"rotation-{i}": chain("step", s, i, 1000) for i, s in enumerate(steps)})
     assert run(blobs, Anchor(k.k0.keyid)).ok
-    monkeypatch.setattr(core, "MAX_CHAIN", 2)  # a policy of 1000 is capped by the hard bound
+    from writroot.verify import chain as chain_phase
+
+    monkeypatch.setattr(chain_phase, "MAX_CHAIN", 2)  # a policy of 1000 is capped by the bound
     report = run(blobs, Anchor(k.k0.keyid))
     assert by_name(report) == {"rotation-2": {"rotation-chain-length"}}
     assert report.fleet_version == 3
@@ -328,7 +335,14 @@ def rotated(k: Keys, base) -> dict[str, bytes]:
     return {**base,
             "rotation": env(rotation_payload(k0, k1, 2, issued_at=h(ROTATED_AT), policy=POLICY),
                             k0, k1),
-            "bundle-after": env(enclave_bundle_payload(k.conus, C1, 1, issued_at=h(8)), k.conus)}
+            "bundle-after": _after_rotation(k, lambda: env(enclave_bundle_payload(
+                k.conus, C1, 1, issued_at=h(8)), k.conus))}
+
+
+def _after_rotation(k: Keys, make: Callable[[], bytes]) -> bytes:
+    """Made after K0 -> K1 (version 2): its plan names K1."""
+    with fleet_in_force(k.roots[1].keyid, 2):
+        return make()
 
 
 @pytest.mark.parametrize("kind", ["regional-root", "revocation-list"])

@@ -111,7 +111,7 @@ def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
     if jobs > 1 and not independent and len(gather_paths(others)) >= BULK_MIN:
         artifacts, signatures = parsed(others, jobs, pinned)
         return verify_parsed(artifacts, pinned, at, revocations=lists, subject_files=files,
-                             signatures=signatures)
+                             signatures=signatures, jobs=jobs)
     return verify_core(gather(others), pinned, at, independent=independent,
                        revocations=lists, subject_files=files)
 

@@ -139,11 +139,10 @@ def _names(fields: set[Any]) -> str:
 NON_SIGNING = ("generate-fleet-root", "retire-key", *recovery_rules.OPS)
 
 
-def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[Violation]:
-    """The rules that can be judged from a plan's header and one of its operations (what an
-    artifact with an inclusion proof carries): every rule of `check_locked` except those
-    that compare operations with each other (see docs/format.md §5.10a)."""
-    if not isinstance(header, dict) or not isinstance(op, dict):
+def check_header(header: Any) -> list[Violation]:
+    """An inclusion proof's plan header alone: its members, value types and version (the
+    part of `check_included` that is the same for every operation of one plan)."""
+    if not isinstance(header, dict):
         return [Violation("plan-well-formed", "", "an inclusion proof carries a header and "
                           "an operation object")]
     fields = TOP_FIELDS - {"operations", "source"}
@@ -152,12 +151,30 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
         return [Violation("plan-well-formed", "", f"plan header fields are {sorted(fields)} "
                           f"and optionally {sorted(OPTIONAL_TOP)} (missing {sorted(missing)}, "
                           f"unknown {_names(extra)})")]
-    out = _exact_types({**header, "operation": op}, "")
+    out = _exact_types(header, "")
     if out:
         return out
     if header["plan"] != MERKLE_VERSION:
         return [Violation("plan-well-formed", "plan", f"an inclusion proof is into a plan of "
                           f"version {MERKLE_VERSION}")]
+    return []
+
+
+def check_included(header: Any, op: Any, index: int, facts: PlanFacts,
+                   header_checked: bool = False) -> list[Violation]:
+    """The rules that can be judged from a plan's header and one of its operations (what an
+    artifact with an inclusion proof carries): every rule of `check_locked` except those
+    that compare operations with each other (see docs/format.md §5.10a). `header_checked`:
+    the caller found `check_header(header)` empty for this very header already."""
+    found = [] if header_checked else check_header(header)
+    if found:
+        return found
+    if not isinstance(op, dict):
+        return [Violation("plan-well-formed", "", "an inclusion proof carries a header and "
+                          "an operation object")]
+    out = _exact_types(op, "operation")
+    if out:
+        return out
     if not isinstance(op.get("op"), str) or op["op"] not in OP_TYPE:
         return [Violation("plan-well-formed", f"operations[{index}]", "not a signing "
                           "operation")]
@@ -167,6 +184,65 @@ def check_included(header: Any, op: Any, index: int, facts: PlanFacts) -> list[V
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return [Violation("plan-well-formed", "", f"malformed plan header or operation "
                           f"({excerpt(exc)})")]
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What a plan header's pins are judged against, from verified statements: the fleet
+    root in force when the statement was signed (None: not known, e.g. signed before the
+    pinned anchor took office), and the signer's regional root (regional statements)."""
+
+    #: (keyid, version) of each fleet root in force then (two at the instant of a rotation;
+    #: none when not known); a version of None is not judged.
+    fleet_roots: tuple[tuple[str, int | None], ...] = ()
+    region: str | None = None
+    authority_keyid: str | None = None
+    authority_version: int | None = None
+
+
+def check_pins(header: Any, pins: Pins) -> list[Violation]:
+    """A plan header's `fleet_root` and `authority` (and the lock's `established` record of
+    both) name the statements in force when the statement was signed (docs/format.md
+    §5.10a). `established.anchor` is not judged: a verifier may pin a later root."""
+    if not isinstance(header, dict):
+        return []
+    out: list[Violation] = []
+    fleet = [("fleet_root", header.get("fleet_root"))]
+    authority = [("authority", header.get("authority"))]
+    established = header.get("established")
+    if isinstance(established, dict):
+        fleet.append(("established.fleet_root", established.get("fleet_root")))
+        authority.append(("established.authority", established.get("authority")))
+    for where, pin in fleet:
+        if not isinstance(pin, dict):
+            continue
+        if not pins.fleet_roots:
+            continue
+        versions = [v for k, v in pins.fleet_roots if k == pin.get("keyid")]
+        in_force = " or ".join(f"{k} (version {v})" if v is not None else k
+                               for k, v in pins.fleet_roots)
+        if not versions:
+            out.append(Violation("plan-header-fleet-root", f"{where}.keyid", f"names "
+                                 f"{pin.get('keyid')!r}; the fleet root in force when the "
+                                 f"statement was signed is {in_force}"))
+        elif None not in versions and pin.get("version") not in versions:
+            out.append(Violation("plan-header-fleet-root", f"{where}.version", f"names "
+                                 f"version {pin.get('version')!r}; the fleet root in force "
+                                 f"when the statement was signed is {in_force}"))
+    for where, pin in authority:
+        if not isinstance(pin, dict) or pins.region is None:
+            continue
+        if pin.get("region") != pins.region:
+            out.append(Violation("plan-header-authority", f"{where}.region", f"names region "
+                                 f"{pin.get('region')!r}; the signer is the {pins.region} "
+                                 "regional root"))
+        for member, want in (("keyid", pins.authority_keyid),
+                             ("version", pins.authority_version)):
+            if member in pin and want is not None and pin[member] != want:
+                out.append(Violation("plan-header-authority", f"{where}.{member}", f"names "
+                                     f"{pin[member]!r}; the signer's regional root has "
+                                     f"{member} {want!r}"))
+    return out
 
 
 def check_structure(plan: dict[str, Any], facts: PlanFacts,

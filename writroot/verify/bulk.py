@@ -169,8 +169,10 @@ def parse_all(paths: Sequence[Path], anchor_key: PublicKey | None,
         keys[anchor_key.keyid] = anchor_key
     parsed: dict[str, Parsed | None] = {}
     results: Results = {}
+    from writroot.verify.core import paused_gc
+
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with paused_gc(), ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending: list[Future[tuple[list[Entry], Results]]] = []
         chunks = _chunks(names, size)
         while True:

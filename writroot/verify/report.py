@@ -12,15 +12,22 @@ if TYPE_CHECKING:
     from writroot.statements import Statement
 
 
+#: Why a finding was made: a rule does not hold; the input is not what it must be; an
+#: engine failed; or a statement it depends on is not trusted (named in the message).
+CAUSES = ("rule", "malformed", "engine", "upstream")
+
+
 @dataclass(frozen=True)
 class Finding:
     artifact: str
     check: str
     message: str
     malformed: bool = False
+    cause: str = "rule"
 
     def to_json(self) -> dict[str, Any]:
-        return {"artifact": self.artifact, "check": self.check, "message": self.message}
+        return {"artifact": self.artifact, "check": self.check, "message": self.message,
+                "cause": self.cause}
 
 
 @dataclass

@@ -96,12 +96,13 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
               signatures: Mapping[tuple[str, str], bool] | None = None) -> Established:
     """Everything trusted from `anchor` at `at`, given these statements (each judged)."""
     given = sorted(parsed, key=lambda p: (p.name, p.digest))
-    report, verifier = _phases(_unique(given), anchor, at, independent, None, None, signatures)
+    report, verifier = _phases(list(_unique(given)), anchor, at, independent, None, None,
+                               signatures)
+    by_name = {r.name: r for r in report.results}
     results: dict[str, ArtifactResult] = {}
     for p in given:
-        for r in report.results:
-            if r.name == p.name:
-                results.setdefault(p.digest, r)
+        if p.name in by_name:
+            results.setdefault(p.digest, by_name[p.name])
     chain_ok = verifier.current is not None and not verifier.root_expired \
         and not verifier.anchor_statement_failed
     fleet_root = verifier.current.key if chain_ok and verifier.current else None
@@ -109,18 +110,21 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
     revocations = {target: Revocation(target, r.entry["revoked_at"], str(r.entry["reason"]),
                                       r.sequence)
                    for target, r in verifier.revoked.items()}
+    # A regional root in a conflict is not in `trusted` at all (it certifies nothing); one
+    # that is there is an authority when its statement holds (some file carrying it is OK:
+    # copies share the statement's findings, plus their own signature's).
+    digests = {id(r): d for d, r in results.items()}
     authorities = []
-    by_name = {r.name: r for r in report.results}
     for trusted in verifier.trusted.values():
         st = trusted.statement
         if trusted.role != "regional-root" or st is None:
             continue
-        result = next((r for r in report.results if r.statement is st), None)
-        if result is None or not by_name[result.name].ok:
+        carrying = [r for r in report.results if r.statement is st]
+        if not any(r.ok for r in carrying):
             continue
-        digest = next((d for d, r in results.items() if r is result), "")
         authorities.append(Authority(st.subject["region"], st.subject["version"],
-                                     st.subject["key"], st.not_after, digest, result.name))
+                                     st.subject["key"], st.not_after,
+                                     digests.get(id(carrying[0]), ""), carrying[0].name))
     roster = verifier.roster_at(at) if chain_ok else None
     return Established(
         anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,

@@ -21,7 +21,9 @@ def load(name: str) -> Engine:
     """The engine called `name`; a failure to load is remembered too (probing costs ms)."""
     result = _load(name)
     if isinstance(result, EngineUnavailable):
-        raise result
+        # A fresh exception each time: re-raising the remembered one would chain every
+        # caller's frames onto its traceback and keep them (and all they hold) alive.
+        raise EngineUnavailable(result.message, result.where)
     return result
 
 
@@ -30,7 +32,7 @@ def _load(name: str) -> Engine | EngineUnavailable:
     try:
         return _construct(name)
     except EngineUnavailable as exc:
-        return exc
+        return EngineUnavailable(exc.message, exc.where)  # without the traceback
 
 
 def _construct(name: str) -> Engine:
