@@ -228,6 +228,11 @@ def test_a_genuine_regional_issuance_locks_and_runs(world: World) -> None:
     assert lock["established"] == {"anchor": world.anchor,
                                    "fleet_root": {"keyid": world.anchor, "version": 1},
                                    "roster_version": 1}
+    shown = world.cli("ceremony", "show", str(plan.parent / "plan.lock.json"), "--anchor",
+                      world.anchor, "--trust", str(world.published))
+    assert shown.returncode == 0, shown.stderr
+    assert "established" in shown.stdout and "roster in force: version 1" in shown.stdout
+    assert "fleet root in force: version 1" in shown.stdout
     world.approve(plan.parent / "plan.lock.json", ("alice", "bruno"), "approvals-control")
     host = world.host("control", world.token, world.anchor)
     proc = world.run(plan.parent / "plan.lock.json", "approvals-control", host, "control")

@@ -252,6 +252,17 @@ def review(plan: Any, at: datetime) -> dict[str, Any]:
     if "authority" in doc:
         au = doc["authority"]
         out["authority"] = {**input_of(au), "region": au["region"], "not_after": au["not_after"]}
+    if "established" in doc:  # what the anchor established: custodians approve it too
+        est = doc["established"]
+        out["established"] = {
+            "anchor": fingerprint(est["anchor"]),
+            "fleet_root": {"keyid": fingerprint(est["fleet_root"]["keyid"]),
+                           "version": est["fleet_root"]["version"]},
+            "roster_version": est["roster_version"],
+            "revocation_sequence": est.get("revocation_sequence"),
+            **({"authority": {**est["authority"],
+                              "keyid": fingerprint(est["authority"]["keyid"])}}
+               if "authority" in est else {})}
     policy = plan.policy
     if policy is None:
         policy = next((op["policy"] for op in doc["operations"] if "policy" in op), None)
@@ -394,6 +405,19 @@ def renderables(data: dict[str, Any]) -> list[Any]:
         au = data["authority"]
         head.add_row("authority", f"{au['region']} regional root, valid until "
                      f"{au['not_after']}\n" + _input_text(au))
+    if "established" in data:
+        est = data["established"]
+        seq = est["revocation_sequence"]
+        lines = [f"from the pinned anchor {_fp_text(est['anchor'])}",
+                 f"fleet root in force: version {est['fleet_root']['version']}",
+                 f"roster in force: version {est['roster_version']}",
+                 "newest revocation list: " + (f"sequence {seq}" if seq is not None
+                                               else "none")]
+        if "authority" in est:
+            au = est["authority"]
+            lines.append(f"signing authority: {au['region']} regional root version "
+                         f"{au['version']}")
+        head.add_row("established", "\n".join(lines))
     if data["policy"] is not None:
         head.add_row("policy", _policy_text(data["policy"]))
     head.add_row("CDS routes", "\n".join(f"{r['id']}: " + " <-> ".join(r["between"])
