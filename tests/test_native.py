@@ -578,10 +578,11 @@ def test_token_init_and_split_pin_on_freehsm_within_its_pin_range(native: Native
     still = native.writroot("freehsm-fixed", "hsm", "info", *login, "--no-probe", "--json",
                             env=env)
     assert still.returncode == 0, still.stderr
+    out = f"pin-shares-{secrets.token_hex(3)}"  # no terminal: one mode-600 file per share
     split = _json(native.writroot("freehsm-fixed", "hsm", "split-pin", *login, "--so-pin",
                                   "env:WRITROOT_SO", "--threshold", "2", "--shares", "3",
-                                  "--yes", "--json", env=env))
-    shares = split["shares"]
+                                  "--yes", "--shares-out", out, "--json", env=env))
+    shares = [(native.work / f).read_text().strip() for f in split["share_files"]]
     assert len(shares) == 3
     check = native.writroot("freehsm-fixed", "hsm", "check-shares", *base, "--token-label",
                             "pins", "--pin-shares", "env:WRITROOT_A", "--pin-shares",

@@ -20,9 +20,8 @@ from writroot.crypto.algorithms import ML_DSA_65, ML_DSA_87
 from writroot.envelope import Envelope
 
 PASS = "pinning-test-passphrase"
-#: An input that does not chain is named as such, or (when it breaks the chain itself, e.g.
-#: a second statement claiming the anchor's serial) the chain from the anchor is refused.
-UNCHAINED = ("does not chain", "do not establish the fleet root")
+#: An input that does not chain is named as such.
+UNCHAINED = ("does not chain",)
 IDS = ("alice", "bruno", "chen")
 POLICY = """    policy:
       fleet_root_algorithm: SLH-DSA-SHA2-256f
@@ -516,12 +515,10 @@ def test_the_ceremony_machine_and_verify_make_the_same_trust_decisions(world: Wo
     report = verify([(str(f), f.read_bytes()) for f in files], Anchor(world.anchor), now)
     by_name = {r.name: r.ok for r in report.results}
     assert len(by_name) >= 4
-    try:
-        trust = establish_inputs(Pinned(Anchor(world.anchor)), source, world.root, now)
-    except VerificationFailed:  # no chain: the machine refuses every plan; verify agrees
-        genesis = str(world.genesis_statement())
-        assert not by_name[genesis]
-        return
+    # a forged copy of the anchor's statement (not the anchor's signature) is reported, and
+    # does not take the anchor down: the chain is still established
+    trust = establish_inputs(Pinned(Anchor(world.anchor)), source, world.root, now)
+    assert by_name[str(world.genesis_statement())]
     for f in files:
         digest = hashlib.sha256(f.read_bytes()).hexdigest()
         try:

@@ -365,12 +365,12 @@ def _replace_pin(module: str | None, token_label: str | None, token_serial: str 
 
     if threshold > shares:
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
-    pinhandout.check_out(shares_out, as_json)
     spec = _spec(module, token_label, token_serial, pin_source)
     assert isinstance(spec, TokenSpec)
     ranged = token_named(spec.module, spec.label, spec.serial)  # before python-pkcs11 loads it
     label = str(find_token(spec).label).strip()
-    check_token_takes_split_pin(ranged, label)
+    check_token_takes_split_pin(ranged, label)  # what the token cannot take: exit 3 first
+    pinhandout.check_out(shares_out, as_json)
     if not yes:
         typed = click.prompt(f"this replaces the user PIN of token {label!r}; the old PIN and "
                              f"its shares stop working. Type the token label ({label}) to go "

@@ -62,12 +62,11 @@ def init(label: str, module: str | None, so_pin_source: str, pin_source: str,
         raise BadInput("threshold must not exceed the number of shares", "--threshold")
     if shares_out is not None and threshold is None:
         raise BadInput("--shares-out goes with --threshold and --shares", "--shares-out")
-    if threshold is not None:
-        pinhandout.check_out(shares_out, as_json)
     module = module or default_module()
     free = softhsm.free_slot(module, label)  # before any PIN is asked
     if threshold is not None:
-        check_token_takes_split_pin(free, label)
+        check_token_takes_split_pin(free, label)  # what the token cannot take: exit 3 first
+        pinhandout.check_out(shares_out, as_json)
     factory = read_pin(factory_source, "factory SO PIN") if factory_source else None
     so_pin = read_pin(so_pin_source, "new SO PIN", confirm=True)
     mnemonics: list[str] = []

@@ -18,8 +18,10 @@ MAX_CHAIN = 64
 
 def establish_anchor(v: Verifier, items: list[Item]) -> None:
     """The pinned root's own statement: genesis, or the rotation that made it current.
-    Two of them (different payloads that both verify) are a conflict: the anchor is
-    then trusted for nothing, whether it was pinned by fingerprint or by PEM."""
+    Two of them (different payloads that both verify) are a conflict, and a statement the
+    anchor signed that breaks a rule condemns it too: the anchor is then trusted for nothing,
+    whether it was pinned by fingerprint or by PEM. A copy the anchor did not sign is only
+    reported."""
     if v.anchor.key is not None:
         v.current = v.trusted[v.anchor.keyid] = Trusted(
             v.anchor.key, "fleet-root", None, None)
@@ -31,8 +33,11 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
             continue
         if verdict:
             good.append(item)
-        else:
+        elif signed_by(v, item, item.statement.subject["key"]):
+            # the anchor itself signed a statement that breaks a rule: trust it for nothing
             v.anchor_statement_failed = True
+        # else: not the anchor's signature (a forged or damaged copy): its findings stand,
+        # and it cannot take the anchor down with it (anyone can drop a file into a set)
     if len(good) > 1:  # the anchor signed two statements of itself: trust neither
         v.conflict(good, "conflict-anchor", f"the pinned fleet root's own statement "
                    f"({v.anchor.keyid})")
