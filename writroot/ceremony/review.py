@@ -45,8 +45,11 @@ def input_of(pin: dict[str, Any]) -> dict[str, Any]:
 
 def _title(op: dict[str, Any]) -> str:
     kind = op["op"]
+    log = (f"; and the fleet's ML-DSA-44 log key, label {op['log_key_label']}"
+           if "log_key_label" in op else "")
     if kind == "generate-fleet-root":
-        return f"Generate a new {op['algorithm']} fleet root in the HSM, label {op['label']}"
+        return (f"Generate a new {op['algorithm']} fleet root in the HSM, label "
+                f"{op['label']}{log}")
     if kind == "sign-fleet-root":
         return "Sign the fleet-root statement: the anchor's key, policy and roster"
     if kind == "sign-regional-root":
@@ -57,7 +60,11 @@ def _title(op: dict[str, Any]) -> str:
                 f"{roster['threshold']} of {len(roster['custodians'])}")
     if kind == "rotate-fleet-root":
         return (f"Generate fleet root version {op['version']} ({op['algorithm']}, label "
-                f"{op['label']}); the old and the new root sign the rotation")
+                f"{op['label']}){log}; the old and the new root sign the rotation")
+    if kind == "sign-witness-policy":
+        return (f"Sign witness policy version {op['version']}: {op['quorum']} of "
+                f"{len(op['witnesses'])} witnesses cosign each checkpoint, logging "
+                f"{op['logging']}{log}")
     if kind == "sign-revocation-list":
         return (f"Sign revocation list sequence {op['sequence']}: "
                 f"{len(op['entries'])} entries")

@@ -205,6 +205,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             keyid = plan.document["signer"]
             role = "regional-root" if "authority" in plan.document else "fleet-root"
             signer_key: PublicKey | None = None
+            log_key: PublicKey | None = None  # a log key this ceremony made
             pending: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
 
             def flush() -> None:
@@ -226,6 +227,8 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
                                                  "fleet-root.pem", plan, recovery)
                     keyid = signer_key.keyid
+                    if "log_key_label" in op:
+                        log_key = _new_log_key(op, custody, staging, transcript, result)
                 elif op["op"] in ("restore-key", "resplit-recovery"):  # writroot/recovery/
                     restored = _recovery_op(op, custody, staging, plan_dir, plan, transcript,
                                             result, recovery)
@@ -237,9 +240,11 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
+                if "log_key_label" in op and op["op"] != "generate-fleet-root":
+                    log_key = _new_log_key(op, custody, staging, transcript, result)
                 ctx = BuildContext(plan.document["fleet"], role, keyid, signer_key,
                                    plan.document["roster"]["roster"],
-                                   {**proof, "inclusion": plan.inclusion(index)}, now)
+                                   {**proof, "inclusion": plan.inclusion(index)}, now, log_key)
                 extra = _prepare(op, custody, staging, plan_dir, transcript, result, plan,
                                  recovery)
                 payload = statement_for(op, index, ctx, **extra)
@@ -330,6 +335,22 @@ def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
     finally:
         if escrow is not None:
             escrow.split.wipe()
+    return record.key
+
+
+def _new_log_key(op: dict[str, Any], custody: Custody, staging: Path,
+                 transcript: Transcript, result: RunResult) -> PublicKey:
+    """The fleet's log key (ML-DSA-44, DESIGN §6a), born in the root's own HSM in this quorum
+    ceremony; the statement this ceremony signs names it."""
+    from writroot.crypto.algorithms import ML_DSA_44
+
+    label = op["log_key_label"]
+    record = custody.generate(ML_DSA_44, "fleet-log", label, str(op.get("custody", "auto")),
+                              backup_dir=staging / "keys", plan_sha256=result.plan_sha256)
+    result.generated.append(record)
+    transcript.record("generate", label=label, keyid=record.keyid, algorithm=ML_DSA_44.name,
+                      custody=record.custody, role="fleet-log")
+    _write(staging, f"log-keys/{label}.pem", record.key.pem.encode(), result)
     return record.key
 
 

@@ -27,7 +27,8 @@ TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "so
 OPTIONAL_TOP = {"fleet_root", "authority", "established"}
 #: What a genesis plan may do: make and sign the fleet root (its recovery split at birth
 #: included) and issue the first regional roots. Nothing that needs an anchor.
-GENESIS_OPS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root")
+GENESIS_OPS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root",
+               "sign-witness-policy")
 #: The lock's record of what the ceremony machine established from the pinned anchor.
 ESTABLISHED_FIELDS = {"anchor", "fleet_root", "roster_version"}
 ESTABLISHED_OPTIONAL = {"revocation_sequence", "authority"}

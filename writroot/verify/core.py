@@ -569,6 +569,8 @@ class _Verifier:
                       f"key {key.keyid}, not {st.issuer_keyid}")
             return
         ok = self.signature_valid(item, key) and ok
+        if "log_key" in st.subject:  # the log key's possession: a second signature
+            ok = self.signature_valid(item, st.subject["log_key"]) and ok
         for root in regional:
             sub = root.statement.subject
             if ok and sub["key"].keyid == key.keyid and sub["region"] != st.subject["region"]:
@@ -1195,7 +1197,8 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     verifier.check_bundles(by_type["enclave-bundle"])
     for item in by_type["federation-key"]:
         verifier.check_federation_key(item)
-    for kind in ("oscal-baseline", "release-provenance", "oscal-overlay", "ceremony-record"):
+    for kind in ("oscal-baseline", "release-provenance", "oscal-overlay", "ceremony-record",
+                 "witness-policy"):
         for item in by_type[kind]:
             verifier.check_issued(item)
     for item in by_type["approval"]:

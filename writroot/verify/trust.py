@@ -42,6 +42,7 @@ class Authority:
     not_after: datetime
     digest: str  # SHA-256 of the statement's file as given
     name: str
+    log_key: PublicKey | None = None  # the region's log key, when its statement names one
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,38 @@ class Established:
     revocations: Mapping[str, Revocation]
     authorities: tuple[Authority, ...]
     results: Mapping[str, ArtifactResult]  # by file SHA-256
+
+    def trusted(self, type_: str) -> tuple[Any, ...]:
+        """The statements of `type_` that verified with no finding, oldest first."""
+        found = {id(r.statement): r.statement for r in self.results.values()
+                 if r.type == type_ and r.ok and r.statement is not None}
+        return tuple(sorted(found.values(), key=lambda st: (st.issued_at, st.serial)))
+
+    @property
+    def witness_policy(self) -> Any:
+        """The witness-policy statement in force: the highest version trusted (None: none)."""
+        policies = self.trusted("witness-policy")
+        return max(policies, key=lambda st: st.subject["version"]) if policies else None
+
+    @property
+    def log_keys(self) -> Mapping[str, PublicKey]:
+        """Log origin -> the log key certified for it now: the fleet's named by the newest
+        trusted fleet-root, rotation or witness policy that names one; a region's by its
+        regional root in force."""
+        from writroot.verify.logs import fleet_origin, region_origin
+
+        out: dict[str, PublicKey] = {}
+        if self.fleet is None or self.fleet_root is None:
+            return MappingProxyType(out)
+        naming = [st for kind in ("fleet-root", "fleet-rotation", "witness-policy")
+                  for st in self.trusted(kind) if "log_key" in st.subject]
+        if naming:
+            newest = max(naming, key=lambda st: (st.issued_at, st.type, st.serial))
+            out[fleet_origin(self.fleet)] = newest.subject["log_key"]
+        for a in self.authorities:  # sorted by version: the newest named key wins
+            if a.log_key is not None:
+                out[region_origin(self.fleet, a.region)] = a.log_key
+        return MappingProxyType(out)
 
     @property
     def roster_version(self) -> int | None:
@@ -120,7 +153,8 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
             continue
         digest = next((d for d, r in results.items() if r is result), "")
         authorities.append(Authority(st.subject["region"], st.subject["version"],
-                                     st.subject["key"], st.not_after, digest, result.name))
+                                     st.subject["key"], st.not_after, digest, result.name,
+                                     st.subject.get("log_key")))
     roster = verifier.roster_at(at) if chain_ok else None
     return Established(
         anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,

@@ -1,0 +1,311 @@
+"""Log keys certified by their root and the witness-policy statement (issue 21, DESIGN §6a),
+through the real CLI on SoftHSM2 tokens."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NOW, Token, raw_key, run_cli, sign_all
+from writroot.crypto.algorithms import ML_DSA_44, ML_DSA_87
+from writroot.crypto.keys import PublicKey
+from writroot.errors import BadInput
+from writroot.log import cosignature
+from writroot.log.logfile import MemoryKey
+from writroot.region import check_request, request_payload
+from writroot.rules.rights import role_may_sign
+from writroot.statements import witness_policy_check
+from writroot.verify.core import Anchor, parse_artifact
+from writroot.verify.logs import fleet_origin, region_origin
+from writroot.verify.trust import establish
+
+PASS = "custodian-passphrase-for-tests"
+FLEET = "logfleet"
+WITNESSES = {name: MemoryKey.generate() for name in
+             ("conus.example/witness", "eucom.example/witness", "auditor.example/witness")}
+
+
+def _vkey(name: str) -> str:
+    return cosignature.vkey(name, WITNESSES[name].key)
+
+
+def _witness_lines(names: list[str], quorum: int, logging: str = "required") -> str:
+    lines = "".join(f"      - name: {n}\n        vkey: '{_vkey(n)}'\n" for n in names)
+    return (f"  - op: sign-witness-policy\n    witnesses:\n{lines}    quorum: {quorum}\n"
+            f"    logging: {logging}\n    validity_days: 365\n")
+
+
+@dataclass
+class World:
+    root: Path
+    token: Token
+    keyid: str = ""
+
+    def cli(self, *args: str, **kw: Any):
+        pinned: tuple[str, ...] = ()
+        if self.keyid and args[:2] in (("ceremony", "plan"), ("ceremony", "show"),
+                                       ("ceremony", "approve")):
+            pinned = ("--anchor", self.keyid, "--trust", str(self.root / "published"))
+        return run_cli(*args, *pinned, cwd=self.root, env={"PP": PASS, **kw.pop("env", {})},
+                       **kw)
+
+    def ceremony(self, name: str, text: str, host: str = "host.yaml") -> Any:
+        """Lock, approve (two of three) and run a plan; publish its outputs; the run's
+        summary, or the failing process."""
+        d = self.root / name
+        d.mkdir(exist_ok=True)
+        (d / "plan.yaml").write_text(text)
+        proc = self.cli("ceremony", "plan", str(d / "plan.yaml"))
+        if proc.returncode != 0:
+            return proc
+        for cid in ("alice", "chen"):
+            proc = self.cli("ceremony", "approve", str(d / "plan.lock.json"), "--yes",
+                            "--custodian", cid, "--key", f"custodians/{cid}.key.pem",
+                            "--passphrase", "env:PP", "--out", str(d / "approvals"))
+            assert proc.returncode == 0, proc.stderr
+        proc = self.cli("ceremony", "run", str(d / "plan.lock.json"), "--approvals",
+                        str(d / "approvals"), "--host", host, "--out", str(d / "out"), "--yes",
+                        "--allow-network", "--json")
+        if proc.returncode != 0:
+            return proc
+        for art in (d / "out" / "artifacts").glob("*.dsse.json"):
+            shutil.copy(art, self.root / "published" / art.name)
+        return json.loads(proc.stdout)
+
+    def header(self, name: str) -> str:
+        fleet_root = next((self.root / "published").glob("fleet-root-*.dsse.json"))
+        shutil.copy(fleet_root, self.root / name / "fleet-root.dsse.json")
+        return (f"plan: 1\nceremony: {name}\nfleet: {FLEET}\nsigner: {self.keyid}\n"
+                "roster: fleet-root.dsse.json\nfleet_root: fleet-root.dsse.json\n"
+                "operations:\n")
+
+    def established(self, at: datetime | None = None) -> Any:
+        parsed = [parse_artifact(str(p), p.read_bytes())
+                  for p in sorted((self.root / "published").glob("*.dsse.json"))]
+        return establish(Anchor(self.keyid), parsed, at or datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def world(make_token, tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("logkeys")
+    token = make_token("logkeys")
+    (root / "published").mkdir()
+    host = f"token_label: {token.spec.label}\npin: env:{token.env_var}\n"
+    (root / "genesis-host.yaml").write_text(host)
+    for cid in ("alice", "bruno", "chen"):
+        proc = run_cli("custodian", "keygen", "--id", cid, "--name", cid.title(), "--fleet",
+                       FLEET, "--out", "custodians", "--passphrase", "env:PP", cwd=root,
+                       env={"PP": PASS})
+        assert proc.returncode == 0, proc.stderr
+    (root / "genesis").mkdir()
+    shutil.copytree(root / "custodians", root / "genesis" / "custodians")
+    (root / "genesis" / "roster.yaml").write_text("threshold: 2\ncustodians:\n" + "".join(
+        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
+        for c in ("alice", "bruno", "chen")))
+    w = World(root, token)
+    summary = w.ceremony("genesis", f"""plan: 1
+ceremony: genesis-1
+fleet: {FLEET}
+signer: generate
+roster: roster.yaml
+operations:
+  - op: generate-fleet-root
+    label: fleet-root-1
+    algorithm: SLH-DSA-SHA2-256f
+    log_key_label: fleet-log-1
+  - op: sign-fleet-root
+    validity_days: 548
+    policy:
+      fleet_root_algorithm: SLH-DSA-SHA2-256f
+      regional_root_algorithms: [SLH-DSA-SHA2-256f, ML-DSA-87]
+""" + _witness_lines(sorted(WITNESSES), 2), host="genesis-host.yaml")
+    assert isinstance(summary, dict), summary.stderr
+    w.keyid = summary["signer_keyid"]
+    (root / "host.yaml").write_text(f"{host}anchor: {w.keyid}\ntrust: published\n")
+    return w
+
+
+def _statement(path: Path) -> dict[str, Any]:
+    import base64
+
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def test_genesis_names_the_fleet_log_key_and_signs_a_witness_policy(world: World) -> None:
+    out = world.root / "genesis" / "out"
+    pem = (out / "log-keys" / "fleet-log-1.pem").read_bytes()
+    log_key = PublicKey.from_pem(pem, "pem")
+    assert log_key.algorithm is ML_DSA_44
+    fleet_root = _statement(next((out / "artifacts").glob("fleet-root-*.dsse.json")))
+    assert fleet_root["subject"]["log_key"]["keyid"] == log_key.keyid
+    policy = _statement(next((out / "artifacts").glob("witness-policy-*.dsse.json")))
+    assert policy["subject"]["version"] == 1 and policy["subject"]["quorum"] == 2
+    assert policy["subject"]["logging"] == "required"
+    assert [w["name"] for w in policy["subject"]["witnesses"]] == sorted(WITNESSES)
+    proc = world.cli("verify", str(out / "artifacts"), "--anchor", world.keyid)
+    assert proc.returncode == 0, proc.stdout
+    trust = world.established()
+    assert trust.log_keys[fleet_origin(FLEET)] == log_key
+    assert trust.witness_policy.subject["quorum"] == 2
+    transcript = (out / "transcript.jsonl").read_text()
+    assert '"role":"fleet-log"' in transcript.replace(" ", "")
+    keys = world.cli("hsm", "info", *world.token.cli_args(), "--json")
+    assert "fleet-log-1" in keys.stdout, keys.stdout + keys.stderr
+
+
+def test_a_new_witness_policy_takes_the_next_version_and_is_in_force(world: World) -> None:
+    name = "witness-policy-2"
+    (world.root / name).mkdir()
+    names = sorted(WITNESSES)[:2]
+    summary = world.ceremony(name, world.header(name) + _witness_lines(names, 1, "optional"))
+    assert isinstance(summary, dict), summary.stderr
+    locked = json.loads((world.root / name / "plan.lock.json").read_text())
+    assert locked["operations"][0]["version"] == 2
+    policy = world.established().witness_policy
+    assert policy.subject["version"] == 2 and policy.subject["quorum"] == 1
+    assert [w["name"] for w in policy.subject["witnesses"]] == names
+    # the fleet log key named at genesis stays in force (this policy names none)
+    pem = (world.root / "genesis" / "out" / "log-keys" / "fleet-log-1.pem").read_bytes()
+    assert world.established().log_keys[fleet_origin(FLEET)] == PublicKey.from_pem(pem, "p")
+
+
+def _request_with_log_key(region: str, sign_with_log: bool = True) -> bytes:
+    regional, log = raw_key(ML_DSA_87), raw_key(ML_DSA_44)
+    payload = request_payload(regional.key, region, FLEET, "wrapped", "test-token", NOW,
+                              None, log.key)
+    env = sign_all(payload, regional, log) if sign_with_log else sign_all(payload, regional)
+    return env.dumps()
+
+
+def _regional_plan(world: World, name: str, region: str, request: bytes) -> str:
+    (world.root / name).mkdir(exist_ok=True)
+    (world.root / name / "request.json").write_bytes(request)
+    return world.header(name) + (
+        f"  - op: sign-regional-root\n    region: {region}\n    request: request.json\n"
+        f"    validity_days: 90\n    enclaves:\n"
+        f"      - {{trust_domain: {region.lower()}-1.writsov.com, impact_level: IL4}}\n")
+
+
+def test_a_regional_root_names_the_log_key_its_request_proves(world: World) -> None:
+    request = _request_with_log_key("EUCOM")
+    log_key = json.loads(_payload(request))["subject"]["log_key"]
+    summary = world.ceremony("regional-log", _regional_plan(world, "regional-log", "EUCOM",
+                                                             request))
+    assert isinstance(summary, dict), summary.stderr
+    art = next((world.root / "regional-log" / "out" / "artifacts").glob("regional-root-*"))
+    assert _statement(art)["subject"]["log_key"] == log_key
+    keys = world.established().log_keys
+    assert keys[region_origin(FLEET, "EUCOM")].keyid == log_key["keyid"]
+
+
+def _payload(envelope: bytes) -> bytes:
+    import base64
+
+    return base64.b64decode(json.loads(envelope)["payload"])
+
+
+def test_a_request_its_log_key_did_not_sign_is_refused(world: World) -> None:
+    request = _request_with_log_key("PACOM", sign_with_log=False)
+    with pytest.raises(Exception, match="not signed by the log key it names"):
+        check_request(json.loads(request), "request.json")
+    d = world.root / "regional-unsigned"
+    d.mkdir()
+    (d / "plan.yaml").write_text(_regional_plan(world, "regional-unsigned", "PACOM", request))
+    proc = world.cli("ceremony", "plan", str(d / "plan.yaml"))
+    assert proc.returncode == 1, proc.stderr
+    assert "not signed by the log key it names" in proc.stderr
+    assert not (d / "plan.lock.json").exists()
+    (d / "request.dsse.json").write_bytes(request)
+    verify = world.cli("verify", str(d / "request.dsse.json"), "--anchor", world.keyid,
+                       "--json")
+    found = json.loads(verify.stdout)
+    assert verify.returncode == 1
+    checks = {f["check"] for f in found["findings"]}
+    assert "signature-present" in checks, found
+
+
+def test_witness_policy_statements_are_checked_strictly() -> None:
+    good = {"version": 1, "quorum": 1, "logging": "required",
+            "witnesses": [{"name": "a.example/w", "key": WITNESSES[
+                "conus.example/witness"].key.to_json()}]}
+    assert witness_policy_check(good, "s")["quorum"] == 1
+    bad_cases: list[tuple[dict[str, Any], str]] = [
+        ({**good, "quorum": 2}, "quorum must not exceed"),
+        ({**good, "logging": True}, "must be one of"),
+        ({**good, "witnesses": good["witnesses"] * 2}, "duplicate items"),
+        ({**good, "witnesses": [{"name": "a b", "key": good["witnesses"][0]["key"]}]},
+         "spaces"),
+        ({**good, "witnesses": [{"name": "a", "key": raw_key(ML_DSA_87).key.to_json()}]},
+         "ML-DSA-44"),
+        ({**good, "log_key": raw_key(ML_DSA_87).key.to_json()}, "ML-DSA-44"),
+    ]
+    for case, message in bad_cases:
+        with pytest.raises(BadInput, match=message):
+            witness_policy_check(case, "s")
+
+
+def test_only_the_fleet_root_signs_a_witness_policy() -> None:
+    assert role_may_sign("fleet-root", "witness-policy")
+    assert not role_may_sign("regional-root", "witness-policy")
+    assert not role_may_sign("custodian", "witness-policy")
+
+
+def test_a_witness_policy_plan_with_a_bad_witness_is_refused_naming_the_field(
+        world: World) -> None:
+    name = "witness-bad"
+    (world.root / name).mkdir()
+    wrong = _witness_lines(["conus.example/witness"], 1).replace(
+        "name: conus.example/witness", "name: other.example/witness")
+    (world.root / name / "plan.yaml").write_text(world.header(name) + wrong)
+    proc = world.cli("ceremony", "plan", str(world.root / name / "plan.yaml"))
+    assert proc.returncode == 2, proc.stderr
+    assert "witnesses[0]" in proc.stderr and "other.example/witness" in proc.stderr
+    assert not (world.root / name / "plan.lock.json").exists()
+
+
+def test_region_keygen_makes_a_log_key_on_the_token(world: World, make_token) -> None:
+    token = make_token("logkeys-region")
+    out = world.root / "region-request"
+    proc = run_cli("region", "keygen", *token.cli_args(), "--region", "AFRICOM", "--fleet",
+                   FLEET, "--label", "africom-1", "--algorithm", "ML-DSA-87",
+                   "--log-key-label", "africom-log-1", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    request = json.loads((out / "key-request.json").read_text())
+    subject = check_request(request, "request")
+    assert subject["log_key"].keyid == summary["log_key"]["keyid"]
+    assert len(request["signatures"]) == 2
+    assert (out / "africom-log.pem").exists()
+    same = run_cli("region", "keygen", *token.cli_args(), "--region", "AFRICOM", "--fleet",
+                   FLEET, "--label", "x-1", "--log-key-label", "x-1", "--out",
+                   str(world.root / "region-request-2"))
+    assert same.returncode == 2 and "--log-key-label" in same.stderr
+
+
+# last: it rotates the module's fleet root
+def test_a_rotation_carries_the_log_key_on(world: World) -> None:
+    name = "rotation"
+    (world.root / name).mkdir()
+    text = world.header(name) + ("  - op: rotate-fleet-root\n    label: fleet-root-2\n"
+                                 "    algorithm: SLH-DSA-SHA2-256f\n    validity_days: 500\n")
+    (world.root / name / "plan.yaml").write_text(text)
+    proc = world.cli("ceremony", "plan", str(world.root / name / "plan.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    locked = json.loads((world.root / name / "plan.lock.json").read_text())
+    pem = (world.root / "genesis" / "out" / "log-keys" / "fleet-log-1.pem").read_bytes()
+    fleet_log = PublicKey.from_pem(pem, "pem")
+    assert locked["operations"][0]["log_key"]["keyid"] == fleet_log.keyid
+    (world.root / name / "plan.lock.json").unlink()
+    summary = world.ceremony(name, text)
+    assert isinstance(summary, dict), summary.stderr
+    art = next((world.root / name / "out" / "artifacts").glob("fleet-rotation-*"))
+    assert _statement(art)["subject"]["log_key"]["keyid"] == fleet_log.keyid
+    trust = world.established()
+    assert trust.fleet_version == 2
+    assert trust.log_keys[fleet_origin(FLEET)] == fleet_log
