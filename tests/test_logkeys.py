@@ -3,6 +3,7 @@ through the real CLI on SoftHSM2 tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -74,12 +75,17 @@ class World:
                         "--allow-network", "--json")
         if proc.returncode != 0:
             return proc
-        for art in (d / "out" / "artifacts").glob("*.dsse.json"):
-            shutil.copy(art, self.root / "published" / art.name)
+        self.publish(d / "out", name)
         return json.loads(proc.stdout)
 
+    def publish(self, out: Path, name: str) -> None:
+        """The published set is the union of the ceremonies' outputs (sealed backups
+        aside)."""
+        shutil.copytree(out, self.root / "published" / name,
+                        ignore=shutil.ignore_patterns("keys"))
+
     def header(self, name: str) -> str:
-        fleet_root = next((self.root / "published").glob("fleet-root-*.dsse.json"))
+        fleet_root = next((self.root / "published").rglob("fleet-root-*.dsse.json"))
         shutil.copy(fleet_root, self.root / name / "fleet-root.dsse.json")
         return (f"plan: 1\nceremony: {name}\nfleet: {FLEET}\nsigner: {self.keyid}\n"
                 "roster: fleet-root.dsse.json\nfleet_root: fleet-root.dsse.json\n"
@@ -87,7 +93,7 @@ class World:
 
     def established(self, at: datetime | None = None) -> Any:
         parsed = [parse_artifact(str(p), p.read_bytes())
-                  for p in sorted((self.root / "published").glob("*.dsse.json"))]
+                  for p in sorted((self.root / "published").rglob("*.dsse.json"))]
         return establish(Anchor(self.keyid), parsed, at or datetime.now(UTC))
 
 
@@ -173,6 +179,138 @@ def test_a_new_witness_policy_takes_the_next_version_and_is_in_force(world: Worl
     # the fleet log key named at genesis stays in force (this policy names none)
     pem = (world.root / "genesis" / "out" / "log-keys" / "fleet-log-1.pem").read_bytes()
     assert world.established().log_keys[fleet_origin(FLEET)] == PublicKey.from_pem(pem, "p")
+
+
+FLEET_LOG = f"writroot/{FLEET}/fleet"
+
+
+def _fleet_log_key(world: World) -> PublicKey:
+    pem = (world.root / "genesis" / "out" / "log-keys" / "fleet-log-1.pem").read_bytes()
+    return PublicKey.from_pem(pem, "pem")
+
+
+def test_genesis_starts_the_fleet_log_with_a_proof_per_statement(world: World) -> None:
+    from writroot.log import proof, tree
+    from writroot.verify.logs import read_published
+
+    out = world.root / "genesis" / "out"
+    published = read_published(out, FLEET_LOG, _fleet_log_key(world))
+    arts = [*sorted((out / "artifacts").glob("*.dsse.json")), out / "ceremony-record.dsse.json"]
+    assert published.log.size == len(arts) == 3
+    for art in arts:
+        entry = hashlib.sha256(_payload(art.read_bytes())).digest()
+        found = proof.parse((out / "proofs" / f"{entry.hex()}.tlog-proof").read_bytes(), "p")
+        assert found.extra == entry
+        assert tree.check_inclusion(found.path, 3, found.index, tree.leaf_hash(entry),
+                                    published.log.hashes.root())
+    locked = json.loads((out / "plan.lock.json").read_text())
+    assert locked["log"] == {"origin": FLEET_LOG, "size": 0, "root": hashlib.sha256(
+        b"").hexdigest()}
+
+
+def test_a_ceremony_extends_the_log_from_the_head_it_was_approved_on(world: World) -> None:
+    from writroot.verify.logs import read_published
+
+    locked = json.loads((world.root / "witness-policy-2" / "plan.lock.json").read_text())
+    genesis = read_published(world.root / "published" / "genesis", FLEET_LOG,
+                             _fleet_log_key(world))
+    assert locked["log"] == {"origin": FLEET_LOG, "size": 3,
+                             "root": genesis.log.hashes.root().hex()}
+    now = read_published(world.root / "published", FLEET_LOG, _fleet_log_key(world))
+    assert now.log.size == 5 and now.log.hashes.root(3) == genesis.log.hashes.root()
+
+
+def _forget_spent(world: World, plan_sha256: str) -> None:
+    """The attack of issue 21: the token's spent-plan record deleted (no PIN is needed to
+    delete a SoftHSM2 object file; here through PKCS#11)."""
+    from pkcs11 import Attribute
+
+    from writroot.hsm.custody import SPENT_APPLICATION, SPENT_LABEL, Custody
+
+    with world.token.session() as session:
+        custody = Custody(session, world.token.spec.module)
+        gone = 0
+        for obj in custody._private_data(SPENT_APPLICATION, SPENT_LABEL):
+            if json.loads(bytes(obj[Attribute.VALUE]))["plan_sha256"] == plan_sha256:
+                obj.destroy()
+                gone += 1
+        assert gone
+
+
+def _rerun(world: World, name: str, out: str, host: str = "host.yaml") -> Any:
+    d = world.root / name
+    return world.cli("ceremony", "run", str(d / "plan.lock.json"), "--approvals",
+                     str(d / "approvals"), "--host", host, "--out", str(d / out), "--yes",
+                     "--allow-network", "--json")
+
+
+def test_a_replayed_plan_is_refused_by_the_log_after_its_token_record_is_gone(
+        world: World) -> None:
+    from writroot.ceremony.plan import load_locked
+
+    name = "witness-policy-2"
+    digest = load_locked(world.root / name / "plan.lock.json").sha256
+    again = _rerun(world, name, "out-again")
+    assert again.returncode != 0 and not (world.root / name / "out-again").exists()
+    _forget_spent(world, digest)
+    proc = _rerun(world, name, "out-replay")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "[plan-logged]" in proc.stderr and "ran already" in proc.stderr
+    assert not (world.root / name / "out-replay").exists()
+
+
+def test_a_replay_on_a_rolled_back_log_signs_but_forks_the_log(world: World) -> None:
+    from writroot.errors import PolicyRefused
+    from writroot.log.verifycheck import WitnessPolicy, check
+    from writroot.verify.logs import read_published
+
+    name = "witness-policy-2"
+    rolled = world.root / "rolled-back"  # the published set as it was before the first run
+    shutil.copytree(world.root / "published" / "genesis", rolled / "genesis")
+    host = (world.root / "host.yaml").read_text().replace("trust: published",
+                                                          "trust: rolled-back")
+    (world.root / "host-rolled.yaml").write_text(host)
+    proc = _rerun(world, name, "out-forked", host="host-rolled.yaml")
+    assert proc.returncode == 0, proc.stderr  # both the token and the log were rolled back
+    forked = world.root / name / "out-forked" / "logs" / FLEET_LOG / "checkpoint"
+    honest = world.root / "published" / name / "logs" / FLEET_LOG / "checkpoint"
+    key = _fleet_log_key(world)
+    with pytest.raises(PolicyRefused, match=r"\[conflict-log\]"):
+        read_published(world.root / name, FLEET_LOG, key)  # out/ and out-forked/ together
+    policy = WitnessPolicy((), 0)
+    named = {"honest": honest.read_bytes(), "forked": forked.read_bytes()}
+    for order in (["honest", "forked"], ["forked", "honest"]):
+        found = check({FLEET_LOG: key}, policy, [(n, named[n]) for n in order], [], [])
+        assert {f.subject for f in found if f.check == "conflict-log" and not f.ok} == \
+            {"honest", "forked"}
+
+
+def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
+        world: World) -> None:
+    name = "witness-policy-3"
+    (world.root / name).mkdir()
+    (world.root / name / "plan.yaml").write_text(
+        world.header(name) + _witness_lines(sorted(WITNESSES), 3))
+    proc = world.cli("ceremony", "plan", str(world.root / name / "plan.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    for cid in ("alice", "chen"):
+        assert world.cli("ceremony", "approve", str(world.root / name / "plan.lock.json"),
+                         "--yes", "--custodian", cid, "--key", f"custodians/{cid}.key.pem",
+                         "--passphrase", "env:PP", "--out",
+                         str(world.root / name / "approvals")).returncode == 0
+    proc = _rerun(world, name, "out", host="host-rolled.yaml")  # genesis only: size 3
+    assert proc.returncode == 1, proc.stderr
+    assert "[log-head]" in proc.stderr and "smaller than the head" in proc.stderr
+    assert not (world.root / name / "out").exists()
+    bare = world.root / "no-logs"  # the statements without the logs/ beside them
+    bare.mkdir()
+    for art in (world.root / "published").rglob("*.dsse.json"):
+        shutil.copy(art, bare / f"{art.parent.name}-{art.name}")
+    lock = world.root / name / "bare.yaml"
+    lock.write_text((world.root / name / "plan.yaml").read_text())
+    proc = run_cli("ceremony", "plan", str(lock), "--anchor", world.keyid, "--trust",
+                   str(bare), cwd=world.root)
+    assert proc.returncode == 1 and "[log-missing]" in proc.stderr, proc.stderr
 
 
 def _request_with_log_key(region: str, sign_with_log: bool = True) -> bytes:

@@ -57,6 +57,7 @@ class RunResult:
     #: Operations that publish no statement, with what the run recorded of each: the signed
     #: ceremony record names them, so an auditor sees they happened.
     unsigned: list[dict[str, Any]] = field(default_factory=list)
+    log: dict[str, Any] | None = None  # the issuer's log head after this run's appends
 
 
 def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
@@ -256,7 +257,16 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             flush()
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
-            _close(plan, custody, keyid, role, transcript, staging, result, now)
+            record = _close(plan, custody, keyid, role, transcript, staging, result, now)
+            if plan.log is not None:  # the issuer's log: its appends publish with the rest
+                from writroot.ceremony import logs
+
+                payloads = [s.envelope.payload for s in result.signed]
+                files = logs.append(plan.log, log_key, custody,
+                                    [*payloads, record.envelope.payload], int(now.timestamp()))
+                for name, data in files.items():
+                    _write(staging, name, data, result)
+                result.log = plan.log.head()
             if recovery is not None and recovery.handout is not None:
                 recovery.handout.publish()  # share files: before the ceremony's outputs
             commit.commit()
@@ -420,7 +430,7 @@ def _digest(path: Path) -> str:
 
 
 def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript: Transcript,
-           staging: Path, result: RunResult, now: datetime) -> None:
+           staging: Path, result: RunResult, now: datetime) -> Signed:
     """Seal the transcript with a ceremony-record statement signed by the issuing root."""
     transcript.record("close", outputs=len(result.outputs))
     data = transcript.dumps()
@@ -437,3 +447,4 @@ def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript
     signed = sign_statement(custody, keyid, payload)
     _write(staging, "ceremony-record.dsse.json", signed.envelope.dumps(), result)
     _write(staging, "plan.lock.json", canonical(plan.document) + b"\n", result)
+    return signed
