@@ -154,8 +154,6 @@ def test_genesis_names_the_fleet_log_key_and_signs_a_witness_policy(world: World
     assert policy["subject"]["version"] == 1 and policy["subject"]["quorum"] == 2
     assert policy["subject"]["logging"] == "required"
     assert [w["name"] for w in policy["subject"]["witnesses"]] == sorted(WITNESSES)
-    proc = world.cli("verify", str(out / "artifacts"), "--anchor", world.keyid)
-    assert proc.returncode == 0, proc.stdout
     trust = world.established()
     assert trust.log_keys[fleet_origin(FLEET)] == log_key
     assert trust.witness_policy.subject["quorum"] == 2
@@ -182,6 +180,69 @@ def test_a_new_witness_policy_takes_the_next_version_and_is_in_force(world: Worl
 
 
 FLEET_LOG = f"writroot/{FLEET}/fleet"
+
+
+def _cosign(signed: bytes, names: list[str]) -> bytes:
+    """The checkpoint with these witnesses' cosignatures added (as `witness cosign` does)."""
+    import time
+
+    from writroot.log import note
+
+    text, sigs = note.split(signed, "checkpoint")
+    signers = [cosignature.CosignatureSigner(n, WITNESSES[n], lambda: int(time.time()))
+               for n in names]
+    return note.sign(text, signers, sigs)
+
+
+def _verify(world: World, *paths: Path | str) -> tuple[int, dict[str, set[str]]]:
+    """verify --json: the exit code and each result's failing checks, by name."""
+    proc = world.cli("verify", *map(str, paths), "--anchor", world.keyid, "--json")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    return proc.returncode, {r["artifact"]: {f["check"] for f in r["findings"]}
+                             for r in report["artifacts"]}
+
+
+def test_verify_flags_a_statement_missing_from_a_required_log(world: World) -> None:
+    code, found = _verify(world, world.root / "genesis" / "out" / "artifacts")
+    assert code == 1
+    assert len(found) == 2 and all(checks == {"log-included"} for checks in found.values()), \
+        found
+
+
+def test_verify_waits_for_the_witness_quorum_then_passes(world: World) -> None:
+    out = world.root / "genesis" / "out"
+    code, found = _verify(world, out)
+    assert code == 1
+    failing = {c for checks in found.values() for c in checks}
+    assert failing == {"log-witnessed"}, found
+    proc = world.cli("verify", str(out), "--anchor", world.keyid)
+    assert "waiting for its witnesses" in proc.stdout
+    signed = (out / "logs" / FLEET_LOG / "checkpoint").read_bytes()
+    names = sorted(WITNESSES)
+    one = world.root / "cosigned-1"
+    one.mkdir()
+    (one / "genesis.checkpoint").write_bytes(_cosign(signed, names[:1]))
+    code, found = _verify(world, out, one / "genesis.checkpoint")
+    assert code == 1 and {c for v in found.values() for c in v} == {"log-witnessed"}
+    proc = world.cli("verify", str(out), str(one / "genesis.checkpoint"), "--anchor",
+                     world.keyid)
+    assert "1 of the 2 cosignatures" in proc.stdout
+    two = world.root / "cosigned-2"
+    two.mkdir()
+    (two / "genesis.checkpoint").write_bytes(_cosign(signed, names[1:]))
+    code, found = _verify(world, out, two / "genesis.checkpoint")
+    assert code == 0, found
+    # a cosignature by a key that is not the witness's counts nothing
+    forged = cosignature.CosignatureSigner(names[0], MemoryKey.generate(), lambda: 1)
+    from writroot.log import note
+
+    text, sigs = note.split(signed, "cp")
+    bad = world.root / "cosigned-forged.checkpoint"
+    bad.write_bytes(note.sign(text, [forged], sigs))
+    code, _found = _verify(world, out, one / "genesis.checkpoint", bad)
+    assert code == 1
+
 
 
 def _fleet_log_key(world: World) -> PublicKey:
@@ -285,6 +346,23 @@ def test_a_replay_on_a_rolled_back_log_signs_but_forks_the_log(world: World) -> 
             {"honest", "forked"}
 
 
+def test_verify_flags_the_fork_on_every_party_in_any_order(world: World) -> None:
+    honest = world.root / "witness-policy-2" / "out"
+    forked = world.root / "witness-policy-2" / "out-forked"
+    genesis = world.root / "genesis" / "out"
+    runs = [_verify(world, genesis, honest, forked), _verify(world, forked, honest, genesis)]
+    assert runs[0] == runs[1]
+    code, found = runs[0]
+    assert code == 1
+    cps = {name for name, checks in found.items() if "conflict-log" in checks}
+    assert str(honest / "logs" / FLEET_LOG / "checkpoint") in cps
+    assert str(forked / "logs" / FLEET_LOG / "checkpoint") in cps
+    forked_st = next(str(p) for p in (forked / "artifacts").glob("*.dsse.json"))
+    assert "conflict-log" in found[forked_st]
+    for st in (genesis / "artifacts").glob("*.dsse.json"):  # the common prefix stays trusted
+        assert "conflict-log" not in found[str(st)], found[str(st)]
+
+
 def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
         world: World) -> None:
     name = "witness-policy-3"
@@ -346,6 +424,37 @@ def _payload(envelope: bytes) -> bytes:
     import base64
 
     return base64.b64decode(json.loads(envelope)["payload"])
+
+
+def test_a_revocation_in_a_forked_branch_still_applies(world: World) -> None:
+    """A revocation list signed on a rolled-back log (so only a forked branch holds it) is
+    not trusted for anything else, but what it revokes stays revoked (DESIGN §6)."""
+    name = "revoke-forked"
+    (world.root / name).mkdir()
+    target = next((world.root / "regional-log" / "out" / "artifacts").glob("regional-root-*"))
+    shutil.copy(target, world.root / name / "eucom.dsse.json")
+    text = world.header(name) + (
+        "  - op: sign-revocation-list\n    sequence: 1\n    validity_days: 30\n"
+        "    entries:\n      - {artifact: eucom.dsse.json, revoke: key, "
+        "reason: key-compromise}\n")
+    (world.root / name / "plan.yaml").write_text(text)
+    proc = run_cli("ceremony", "plan", str(world.root / name / "plan.yaml"), "--anchor",
+                   world.keyid, "--trust", str(world.root / "rolled-back"), cwd=world.root)
+    assert proc.returncode == 0, proc.stderr
+    for cid in ("alice", "chen"):
+        assert run_cli("ceremony", "approve", str(world.root / name / "plan.lock.json"),
+                       "--yes", "--custodian", cid, "--key", f"custodians/{cid}.key.pem",
+                       "--passphrase", "env:PP", "--out", str(world.root / name / "approvals"),
+                       "--anchor", world.keyid, "--trust", str(world.root / "rolled-back"),
+                       cwd=world.root, env={"PP": PASS}).returncode == 0
+    proc = _rerun(world, name, "out", host="host-rolled.yaml")
+    assert proc.returncode == 0, proc.stderr
+    revocation = next((world.root / name / "out" / "artifacts").glob("revocation-list-*"))
+    code, found = _verify(world, world.root / "published", world.root / name / "out")
+    assert code == 1
+    assert "conflict-log" in found[str(revocation)], found[str(revocation)]
+    assert "not-revoked" in found[str(world.root / "published" / "regional-log" / "artifacts"
+                                      / target.name)]
 
 
 def test_a_request_its_log_key_did_not_sign_is_refused(world: World) -> None:

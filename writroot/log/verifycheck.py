@@ -182,6 +182,14 @@ def check(log_keys: Mapping[str, PublicKey], policy: WitnessPolicy,
                                     f"{exc.message}"))
             continue
         heads[f"{name} (checkpoint)"] = checker.head(parsed[name].checkpoint, name)
+    # cosignatures of one tree count together, whichever copy of its checkpoint holds them
+    pooled: dict[tuple[str, int, bytes], frozenset[str]] = defaultdict(frozenset)
+    for head in heads.values():
+        if head.cp is not None:
+            key = (head.cp.origin, head.cp.size, head.cp.root)
+            pooled[key] = pooled[key] | head.witnesses
+    heads = {name: _Head(h.cp, pooled[(h.cp.origin, h.cp.size, h.cp.root)], h.problem)
+             if h.cp is not None else h for name, h in heads.items()}
     for name, head in heads.items():
         if head.cp is None:
             findings.append(Finding(name, "log-signed", False, head.problem))

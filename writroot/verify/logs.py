@@ -10,9 +10,11 @@ A ceremony publishes `logs/<origin>/checkpoint` and the tiles its appends added 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput, PolicyRefused, VerificationFailed
@@ -20,6 +22,10 @@ from writroot.log import checkpoint as cpmod
 from writroot.log import cosignature, note, tiles, tree
 from writroot.log.checkpoint import Checkpoint
 from writroot.log.logfile import CHECKPOINT_FILE, Log
+
+if TYPE_CHECKING:
+    from writroot.statements import Statement
+    from writroot.verify.report import Report
 
 LOGS_DIR = "logs"
 PROOFS_DIR = "proofs"
@@ -130,3 +136,228 @@ def read_published(root: Path | None, origin: str, key: PublicKey) -> Published:
         raise tiles.TileMismatch(f"the entries of {origin} do not hash to its checkpoint",
                                  "tile/entries")
     return Published(origin, log, top_signed)
+
+
+# -- what verify concludes about the logs it is given ---------------------------------------
+
+#: Statement types a root signs in a ceremony, so in its log (key requests, approvals,
+#: enrolments and rehearsals are signed outside ceremonies).
+LOGGED_TYPES = frozenset({"fleet-root", "fleet-rotation", "roster", "regional-root",
+                          "revocation-list", "enclave-bundle", "federation-key",
+                          "ceremony-record", "oscal-baseline", "oscal-overlay",
+                          "release-provenance", "witness-policy"})
+PROOF_SUFFIX = ".tlog-proof"
+EVIDENCE_SUFFIX = ".evidence.json"
+MAX_LOG_FILES = 100_000
+
+
+@dataclass(frozen=True)
+class LogKeys:
+    """What the trusted statements say about logs: origin -> log key, origin -> when that
+    key was certified (statements issued before it are not required to be in its log), and
+    the witness-policy statement in force."""
+
+    keys: dict[str, PublicKey]
+    since: dict[str, datetime]
+    policy: Statement | None
+
+
+def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
+    """From statements that verified with no finding (the trust engine's, or verify's)."""
+    keys: dict[str, PublicKey] = {}
+    since: dict[str, datetime] = {}
+    statements = list(trusted)
+    policies = [st for st in statements if st.type == "witness-policy"]
+    policy = max(policies, key=lambda st: (st.subject["version"], st.issued_at)) \
+        if policies else None
+    if fleet is None:
+        return LogKeys(keys, since, policy)
+    naming = [st for st in statements if "log_key" in st.subject
+              and st.type in ("fleet-root", "fleet-rotation", "witness-policy")]
+    if naming:
+        newest = max(naming, key=lambda st: (st.issued_at, st.type, st.serial))
+        origin = fleet_origin(fleet)
+        keys[origin] = newest.subject["log_key"]
+        since[origin] = min(st.issued_at for st in naming)
+    regional = sorted((st for st in statements if st.type == "regional-root"
+                       and "log_key" in st.subject),
+                      key=lambda st: (st.subject["version"], st.issued_at))
+    for st in regional:  # the newest version of each region wins
+        origin = region_origin(fleet, st.subject["region"])
+        keys[origin] = st.subject["log_key"]
+        since.setdefault(origin, st.issued_at)
+    return LogKeys(keys, since, policy)
+
+
+@dataclass
+class LogFiles:
+    """The log files found among verify's inputs (read, capped), by name."""
+
+    checkpoints: list[tuple[str, bytes]]
+    proofs: list[tuple[str, bytes]]
+    evidence: list[tuple[str, bytes]]
+    tile_dirs: dict[str, list[Path]]
+
+    def __bool__(self) -> bool:
+        return bool(self.checkpoints or self.proofs or self.evidence)
+
+
+def split_inputs(paths: list[str]) -> tuple[list[str], LogFiles]:
+    """The paths that hold envelopes, and the log files among and below the others: under a
+    directory, `logs/<origin>/checkpoint` (with its tiles), `*.tlog-proof` and
+    `*.evidence.json`; a file is told by its content."""
+    from writroot.jsonio import read_capped
+
+    files = LogFiles([], [], [], {})
+    keep: list[str] = []
+    count = 0
+
+    def add(kind: list[tuple[str, bytes]], path: Path, cap: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_LOG_FILES:
+            raise BadInput(f"more than {MAX_LOG_FILES} log files", str(path))
+        kind.append((str(path), read_capped(path, cap)))
+
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            for cp in checkpoint_files(path):
+                add(files.checkpoints, cp, note.MAX_NOTE_BYTES)
+                origin = origin_dir(cp.relative_to(path))
+                if origin is not None:
+                    files.tile_dirs.setdefault(origin, []).append(cp.parent)
+            for found in sorted(path.rglob(f"*{PROOF_SUFFIX}")):
+                if found.is_file() and not found.is_symlink():
+                    add(files.proofs, found, note.MAX_NOTE_BYTES + 8192)
+            for found in sorted(path.rglob(f"*{EVIDENCE_SUFFIX}")):
+                if found.is_file() and not found.is_symlink():
+                    add(files.evidence, found, 2 * note.MAX_NOTE_BYTES + 65536)
+            if any(path.rglob("*.dsse.json")):
+                keep.append(text)
+            continue
+        if not path.is_file():
+            keep.append(text)  # the envelope gatherer names it
+            continue
+        head = read_capped(path, 2 * note.MAX_NOTE_BYTES + 65536)
+        if head.startswith(b"c2sp.org/tlog-proof@v1\n"):
+            files.proofs.append((text, head))
+        elif b'"writroot-witness-evidence"' in head[:4096] and head.lstrip().startswith(b"{"):
+            files.evidence.append((text, head))
+        elif not head.lstrip().startswith(b"{") and "\n\n\u2014 ".encode() in head:
+            files.checkpoints.append((text, head))
+        else:
+            keep.append(text)
+    return keep, files
+
+
+def _evidence(name: str, data: bytes) -> tuple[list[tuple[str, bytes]], str]:
+    """A witness's evidence file: its two signed checkpoints (to be judged with the rest),
+    or why it is malformed."""
+    from writroot.jsonio import loads_strict
+    from writroot.log.witness import EVIDENCE_TYPE
+
+    try:
+        obj = loads_strict(data, name, len(data) + 1)
+    except BadInput as exc:
+        return [], exc.message
+    fields = {"type", "version", "kind", "origin", "witness", "time", "message", "cosigned",
+              "presented", "proof"}
+    if not isinstance(obj, dict) or set(obj) != fields or obj["type"] != EVIDENCE_TYPE \
+            or not isinstance(obj["cosigned"], str) or not isinstance(obj["presented"], str) \
+            or obj["kind"] not in ("rollback", "split-view", "inconsistent"):
+        return [], f"not a {EVIDENCE_TYPE} file"
+    return [(f"{name} (cosigned)", obj["cosigned"].encode()),
+            (f"{name} (presented)", obj["presented"].encode())], ""
+
+
+def _by_head(dirs: list[Path]) -> list[Path]:
+    """Copies of a log's directory, largest checkpoint first (by size, then root hash): the
+    largest head's own tiles are read first, whatever the order or names of the inputs."""
+    from writroot.jsonio import read_capped
+
+    def head(d: Path) -> tuple[int, bytes]:
+        try:
+            text, _ = note.split(read_capped(d / CHECKPOINT_FILE, note.MAX_NOTE_BYTES), str(d))
+            cp = cpmod.parse(text, str(d))
+        except BadInput:
+            return (-1, b"")
+        return (cp.size, cp.root)
+
+    return sorted(dirs, key=lambda d: head(d), reverse=True)
+
+
+def judge(report: Report, fleet: str | None, files: LogFiles,
+          payload_of: Callable[[str], bytes | None]) -> None:
+    """Add the logs' findings to `report` (verify's, after the trust phases): on each
+    statement (log-included, log-witnessed, conflict-log), and a result per checkpoint,
+    proof and evidence file. `payload_of` gives an artifact's DSSE payload by name (its log
+    entry is that payload's SHA-256). Revocations were applied before: no log state
+    can undo them."""
+    import hashlib
+
+    from writroot.log import verifycheck
+    from writroot.verify.report import ArtifactResult, Finding
+
+    trusted = [r.statement for r in report.results if r.ok and r.statement is not None]
+    derived = derive(trusted, fleet)
+    if not derived.keys and not files:
+        return
+    policy = verifycheck.WitnessPolicy((), 0, False)
+    if derived.policy is not None:
+        sub = derived.policy.subject
+        policy = verifycheck.WitnessPolicy(tuple((w["name"], w["key"]) for w in
+                                                 sub["witnesses"]), sub["quorum"],
+                                           sub["logging"] == "required")
+    issuers = {st.subject["key"].keyid: st.subject["region"] for st in trusted
+               if st.type == "regional-root"}
+    statements = []
+    for r in report.results:
+        st = r.statement
+        if st is None or st.type not in LOGGED_TYPES or fleet is None:
+            continue
+        origin = fleet_origin(fleet) if st.issuer_role == "fleet-root" else (
+            region_origin(fleet, issuers[st.issuer_keyid])
+            if st.issuer_keyid in issuers else None)
+        if origin is None or origin not in derived.keys \
+                or st.issued_at < derived.since[origin]:
+            continue  # its issuer kept no log yet
+        payload = payload_of(r.name)
+        if payload is not None:
+            statements.append(verifycheck.Statement(r.name, hashlib.sha256(payload).digest(),
+                                                    origin))
+    checkpoints = list(files.checkpoints)
+    kinds: dict[str, tuple[str, str]] = {}  # subject -> (result name, type)
+    for name, _data in files.checkpoints:
+        kinds[name] = (name, "checkpoint")
+    for name, _data in files.proofs:
+        kinds[name] = kinds[f"{name} (checkpoint)"] = (name, "tlog-proof")
+    extra: dict[str, ArtifactResult] = {}
+    for name, data in files.evidence:
+        notes, problem = _evidence(name, data)
+        extra[name] = ArtifactResult(name, "witness-evidence")
+        if problem:
+            extra[name].findings.append(Finding(name, "evidence-well-formed", problem, True))
+        for part, signed in notes:
+            checkpoints.append((part, signed))
+            kinds[part] = (name, "witness-evidence")
+    readers = {origin: UnionTileReader(_by_head(dirs)) for origin, dirs in
+               files.tile_dirs.items()}
+    found = verifycheck.check(derived.keys, policy, checkpoints, files.proofs, statements,
+                              readers)
+    by_name = {r.name: r for r in report.results}
+    for f in found:
+        owner = kinds.get(f.subject)
+        if owner is not None:
+            name, kind = owner
+            result = extra.setdefault(name, ArtifactResult(name, kind))
+            if kind == "witness-evidence" and f.check == "log-witnessed":
+                continue  # the checkpoints a witness kept are evidence, not for cosigning
+        elif f.subject in by_name:
+            result = by_name[f.subject]
+        else:  # "<origin> tiles"
+            result = extra.setdefault(f.subject, ArtifactResult(f.subject, "log-tiles"))
+        if not f.ok:
+            malformed = f.message.startswith("malformed")
+            result.findings.append(Finding(result.name, f.check, f.message, malformed))
+    report.results.extend(extra[k] for k in sorted(extra))

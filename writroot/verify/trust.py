@@ -70,28 +70,23 @@ class Established:
     @property
     def witness_policy(self) -> Any:
         """The witness-policy statement in force: the highest version trusted (None: none)."""
-        policies = self.trusted("witness-policy")
-        return max(policies, key=lambda st: st.subject["version"]) if policies else None
+        return self._logs().policy
 
     @property
     def log_keys(self) -> Mapping[str, PublicKey]:
         """Log origin -> the log key certified for it now: the fleet's named by the newest
         trusted fleet-root, rotation or witness policy that names one; a region's by its
-        regional root in force."""
-        from writroot.verify.logs import fleet_origin, region_origin
+        newest trusted regional root (writroot.verify.logs.derive, as verify uses)."""
+        if self.fleet_root is None:
+            return MappingProxyType({})
+        return MappingProxyType(self._logs().keys)
 
-        out: dict[str, PublicKey] = {}
-        if self.fleet is None or self.fleet_root is None:
-            return MappingProxyType(out)
-        naming = [st for kind in ("fleet-root", "fleet-rotation", "witness-policy")
-                  for st in self.trusted(kind) if "log_key" in st.subject]
-        if naming:
-            newest = max(naming, key=lambda st: (st.issued_at, st.type, st.serial))
-            out[fleet_origin(self.fleet)] = newest.subject["log_key"]
-        for a in self.authorities:  # sorted by version: the newest named key wins
-            if a.log_key is not None:
-                out[region_origin(self.fleet, a.region)] = a.log_key
-        return MappingProxyType(out)
+    def _logs(self) -> Any:
+        from writroot.verify.logs import derive
+
+        found = {id(r.statement): r.statement for r in self.results.values()
+                 if r.ok and r.statement is not None}
+        return derive(found.values(), self.fleet)
 
     @property
     def roster_version(self) -> int | None:
