@@ -363,6 +363,85 @@ def test_verify_flags_the_fork_on_every_party_in_any_order(world: World) -> None
         assert "conflict-log" not in found[str(st)], found[str(st)]
 
 
+def _witness(world: World, name: str) -> Path:
+    """A witness made with `witness init` (its key is then named in no policy: the test
+    policies name the in-memory WITNESSES; this one cosigns all the same)."""
+    d = world.root / "witnesses" / name.split(".")[0]
+    d.mkdir(parents=True)
+    proc = run_cli("witness", "init", "--name", name, "--key", str(d / "key.pem"), "--state",
+                   str(d / "state.json"), "--passphrase", "env:PP", env={"PP": PASS})
+    assert proc.returncode == 0, proc.stderr
+    return d
+
+
+def _cosign_cli(world: World, d: Path, checkpoint: Path, out: str,
+                tiles: Path | None = None) -> Any:
+    extra = ("--tiles", str(tiles)) if tiles is not None else ()
+    return run_cli("witness", "cosign", str(checkpoint), "--key", str(d / "key.pem"),
+                   "--state", str(d / "state.json"), "--anchor", world.keyid, "--trust",
+                   str(world.root / "published"), "--out", str(d / out), *extra,
+                   "--passphrase", "env:PP", "--json", env={"PP": PASS})
+
+
+def test_a_witness_gets_the_log_key_from_the_anchor_and_refuses_split_view_and_rollback(
+        world: World) -> None:
+    d = _witness(world, "partner.example/witness")
+    genesis_cp = world.root / "genesis" / "out" / "logs" / FLEET_LOG / "checkpoint"
+    honest = world.root / "witness-policy-2" / "out" / "logs" / FLEET_LOG
+    forked = world.root / "witness-policy-2" / "out-forked" / "logs" / FLEET_LOG
+    proc = _cosign_cli(world, d, genesis_cp, "genesis.checkpoint")
+    assert proc.returncode == 0, proc.stderr
+    proc = _cosign_cli(world, d, honest / "checkpoint", "wp2.checkpoint", honest)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["previous_size"] == 3
+    proc = _cosign_cli(world, d, forked / "checkpoint", "forked.checkpoint", forked)
+    assert proc.returncode == 1, proc.stderr
+    assert "refused (split-view)" in proc.stderr
+    evidence = d / "forked.checkpoint.evidence.json"
+    assert evidence.exists() and not (d / "forked.checkpoint").exists()
+    code, found = _verify(world, world.root / "published", evidence)
+    assert code == 1 and "conflict-log" in found[str(evidence)], found
+    proc = _cosign_cli(world, d, genesis_cp, "rollback.checkpoint")
+    assert proc.returncode == 1 and "refused (rollback)" in proc.stderr
+    rollback = d / "rollback.checkpoint.evidence.json"
+    code, found = _verify(world, world.root / "published", rollback)
+    assert found[str(rollback)] == set(), found
+    # a log key nobody certified: refused before anything is cosigned
+    other = MemoryKey.generate()
+    from writroot.log import logfile
+
+    log = logfile.Log("writroot/other/fleet")
+    log.append(b"\x01" * 32)
+    stray = world.root / "stray.checkpoint"
+    stray.write_bytes(log.sign([logfile.log_signer(log.origin, other, lambda: 1)]))
+    proc = _cosign_cli(world, d, stray, "stray.out")
+    assert proc.returncode == 1 and "no log key" in proc.stderr, proc.stderr
+
+
+def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
+    returned = world.root / "returned"
+    returned.mkdir()
+    for name, cp in (("g", world.root / "genesis" / "out"),
+                     ("w", world.root / "witness-policy-2" / "out")):
+        signed = (cp / "logs" / FLEET_LOG / "checkpoint").read_bytes()
+        (returned / f"{name}.checkpoint").write_bytes(_cosign(signed, sorted(WITNESSES)[:2]))
+    dist = world.root / "dist"
+    proc = run_cli("publish", str(world.root / "genesis" / "out"),
+                   str(world.root / "witness-policy-2" / "out"), "--cosigned", str(returned),
+                   "--out", str(dist), "--json", cwd=world.root)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cosigned"]
+    assert (dist / "logs" / FLEET_LOG / "checkpoint").read_bytes().count("\u2014".encode()) == 3
+    assert list((dist / "proofs").glob("*.tlog-proof"))
+    code, found = _verify(world, dist)
+    assert code == 0, {k: v for k, v in found.items() if v}
+    forked = world.root / "witness-policy-2" / "out-forked"
+    proc = run_cli("publish", str(world.root / "genesis" / "out"),
+                   str(world.root / "witness-policy-2" / "out"), str(forked), "--out",
+                   str(world.root / "dist-forked"), cwd=world.root)
+    assert proc.returncode == 2 and "published already" in proc.stderr  # the replay
+
+
 def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
         world: World) -> None:
     name = "witness-policy-3"

@@ -147,6 +147,7 @@ LOGGED_TYPES = frozenset({"fleet-root", "fleet-rotation", "roster", "regional-ro
                           "ceremony-record", "oscal-baseline", "oscal-overlay",
                           "release-provenance", "witness-policy"})
 PROOF_SUFFIX = ".tlog-proof"
+CHECKPOINT_SUFFIX = ".checkpoint"
 EVIDENCE_SUFFIX = ".evidence.json"
 MAX_LOG_FILES = 100_000
 
@@ -227,6 +228,9 @@ def split_inputs(paths: list[str]) -> tuple[list[str], LogFiles]:
                 origin = origin_dir(cp.relative_to(path))
                 if origin is not None:
                     files.tile_dirs.setdefault(origin, []).append(cp.parent)
+            for found in sorted(path.rglob(f"*{CHECKPOINT_SUFFIX}")):  # cosigned copies
+                if found.is_file() and not found.is_symlink():
+                    add(files.checkpoints, found, note.MAX_NOTE_BYTES)
             for found in sorted(path.rglob(f"*{PROOF_SUFFIX}")):
                 if found.is_file() and not found.is_symlink():
                     add(files.proofs, found, note.MAX_NOTE_BYTES + 8192)
@@ -242,7 +246,7 @@ def split_inputs(paths: list[str]) -> tuple[list[str], LogFiles]:
         head = read_capped(path, 2 * note.MAX_NOTE_BYTES + 65536)
         if head.startswith(b"c2sp.org/tlog-proof@v1\n"):
             files.proofs.append((text, head))
-        elif b'"writroot-witness-evidence"' in head[:4096] and head.lstrip().startswith(b"{"):
+        elif head.lstrip().startswith(b"{") and b'"writroot-witness-evidence"' in head:
             files.evidence.append((text, head))
         elif not head.lstrip().startswith(b"{") and "\n\n\u2014 ".encode() in head:
             files.checkpoints.append((text, head))
