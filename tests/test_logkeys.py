@@ -435,6 +435,13 @@ def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
     assert list((dist / "proofs").glob("*.tlog-proof"))
     code, found = _verify(world, dist)
     assert code == 0, {k: v for k, v in found.items() if v}
+    proc = run_cli("status", str(dist), "--anchor", world.keyid, "--json")
+    assert proc.returncode == 0, proc.stderr
+    (log,) = json.loads(proc.stdout)["logs"]
+    assert log["origin"] == FLEET_LOG and log["size"] == 5 and log["quorum"] == 1
+    assert log["witnesses"] == sorted(WITNESSES)[:2] and log["last_cosigned"]
+    text = run_cli("status", str(dist), "--anchor", world.keyid)
+    assert FLEET_LOG in text.stdout and "2 of 1" in text.stdout, text.stdout
     forked = world.root / "witness-policy-2" / "out-forked"
     proc = run_cli("publish", str(world.root / "genesis" / "out"),
                    str(world.root / "witness-policy-2" / "out"), str(forked), "--out",

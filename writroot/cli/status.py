@@ -35,9 +35,12 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     from writroot.status import LOUD, authentic_at, calendar, revoked_at
     from writroot.verify.core import verify
     from writroot.verify.files import gather, resolve_anchor
+    from writroot.verify.logs import log_status, split_inputs
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
-    artifacts, pinned = gather(list(paths)), resolve_anchor(anchor)
+    envelope_paths, log_files = split_inputs(list(paths))
+    artifacts = gather(envelope_paths) if envelope_paths else []
+    pinned = resolve_anchor(anchor)
     lists = gather(list(revocations)) if revocations else None
     report = verify(artifacts, pinned, at, revocations=lists)
     revoked = revoked_at(report)
@@ -45,13 +48,16 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     if newest is not None and newest < at:
         report = verify(artifacts, pinned, newest, revocations=lists)
     rows = calendar(report, warn_days, at, revoked)
+    fleet = next((r.statement.fleet for r in report.results if r.ok and r.statement), None)
+    logs = log_status(report, fleet, log_files)
     loud = [r for r in rows if r.state in LOUD]
     failed = [r.name for r in report.results if not r.ok]
     if as_json:
         print_json({"at": format_time(at), "fleet_root": report.fleet_root,
                     "rows": [r.to_json() for r in rows], "loud": len(loud),
-                    "not_verified": failed})
+                    "not_verified": failed, "logs": [log.to_json() for log in logs]})
         sys.exit(1 if loud else 0)
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -69,6 +75,17 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
                       f"{r.age_days} d", format_time(r.expires)[:10], format_time(r.due)[:10],
                       f"[{style}]{state}[/{style}]" if style else state)
     out.print(table)
+    if logs:
+        logs_table = Table()
+        for column in ("log", "size", "newest checkpoint root", "cosigned", "last cosigned"):
+            logs_table.add_column(column, no_wrap=True)
+        for log in logs:
+            names = f" ({escape(', '.join(log.witnesses))})" if log.witnesses else ""
+            logs_table.add_row(escape(log.origin), "-" if log.size is None else str(log.size),
+                               log.root or "no checkpoint given",
+                               f"{len(log.witnesses)} of {log.quorum}{names}",
+                               log.last_cosigned or "-")
+        out.print(logs_table)
     if failed:
         out.print(f"[yellow]{len(failed)} artifact(s) did not verify and are not in the "
                   f"calendar (run writroot verify):[/yellow] " + ", ".join(failed), markup=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -365,3 +365,73 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
             malformed = f.message.startswith("malformed")
             result.findings.append(Finding(result.name, f.check, f.message, malformed))
     report.results.extend(extra[k] for k in sorted(extra))
+
+
+@dataclass(frozen=True)
+class LogRow:
+    origin: str
+    size: int | None  # None: no checkpoint of it among the inputs
+    root: str | None  # base64, as in the checkpoint
+    quorum: int
+    witnesses: tuple[str, ...]  # the policy's witnesses that cosigned that tree
+    last_cosigned: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"origin": self.origin, "size": self.size, "root": self.root,
+                "cosigned": len(self.witnesses), "quorum": self.quorum,
+                "witnesses": list(self.witnesses), "last_cosigned": self.last_cosigned}
+
+
+def log_status(report: Report, fleet: str | None, files: LogFiles) -> list[LogRow]:
+    """For `writroot status`: each log with a certified key, its newest validly signed
+    checkpoint among the inputs, and which witnesses of the policy in force cosigned that
+    tree and when (cosignatures of one tree pooled across its copies)."""
+    import base64
+
+    from writroot.jsonio import format_time
+    from writroot.log import proof as proofmod
+
+    trusted = [r.statement for r in report.results if r.ok and r.statement is not None]
+    derived = derive(trusted, fleet)
+    witnesses = [] if derived.policy is None else [
+        cosignature.CosignatureVerifier(w["name"], w["key"])
+        for w in derived.policy.subject["witnesses"]]
+    quorum = 0 if derived.policy is None else int(derived.policy.subject["quorum"])
+    notes = list(files.checkpoints)
+    for name, data in files.proofs:
+        try:
+            notes.append((name, proofmod.parse(data, name).checkpoint))
+        except BadInput:
+            continue
+    trees: dict[str, dict[tuple[int, bytes], dict[str, int]]] = {}
+    for name, data in notes:
+        try:
+            text, sigs = note.split(data, name)
+            cp = cpmod.parse(text, name)
+        except BadInput:
+            continue
+        key = derived.keys.get(cp.origin)
+        if key is None:
+            continue
+        log = cosignature.CosignatureVerifier(cp.origin, key)
+        message = text.encode()
+        if not any((s.name, s.key_id) == (log.name, log.key_id)
+                   and log.verify(message, s.signature) for s in sigs):
+            continue
+        cosigned = trees.setdefault(cp.origin, {}).setdefault((cp.size, cp.root), {})
+        for w in witnesses:
+            for s in sigs:
+                if (s.name, s.key_id) == (w.name, w.key_id) and w.verify(message, s.signature):
+                    when = cosignature.timestamp_of(s)
+                    cosigned[w.name] = max(when, cosigned.get(w.name, 0))
+    rows: list[LogRow] = []
+    for origin in sorted(derived.keys):
+        heads = trees.get(origin, {})
+        if not heads:
+            rows.append(LogRow(origin, None, None, quorum, (), None))
+            continue
+        (size, root), by = max(heads.items())
+        last = format_time(datetime.fromtimestamp(max(by.values()), UTC)) if by else None
+        rows.append(LogRow(origin, size, base64.b64encode(root).decode(), quorum,
+                           tuple(sorted(by)), last))
+    return rows
