@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, Token, raw_key, run_cli, sign_all
+from tests.conftest import NOW, Token, jwt_bundle, raw_key, run_cli, sign_all
 from writroot.crypto.algorithms import ML_DSA_44, ML_DSA_87
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput
@@ -602,6 +602,11 @@ def test_a_witness_policy_plan_with_a_bad_witness_is_refused_naming_the_field(
     assert not (world.root / name / "plan.lock.json").exists()
 
 
+def summary_keyid(bundle: Path) -> str:
+    return str(json.loads(_payload((bundle / "key-request.json").read_bytes()))["subject"][
+        "log_key"]["keyid"])
+
+
 def test_region_keygen_makes_a_log_key_on_the_token(world: World, make_token) -> None:
     token = make_token("logkeys-region")
     out = world.root / "region-request"
@@ -619,6 +624,37 @@ def test_region_keygen_makes_a_log_key_on_the_token(world: World, make_token) ->
                    FLEET, "--label", "x-1", "--log-key-label", "x-1", "--out",
                    str(world.root / "region-request-2"))
     assert same.returncode == 2 and "--log-key-label" in same.stderr
+    # the fleet certifies AFRICOM with its log key; AFRICOM's own ceremony keeps its log
+    name = "africom-root"
+    summary = world.ceremony(name, _regional_plan(world, name, "AFRICOM",
+                                                  (out / "key-request.json").read_bytes()))
+    assert isinstance(summary, dict), summary.stderr
+    authority = next((world.root / name / "out" / "artifacts").glob("regional-root-*"))
+    origin = f"writroot/{FLEET}/region/AFRICOM"
+    assert world.established().log_keys[origin].keyid == summary_keyid(out)
+    d = world.root / "africom-bundle"
+    d.mkdir()
+    (world.root / "host-africom.yaml").write_text(
+        f"token_label: {token.spec.label}\npin: env:{token.env_var}\nanchor: {world.keyid}\n"
+        "trust: published\n")
+    shutil.copy(authority, d / "authority.dsse.json")
+    (d / "bundle.json").write_text(json.dumps(jwt_bundle(1)))
+    text = world.header("africom-bundle").replace(
+        "operations:\n", "authority: authority.dsse.json\noperations:\n").replace(
+        f"signer: {world.keyid}", f"signer: {_statement(authority)['subject']['key']['keyid']}")
+    text += ("  - op: sign-enclave-bundle\n    region: AFRICOM\n"
+             "    trust_domain: africom-1.writsov.com\n    impact_level: IL4\n"
+             "    bundle: bundle.json\n    validity_days: 30\n")
+    summary = world.ceremony("africom-bundle", text, host="host-africom.yaml")
+    assert isinstance(summary, dict), summary.stderr
+    assert summary["log"]["origin"] == origin and summary["log"]["size"] == 2
+    locked = json.loads((d / "plan.lock.json").read_text())
+    assert locked["log"] == {"origin": origin, "size": 0,
+                             "root": hashlib.sha256(b"").hexdigest()}
+    _code, found = _verify(world, world.root / "published" / "africom-bundle",
+                           world.root / "published" / name, world.root / "published" / "genesis")
+    failing = {c for checks in found.values() for c in checks}
+    assert failing <= {"log-witnessed"}, found  # in the region's log, waiting for witnesses
 
 
 # last: it rotates the module's fleet root

@@ -51,16 +51,21 @@ def makes_log_key(operations: list[dict[str, Any]]) -> bool:
 
 
 def lock_state(plan: dict[str, Any], trust: Established | None, trust_dir: Path | None,
-               region: str | None) -> LogState | None:
+               region: str | None, authority_log_key: PublicKey | None = None
+               ) -> LogState | None:
     """The issuer's log a plan extends, or None when its issuer keeps none (no log key
-    certified, none made by this plan)."""
+    certified, none made by this plan). A regional ceremony signs with its authority's own
+    log key (during an overlap the older regional root keeps signing with its key)."""
     origin = region_origin(plan["fleet"], region) if region else fleet_origin(plan["fleet"])
     key = trust.log_keys.get(origin) if trust is not None else None
+    if region is not None:
+        key = authority_log_key
     if key is None:
         if region is None and makes_log_key(plan["operations"]):
             return LogState(Published(origin, Log(origin), b""), None)
         return None
-    published = read_published(trust_dir, origin, key)
+    history = trust.log_key_history.get(origin, (key,)) if trust is not None else (key,)
+    published = read_published(trust_dir, origin, (*history, key))
     if region is None and published.log.size == 0 and not makes_log_key(plan["operations"]):
         # the ceremony that certified the fleet's log key signed its first checkpoint: a
         # published set without it would start the log again, a fork

@@ -248,7 +248,8 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime,
     if trust is not None:
         document["established"] = established_record(trust, authority_keyid)
     region = ctx.authority.subject["region"] if ctx.authority is not None else None
-    log = lock_log(plan, trust, pinned.trust_dir if pinned else None, region)
+    log = lock_log(plan, trust, pinned.trust_dir if pinned else None, region,
+                   ctx.authority.subject.get("log_key") if ctx.authority is not None else None)
     if log is not None:
         document["log"] = log.head()  # the head it starts from: approved with the plan
     locked_ops = []

@@ -11,7 +11,7 @@ A ceremony publishes `logs/<origin>/checkpoint` and the tiles its appends added 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,14 +88,24 @@ class Published:
         return self.log.size, self.log.hashes.root()
 
 
-def read_published(root: Path | None, origin: str, key: PublicKey) -> Published:
+def _signed_by(data: bytes, verifier: cosignature.CosignatureVerifier, where: str) -> bool:
+    try:
+        note.open_note(data, [verifier], where)
+    except (BadInput, VerificationFailed):
+        return False
+    return True
+
+
+def read_published(root: Path | None, origin: str,
+                   key: PublicKey | Sequence[PublicKey]) -> Published:
     """The log of `origin` in the published set under `root`: the largest checkpoint signed
     by `key`; every other checkpoint of that origin must be consistent with it (a fork in
     the published set is refused, exit 1). No checkpoint at all: the empty log."""
     if root is None:
         return Published(origin, Log(origin), b"")
     heads: list[tuple[Checkpoint, bytes, Path]] = []
-    verifier = cosignature.CosignatureVerifier(origin, key)
+    verifiers = [cosignature.CosignatureVerifier(origin, k)
+                 for k in ([key] if isinstance(key, PublicKey) else key)]
     for path in checkpoint_files(root):
         if origin_dir(path.relative_to(root)) != origin:
             continue
@@ -105,7 +115,8 @@ def read_published(root: Path | None, origin: str, key: PublicKey) -> Published:
         try:
             text, _ = note.split(data, str(path))
             cp = cpmod.parse(text, str(path))
-            note.open_note(data, [verifier], str(path))
+            if not any(_signed_by(data, v, str(path)) for v in verifiers):
+                continue
         except (BadInput, VerificationFailed):  # not a head of this log under its key
             continue
         if cp.origin == origin:
@@ -161,6 +172,9 @@ class LogKeys:
     keys: dict[str, PublicKey]
     since: dict[str, datetime]
     policy: Statement | None
+    #: Every key each origin's log has been signed by, oldest first (the log continues when
+    #: its key is replaced, so older checkpoints stay provable).
+    history: dict[str, tuple[PublicKey, ...]] = field(default_factory=dict)
 
 
 def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
@@ -175,11 +189,13 @@ def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
         return LogKeys(keys, since, policy)
     naming = [st for st in statements if "log_key" in st.subject
               and st.type in ("fleet-root", "fleet-rotation", "witness-policy")]
+    history: dict[str, list[PublicKey]] = {}
     if naming:
-        newest = max(naming, key=lambda st: (st.issued_at, st.type, st.serial))
+        naming.sort(key=lambda st: (st.issued_at, st.type, st.serial))
         origin = fleet_origin(fleet)
-        keys[origin] = newest.subject["log_key"]
-        since[origin] = min(st.issued_at for st in naming)
+        keys[origin] = naming[-1].subject["log_key"]
+        since[origin] = naming[0].issued_at
+        history[origin] = [st.subject["log_key"] for st in naming]
     regional = sorted((st for st in statements if st.type == "regional-root"
                        and "log_key" in st.subject),
                       key=lambda st: (st.subject["version"], st.issued_at))
@@ -187,7 +203,9 @@ def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
         origin = region_origin(fleet, st.subject["region"])
         keys[origin] = st.subject["log_key"]
         since.setdefault(origin, st.issued_at)
-    return LogKeys(keys, since, policy)
+        history.setdefault(origin, []).append(st.subject["log_key"])
+    return LogKeys(keys, since, policy,
+                   {o: tuple(dict.fromkeys(ks)) for o, ks in history.items()})
 
 
 @dataclass
@@ -198,6 +216,8 @@ class LogFiles:
     proofs: list[tuple[str, bytes]]
     evidence: list[tuple[str, bytes]]
     tile_dirs: dict[str, list[Path]]
+    #: Tiles held elsewhere than in directories (an audit package's, in memory), by origin.
+    readers: dict[str, tiles.TileReader] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.checkpoints or self.proofs or self.evidence)
@@ -345,9 +365,10 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
         for part, signed in notes:
             checkpoints.append((part, signed))
             kinds[part] = (name, "witness-evidence")
-    readers = {origin: UnionTileReader(_by_head(dirs)) for origin, dirs in
-               files.tile_dirs.items()}
-    found = verifycheck.check(derived.keys, policy, checkpoints, files.proofs, statements,
+    readers: dict[str, tiles.TileReader] = {
+        origin: UnionTileReader(_by_head(dirs)) for origin, dirs in files.tile_dirs.items()}
+    readers.update(files.readers)
+    found = verifycheck.check(derived.history, policy, checkpoints, files.proofs, statements,
                               readers)
     by_name = {r.name: r for r in report.results}
     for f in found:
@@ -410,13 +431,11 @@ def log_status(report: Report, fleet: str | None, files: LogFiles) -> list[LogRo
             cp = cpmod.parse(text, name)
         except BadInput:
             continue
-        key = derived.keys.get(cp.origin)
-        if key is None:
-            continue
-        log = cosignature.CosignatureVerifier(cp.origin, key)
+        logs = [cosignature.CosignatureVerifier(cp.origin, k)
+                for k in derived.history.get(cp.origin, ())]
         message = text.encode()
         if not any((s.name, s.key_id) == (log.name, log.key_id)
-                   and log.verify(message, s.signature) for s in sigs):
+                   and log.verify(message, s.signature) for log in logs for s in sigs):
             continue
         cosigned = trees.setdefault(cp.origin, {}).setdefault((cp.size, cp.root), {})
         for w in witnesses:
@@ -435,3 +454,37 @@ def log_status(report: Report, fleet: str | None, files: LogFiles) -> list[LogRo
         rows.append(LogRow(origin, size, base64.b64encode(root).decode(), quorum,
                            tuple(sorted(by)), last))
     return rows
+
+
+class MemoryTileReader:
+    """Tiles held in memory under `prefix` (an audit package's `distribution/logs/<origin>/`)."""
+
+    def __init__(self, files: dict[str, bytes], prefix: str) -> None:
+        self.files, self.prefix = files, prefix
+
+    def read_tile(self, tile: tiles.Tile) -> bytes:
+        data = self.files.get(self.prefix + tile.path)
+        if data is None:
+            raise BadInput(f"no tile {tile.path}", self.prefix)
+        return data
+
+
+def in_memory(files: dict[str, bytes], name: Callable[[str], str]) -> LogFiles:
+    """The log files among an audit package's files (rel path -> bytes); `name` gives the
+    name a file is reported under."""
+    out = LogFiles([], [], [], {})
+    for rel, data in sorted(files.items()):
+        parts = rel.split("/")
+        if parts[-1] == CHECKPOINT_FILE and LOGS_DIR in parts[:-1]:
+            out.checkpoints.append((name(rel), data))
+            origin = origin_dir(Path(rel))
+            if origin is not None:
+                prefix = rel[:-len(CHECKPOINT_FILE)]
+                out.readers.setdefault(origin, MemoryTileReader(files, prefix))
+        elif rel.endswith(CHECKPOINT_SUFFIX):
+            out.checkpoints.append((name(rel), data))
+        elif rel.endswith(PROOF_SUFFIX):
+            out.proofs.append((name(rel), data))
+        elif rel.endswith(EVIDENCE_SUFFIX):
+            out.evidence.append((name(rel), data))
+    return out

@@ -81,6 +81,13 @@ class Established:
             return MappingProxyType({})
         return MappingProxyType(self._logs().keys)
 
+    @property
+    def log_key_history(self) -> Mapping[str, tuple[PublicKey, ...]]:
+        """Every log key each origin has had, oldest first (older checkpoints stay valid)."""
+        if self.fleet_root is None:
+            return MappingProxyType({})
+        return MappingProxyType(self._logs().history)
+
     def _logs(self) -> Any:
         from writroot.verify.logs import derive
 
