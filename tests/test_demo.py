@@ -212,7 +212,7 @@ def test_no_private_key_or_pin_on_disk_after_demo(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["keys"] == 9 and result["files"] > 5  # two fleet roots, seven regional
+    assert result["keys"] == 10 and result["files"] > 5  # 2 fleet roots, its log key, 7 regional
     assert result["hits"] == []
 
 

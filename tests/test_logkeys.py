@@ -457,6 +457,9 @@ def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
         world.header(name) + _witness_lines(sorted(WITNESSES), 3))
     proc = world.cli("ceremony", "plan", str(world.root / name / "plan.yaml"))
     assert proc.returncode == 0, proc.stderr
+    show = world.cli("ceremony", "show", str(world.root / name / "plan.lock.json"))
+    assert show.returncode == 0, show.stderr
+    assert f"{FLEET_LOG}, extended from size 5" in show.stdout, show.stdout
     for cid in ("alice", "chen"):
         assert world.cli("ceremony", "approve", str(world.root / name / "plan.lock.json"),
                          "--yes", "--custodian", cid, "--key", f"custodians/{cid}.key.pem",
@@ -657,6 +660,31 @@ def test_region_keygen_makes_a_log_key_on_the_token(world: World, make_token) ->
     assert failing <= {"log-witnessed"}, found  # in the region's log, waiting for witnesses
 
 
+def test_the_fleet_log_key_is_replaced_and_the_log_continues(world: World) -> None:
+    from writroot.verify.logs import read_published
+
+    before = world.established()
+    old_key = before.log_keys[FLEET_LOG]
+    old = read_published(world.root / "published", FLEET_LOG, before.log_key_history[FLEET_LOG])
+    name = "new-log-key"
+    (world.root / name).mkdir()
+    ops = _witness_lines(sorted(WITNESSES), 2).replace(
+        "    validity_days: 365\n", "    validity_days: 365\n    log_key_label: fleet-log-2\n")
+    summary = world.ceremony(name, world.header(name) + ops)
+    assert isinstance(summary, dict), summary.stderr
+    new_key = PublicKey.from_pem((world.root / name / "out" / "log-keys" / "fleet-log-2.pem")
+                                 .read_bytes(), "pem")
+    after = world.established()
+    assert after.log_keys[FLEET_LOG] == new_key != old_key
+    assert after.log_key_history[FLEET_LOG] == (old_key, new_key)
+    now = read_published(world.root / "published", FLEET_LOG, (old_key, new_key))
+    assert now.log.size == old.log.size + 2
+    assert now.log.hashes.root(old.log.size) == old.log.hashes.root()
+    _code, found = _verify(world, world.root / "published")
+    assert not any("log-signed" in c or "conflict-log" in c or "log-included" in c
+                   for c in found.values()), found
+
+
 # last: it rotates the module's fleet root
 def test_a_rotation_carries_the_log_key_on(world: World) -> None:
     name = "rotation"
@@ -667,8 +695,7 @@ def test_a_rotation_carries_the_log_key_on(world: World) -> None:
     proc = world.cli("ceremony", "plan", str(world.root / name / "plan.yaml"))
     assert proc.returncode == 0, proc.stderr
     locked = json.loads((world.root / name / "plan.lock.json").read_text())
-    pem = (world.root / "genesis" / "out" / "log-keys" / "fleet-log-1.pem").read_bytes()
-    fleet_log = PublicKey.from_pem(pem, "pem")
+    fleet_log = world.established().log_keys[FLEET_LOG]  # the key in force is carried on
     assert locked["operations"][0]["log_key"]["keyid"] == fleet_log.keyid
     (world.root / name / "plan.lock.json").unlink()
     summary = world.ceremony(name, text)

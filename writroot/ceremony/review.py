@@ -174,6 +174,9 @@ def review(plan: Any, at: datetime) -> dict[str, Any]:
     if "authority" in doc:
         au = doc["authority"]
         out["authority"] = {**input_of(au), "region": au["region"], "not_after": au["not_after"]}
+    if "log" in doc:  # the head of the issuer's log this ceremony extends (approved too)
+        out["log"] = {"origin": doc["log"]["origin"], "size": doc["log"]["size"],
+                      "root": fingerprint(doc["log"]["root"])}
     policy = plan.policy
     if policy is None:
         policy = next((op["policy"] for op in doc["operations"] if "policy" in op), None)
@@ -250,6 +253,10 @@ def renderables(data: dict[str, Any]) -> list[Any]:
         au = data["authority"]
         head.add_row("authority", f"{au['region']} regional root, valid until "
                      f"{au['not_after']}\n" + _input_text(au))
+    if "log" in data:
+        log = data["log"]
+        head.add_row("log", f"{log['origin']}, extended from size {log['size']}, root\n"
+                     + _fp_text(log["root"]))
     if data["policy"] is not None:
         head.add_row("policy", _policy_text(data["policy"]))
     head.add_row("CDS routes", "\n".join(f"{r['id']}: " + " <-> ".join(r["between"])

@@ -217,9 +217,10 @@ def _log_head(value: Any) -> list[Violation]:
     if not isinstance(value, dict) or set(value) != {"origin", "size", "root"} \
             or not isinstance(value["origin"], str) or not isinstance(value["size"], int) \
             or value["size"] < 0 or not isinstance(value["root"], str) \
-            or not re.fullmatch(r"[0-9a-f]{64}", value["root"]):
-        return [Violation("plan-well-formed", "log", "members are origin, size (an integer "
-                          "≥ 0) and root (64 hex digits)")]
+            or not re.fullmatch(r"[0-9a-f]{64}", value["root"]) \
+            or not re.fullmatch(r"[A-Za-z0-9._/-]{1,255}", value["origin"]):
+        return [Violation("plan-well-formed", "log", "members are origin (a log origin), size "
+                          "(an integer ≥ 0) and root (64 hex digits)")]
     return []
 
 
