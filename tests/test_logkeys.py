@@ -705,3 +705,22 @@ def test_a_rotation_carries_the_log_key_on(world: World) -> None:
     trust = world.established()
     assert trust.fleet_version == 2
     assert trust.log_keys[fleet_origin(FLEET)] == fleet_log
+
+
+def test_two_witness_policies_of_one_version_are_both_out_of_force() -> None:
+    from writroot.statements import build, parse_payload
+    from writroot.verify.logs import contested_policies, derive
+
+    def policy(version: int, quorum: int, serial: str) -> Any:
+        subject = {"version": version, "quorum": quorum, "logging": "required",
+                   "witnesses": [{"name": n, "key": WITNESSES[n].key.to_json()}
+                                 for n in sorted(WITNESSES)]}
+        return parse_payload(build(
+            "witness-policy", fleet=FLEET, issuer_role="fleet-root", issuer_keyid="ab" * 32,
+            ceremony={"id": "c", "plan_sha256": "cd" * 32, "approvals": []}, subject=subject,
+            issued_at=NOW, not_before=NOW, not_after=NOW, serial=serial), "p")
+
+    one, two, other = policy(1, 1, "a.0"), policy(2, 2, "b.0"), policy(2, 3, "c.0")
+    assert contested_policies([one, two, other]) == {"b.0": 2, "c.0": 2}
+    assert derive([one, two, other], FLEET).policy == one  # neither version 2 is in force
+    assert derive([one, two], FLEET).policy == two

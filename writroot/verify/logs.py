@@ -177,12 +177,27 @@ class LogKeys:
     history: dict[str, tuple[PublicKey, ...]] = field(default_factory=dict)
 
 
+def contested_policies(statements: Iterable[Statement]) -> dict[str, int]:
+    """Serials of witness-policy statements that claim one version with different contents
+    (a conflict: none of them is in force), with that version."""
+    from writroot.jsonio import canonical
+
+    by_version: dict[int, dict[bytes, Statement]] = {}
+    for st in statements:
+        if st.type == "witness-policy":
+            by_version.setdefault(st.subject["version"], {})[canonical(st.document)] = st
+    return {st.serial: version for version, found in by_version.items() if len(found) > 1
+            for st in found.values()}
+
+
 def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
     """From statements that verified with no finding (the trust engine's, or verify's)."""
     keys: dict[str, PublicKey] = {}
     since: dict[str, datetime] = {}
     statements = list(trusted)
-    policies = [st for st in statements if st.type == "witness-policy"]
+    contested = contested_policies(statements)
+    policies = [st for st in statements if st.type == "witness-policy"
+                and st.serial not in contested]
     policy = max(policies, key=lambda st: (st.subject["version"], st.issued_at)) \
         if policies else None
     if fleet is None:
@@ -325,6 +340,12 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
 
     trusted = [r.statement for r in report.results if r.ok and r.statement is not None]
     derived = derive(trusted, fleet)
+    contested = contested_policies(trusted)
+    for r in report.results:
+        if r.statement is not None and r.serial in contested:
+            r.findings.append(Finding(r.name, "conflict-witness-policy", "another witness "
+                                      f"policy claims version {contested[r.serial]}: neither "
+                                      "is in force"))
     if not derived.keys and not files:
         return
     policy = verifycheck.WitnessPolicy((), 0, False)
