@@ -449,6 +449,31 @@ def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
     assert proc.returncode == 2 and "published already" in proc.stderr  # the replay
 
 
+def test_hostile_log_files_are_findings_or_one_line_errors(world: World) -> None:
+    out = world.root / "genesis" / "out"
+    bad = world.root / "hostile"
+    bad.mkdir()
+    proof = next((out / "proofs").glob("*.tlog-proof")).read_bytes()
+    (bad / "leading-zero.tlog-proof").write_bytes(proof.replace(b"index 0", b"index 00", 1))
+    proc = world.cli("verify", str(out / "artifacts"), str(bad / "leading-zero.tlog-proof"),
+                     "--anchor", world.keyid)
+    assert proc.returncode == 2 and "malformed proof" in proc.stdout, proc.stdout
+    # a proof moved to another statement's name proves nothing for it: pairing is by entry
+    named = sorted((out / "proofs").glob("*.tlog-proof"))
+    swapped = bad / "swapped"
+    (swapped / "proofs").mkdir(parents=True)
+    for one, other in zip(named, named[1:] + named[:1], strict=True):
+        (swapped / "proofs" / other.name).write_bytes(one.read_bytes())
+    code, found = _verify(world, out / "artifacts", out / "logs", swapped)
+    assert code == 1 and not any("log-included" in c for c in found.values()), found
+    # publish: a returned file that is neither a cosigned checkpoint nor evidence
+    (bad / "junk.checkpoint").write_bytes(b"\x1b[31mnot a note\n")
+    proc = run_cli("publish", str(out), "--cosigned", str(bad / "junk.checkpoint"), "--out",
+                   str(bad / "dist"))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "junk.checkpoint" in proc.stderr and not (bad / "dist").exists()
+
+
 def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
         world: World) -> None:
     name = "witness-policy-3"
