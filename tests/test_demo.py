@@ -45,6 +45,27 @@ def test_demo_json_summary(demo: dict) -> None:
     assert "federation-key" in revoked and "key-compromise" in message
 
 
+def test_demo_keeps_a_witnessed_log_and_shows_a_split_view_refused(demo: dict) -> None:
+    log = demo["log"]
+    assert log["origin"] == "writroot/writsov/fleet" and log["size"] > 10
+    assert len(log["witnesses"]) == 3 and log["quorum"] == 2
+    assert log["cosigned"] == log["checkpoints"] >= 6 and log["split_view_refused"] is True
+    evidence = json.loads(Path(log["evidence"]).read_text())
+    assert evidence["kind"] == "split-view"
+    published = Path(demo["published"])
+    assert list((published / "proofs").glob("*.tlog-proof"))
+    forked = Path(demo["workdir"]) / "forked"
+    proc = run_cli("verify", str(published), str(forked), "--anchor", demo["anchor_pem"],
+                   "--json")
+    assert proc.returncode == 1
+    checks = {(f["artifact"], f["check"]) for f in json.loads(proc.stdout)["findings"]}
+    assert (str(forked / "logs" / log["origin"] / "checkpoint"), "conflict-log") in checks
+    assert (str(published / "logs" / log["origin"] / "checkpoint"), "conflict-log") in checks
+    proc = run_cli("status", str(published), "--anchor", demo["anchor_pem"], "--json")
+    (row,) = json.loads(proc.stdout)["logs"]
+    assert row["size"] == log["size"] and row["cosigned"] == 3
+
+
 def test_demo_calendar_covers_every_key(demo: dict) -> None:
     rows = demo["calendar"]
     regions = {r["name"] for r in rows if r["kind"] == "regional-root"}
@@ -131,7 +152,10 @@ def test_demo_artifacts_verify_independently(demo: dict) -> None:
     # its ceremony record): cryptography then pqcrypto
     assert all(set(a["checked_by"]) == ({"cryptography", "pqcrypto"} if "centcom-enclaves"
                                         in a["artifact"] else {"pqcrypto", "slh-dsa-py"})
-               for a in report["artifacts"])
+               for a in report["artifacts"] if a["artifact"].endswith(".dsse.json"))
+    # the logs: checkpoints and proofs are results of their own (ML-DSA-44 notes)
+    assert {a["type"] for a in report["artifacts"]
+            if not a["artifact"].endswith(".dsse.json")} == {"checkpoint", "tlog-proof"}
     by_fp = run_cli("verify", artifacts, "--anchor", demo["anchor_fingerprint"])
     assert by_fp.returncode == 0, by_fp.stdout
 
@@ -207,7 +231,7 @@ def test_no_private_key_or_pin_on_disk_after_demo(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["keys"] == 9 and result["files"] > 5  # two fleet roots, seven regional
+    assert result["keys"] == 10 and result["files"] > 5  # 2 fleet roots, its log key, 7 regional
     assert result["hits"] == []
 
 

@@ -87,6 +87,7 @@ class DemoResult:
     recovery: dict[str, Any] = field(default_factory=dict)  # the genesis split and rehearsal
     audit_package: Path | None = None
     audit_report: Path | None = None
+    log: dict[str, Any] = field(default_factory=dict)  # the fleet's log and its witnesses
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -112,6 +113,7 @@ class DemoResult:
             "recovery": self.recovery,
             "audit_package": str(self.audit_package) if self.audit_package else None,
             "audit_report": str(self.audit_report) if self.audit_report else None,
+            "log": self.log,
         }
 
 
@@ -219,6 +221,10 @@ class _Story:
         self.revoked_artifact = Path()
         self.recovery: dict[str, Any] = {}
         self.share_passphrases: dict[str, bytearray] = {}
+        from writroot.demo_logs import Witnesses
+
+        self.witnesses = Witnesses()
+        self.returned = workdir / "witnesses" / "returned"  # cosigned checkpoints, back
 
     def close(self) -> None:
         self.signers.clear()  # the custodian keys live in `cryptography` objects: drop them
@@ -283,7 +289,17 @@ class _Story:
                       confirm=lambda _plan: True, allow_network=True, now=when, pin=self.pin,
                       recovery=recovery)
         self.outcomes[name] = outcome
+        if outcome.log is not None:  # its checkpoint crosses to the witnesses, and back
+            self.cosign(name, str(outcome.log["origin"]), when)
         return outcome
+
+    def cosign(self, name: str, origin: str, when: datetime) -> None:
+        from writroot.demo_logs import log_dirs
+
+        signed = (self.out / name / "logs" / origin / "checkpoint").read_bytes()
+        cosigned = self.witnesses.cosign_all(signed, log_dirs(self.out, origin),
+                                             int(when.timestamp()) + 3600)
+        write_once(self.returned / f"{name}.checkpoint", cosigned)
 
     def pinned(self) -> Pinned | None:
         """After genesis, every ceremony pins the anchor (the genesis fleet root) and reads
@@ -350,6 +366,7 @@ operations:
   - op: generate-fleet-root
     label: fleet-root-1
     algorithm: SLH-DSA-SHA2-256s
+    log_key_label: fleet-log-1
     recovery_holders: [{", ".join(h for h, _ in RECOVERY_HOLDERS)}]
   - op: sign-fleet-root
     validity_days: 548
@@ -359,11 +376,13 @@ operations:
       cds_routes:
         - id: {CDS_ROUTE}
           between: [conus-1.writsov.com, conus-nss-1.writsov.com]
-{ops}"""
+{self.witnesses.policy_op()}{ops}"""
         outcome = self.ceremony("demo-genesis", plan, FLEET_TOKEN, self.day(0),
                                 self.recovery_handout())
         self.fleet_keyid = outcome.signer_keyid
-        self.say(f"genesis: fleet root {self.fleet_keyid[:16]}... and six regional roots signed")
+        self.say(f"genesis: fleet root {self.fleet_keyid[:16]}..., its log key, a witness "
+                 "policy (two regions and an auditor, 2 of 3) and six regional roots signed; "
+                 "the witnesses cosigned the log's first checkpoint")
         self.carry(self.artifact("demo-genesis", "fleet-root"), "inputs/fleet-root.dsse.json")
         for region, _alg in REGIONS:
             self.carry(self.artifact("demo-genesis", "regional-root", region=region),
@@ -548,13 +567,14 @@ operations:
         verify it there as an auditor would, writing the HTML report."""
         from writroot.transfer import import_bundle
         from writroot.transfer.bundle import export_files
-        from writroot.transfer.publish import PACKAGE_KIND, collect, package_files
+        from writroot.transfer.publish import PACKAGE_KIND, add_returns, collect, package_files
         from writroot.verify import package
         from writroot.verify.html import render
 
         pub = collect([self.out / name for name in self.outcomes], [self.cdir],
                       Anchor(result.anchor.keyid), datetime.now(UTC).replace(microsecond=0),
                       binder=True)
+        add_returns(pub, [self.returned])
         path = self.workdir / "audit-package.tar"
         manifest = export_files(package_files(pub), path, PACKAGE_KIND, str(path))
         auditor = self.workdir / "auditor"
@@ -612,6 +632,63 @@ operations:
         self.say(f"recovery: {', '.join(done.holders)} rehearsed a restore of the anchor from 3 "
                  f"of 5 shares (split {done.split}) into a throwaway token; record: {record}")
 
+    # -- the fleet's log: published with its cosignatures; a split view refused ----------
+
+    def log_files(self) -> dict[str, bytes]:
+        """The logs, proofs and returned cosignatures as `writroot publish --cosigned` puts
+        them in the published set."""
+        from writroot.transfer.publish import Published, _logs, add_returns
+
+        pub = Published()
+        for name in self.outcomes:
+            _logs(pub, self.out / name)
+        add_returns(pub, [self.returned])
+        return pub.dist
+
+    def split_view(self, pub: Path, blobs: dict[str, bytes], anchor: Anchor,
+                   now: datetime) -> dict[str, Any]:
+        """A replay on a rolled-back log, simulated: the fleet's log key signs a checkpoint
+        of the same size with another last entry. The auditor's witness refuses it with
+        evidence, and verify on the published set with it reports the conflict."""
+        import hashlib
+
+        from writroot.demo_logs import WITNESSES
+        from writroot.log import cosignature
+        from writroot.log.logfile import Log
+        from writroot.verify.logs import fleet_origin, read_published
+
+        origin = fleet_origin(FLEET)
+        genesis = self.signed("demo-genesis", "fleet-root")
+        log_key = genesis.statement.subject["log_key"]
+        honest = read_published(pub, origin, log_key).log
+        forked = Log(origin)
+        for entry in honest.entries[:-1]:
+            forked.append(entry)
+        forked.append(hashlib.sha256(b"demo: a replayed plan on a rolled-back log").digest())
+        with open_session(TokenSpec(self.module, FLEET_TOKEN), pin_bytes=self.pin) as s:
+            from writroot.ceremony.logs import _CustodyKey
+
+            signer = cosignature.CosignatureSigner(
+                origin, _CustodyKey(Custody(s, self.module), log_key),
+                lambda: int(now.timestamp()))
+            signed = forked.sign([signer])
+        fork_dir = self.workdir / "forked" / "logs" / origin
+        write_once(fork_dir / "checkpoint", signed)
+        evidence = self.workdir / "witnesses" / "auditor.evidence.json"
+        refusal = self.witnesses.refuse(WITNESSES[2], signed, [fork_dir],
+                                        int(now.timestamp()), evidence)
+        report = verify(list(blobs.items()), anchor, now)
+        _judge_logs(report, [pub, self.workdir / "forked"], blobs)
+        flagged = sorted(f.artifact for f in report.findings if f.check == "conflict-log")
+        if not flagged:
+            raise VerificationFailed("verify did not flag the forked checkpoint")
+        self.say(f"split view: {WITNESSES[2]} refused a forked checkpoint of {origin} "
+                 f"({refusal.kind}; evidence {evidence}); verify flags it (conflict-log)")
+        return {"origin": origin, "size": honest.size, "witnesses": list(WITNESSES),
+                "quorum": 2, "checkpoints": self.witnesses.cosigned,
+                "cosigned": self.witnesses.cosigned, "split_view_refused": True,
+                "evidence": str(evidence), "conflict_flagged": flagged}
+
     # -- what relying parties get, checked as an auditor would ----------------------------
 
     def publish_and_verify(self) -> DemoResult:
@@ -642,6 +719,8 @@ operations:
                     stage.write(f"spire/{name}/{bundle.name}", bundle.read_bytes())
                 for doc in sorted((self.out / name).glob("oscal/*.json")):
                     stage.write(f"oscal/{doc.name}", doc.read_bytes())
+            for rel, data in self.log_files().items():
+                stage.write(rel, data)
         self.say("published the distribution set; verifying it as an auditor would")
         blobs = [(str(p), p.read_bytes()) for p in sorted(pub.rglob("*.dsse.json"))]
         docs = [(str(p), p.read_bytes()) for p in sorted(pub.glob("oscal/*.json"))]
@@ -650,6 +729,8 @@ operations:
         result.report = verify(blobs, anchor, now, subject_files=docs)
         result.independent_report = verify(blobs, Anchor(genesis_key.keyid, genesis_key.key),
                                            now, independent=True)
+        for report in (result.report, result.independent_report):
+            _judge_logs(report, [pub], dict(blobs))
         for report in (result.report, result.independent_report):
             if not report.ok:
                 problems = "; ".join(f"{f.artifact}: {f.check}: {f.message}"
@@ -668,6 +749,17 @@ operations:
             record = str(pub / "records" / f"{name}.ceremony-record.dsse.json")
             result.audits[name] = next(r.ok for r in result.report.results if r.name == record)
         result.calendar = [r.to_json() for r in calendar(result.report)]
+        result.log = self.split_view(pub, dict(blobs), anchor, now)
         self.say(f"verified {len(blobs)} published artifacts (and independently); the revoked "
                  "federation key is rejected; every transcript audited")
         return result
+
+
+def _judge_logs(report: Report, roots: list[Path], blobs: dict[str, bytes]) -> None:
+    """verify's log checks (writroot/verify/logs.py) over the logs below `roots`."""
+    from writroot.envelope import Envelope
+    from writroot.verify.logs import judge, split_inputs
+
+    _paths, files = split_inputs([str(r) for r in roots])
+    judge(report, FLEET, files,
+          lambda name: Envelope.parse(blobs[name], name).payload if name in blobs else None)

@@ -33,12 +33,15 @@ class KeyRequest:
     region: str
     custody: str
     recovery: dict[str, Any] | None = None  # the recovery file (blob + public description)
+    log_key: PublicKey | None = None  # the region's log key, when one was made
 
     def files(self) -> dict[str, bytes]:
         """What crosses the air gap: the signed request, the PEM and, with a recovery split,
         the recovery file (the sealed blob opens only with M shares); nothing secret."""
         out = {REQUEST_FILE: self.envelope.dumps(),
                f"{self.region.lower()}-root.pem": self.key.pem.encode()}
+        if self.log_key is not None:
+            out[f"{self.region.lower()}-log.pem"] = self.log_key.pem.encode()
         if self.recovery is not None:
             from writroot.recovery.escrow import recovery_name
 
@@ -49,28 +52,40 @@ class KeyRequest:
 
 def make_request(custody: Custody, alg: Algorithm, region: str, fleet: str, label: str,
                  token: str, now: datetime, backup_dir: Path | None = None,
-                 escrow: Escrow | None = None) -> KeyRequest:
+                 escrow: Escrow | None = None, log_label: str | None = None) -> KeyRequest:
     """Generate the regional root in custody and sign its key request with it; with
     `escrow`, seal the new key under a recovery key at birth and put the split's public
-    description into the signed request."""
+    description into the signed request. With `log_label`, the region's ML-DSA-44 log key
+    is born on the same token and named in the request, which it signs too (possession)."""
     if alg.name not in REGIONAL_ALGORITHMS:
         raise PolicyRefused(f"{alg.name} is not a regional-root algorithm", "--algorithm")
     record = custody.generate(alg, "regional-root", label, backup_dir=backup_dir,
                               escrow=escrow, recovery_split=escrow.split_id if escrow else "")
+    log_key = None
+    if log_label is not None:
+        from writroot.crypto.algorithms import ML_DSA_44
+
+        log_key = custody.generate(ML_DSA_44, "regional-log", log_label,
+                                   backup_dir=backup_dir).key
     document = escrow.document if escrow is not None else None
     payload = request_payload(record.key, region, fleet, record.custody, token, now,
-                              document["split"] if document else None)
-    signed = sign_statement(custody, record.keyid, payload)
-    return KeyRequest(signed.envelope, record.key, region, record.custody, document)
+                              document["split"] if document else None, log_key)
+    signed = sign_statement(custody, record.keyid, payload,
+                            (log_key.keyid,) if log_key is not None else ())
+    return KeyRequest(signed.envelope, record.key, region, record.custody, document, log_key)
 
 
 def request_payload(key: PublicKey, region: str, fleet: str, custody: str, token: str,
-                    now: datetime, recovery: dict[str, Any] | None = None) -> bytes:
-    """The key-request statement, to be signed by `key` itself (proof of possession)."""
+                    now: datetime, recovery: dict[str, Any] | None = None,
+                    log_key: PublicKey | None = None) -> bytes:
+    """The key-request statement, to be signed by `key` itself (proof of possession) and by
+    `log_key` when it names one."""
     subject: dict[str, Any] = {"region": region, "key": key.to_json(), "custody": custody,
                                "token": token}
     if recovery is not None:
         subject["recovery"] = recovery
+    if log_key is not None:
+        subject["log_key"] = log_key.to_json()
     # A request is not a quorum ceremony: its "plan" is its own subject, as for enrolments.
     return build("key-request", fleet=fleet, issuer_role="regional-root",
                  issuer_keyid=key.keyid,
@@ -93,4 +108,7 @@ def check_request(obj: Any, where: str) -> dict[str, Any]:
     if not env.signed_by(key):
         raise VerificationFailed("proof of possession fails: the request's signature does not "
                                  "verify", where)
+    if "log_key" in st.subject and not env.signed_by(st.subject["log_key"]):
+        raise VerificationFailed("proof of possession fails: the request is not signed by the "
+                                 "log key it names", where)
     return {**st.subject, "fleet": st.fleet, "requested_at": format_time(st.issued_at)}

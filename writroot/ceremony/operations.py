@@ -44,7 +44,8 @@ __all__ = [
 FLEET_ALGORITHMS = ("SLH-DSA-SHA2-256s", "SLH-DSA-SHA2-256f")
 OPERATIONS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root", "sign-roster",
               "rotate-fleet-root", "sign-revocation-list", "sign-oscal-baseline",
-              "sign-release-provenance", *REGIONAL_OPS, retire.OP, *recovery_ops.OPS)
+              "sign-release-provenance", "sign-witness-policy", *REGIONAL_OPS, retire.OP,
+              *recovery_ops.OPS)
 
 
 def _plan_entry(value: Any, where: str) -> dict[str, Any]:
@@ -80,13 +81,30 @@ def _plan_enclave(value: Any, where: str) -> dict[str, Any]:
                     {"may_sign": s.list_of(s.one_of(*ENCLAVE_MAY_SIGN), 1)})
 
 
+def _vkey_text(value: Any, where: str) -> str:
+    """A vkey's text (an ML-DSA-44 key is 1,312 bytes: longer than a plan's other strings)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 4096:
+        raise BadInput("expected a vkey (name+keyid+base64 key)", where)
+    return value
+
+
+def _plan_witness(value: Any, where: str) -> dict[str, Any]:
+    """A witness as a plan names it: its vkey (as `witness init` prints it) or a PEM file."""
+    out = s.record(value, where, {"name": s.string}, {"vkey": _vkey_text, "key": s.string})
+    if ("vkey" in out) == ("key" in out):
+        raise BadInput("a witness is given by exactly one of vkey: or key: (a PEM file)",
+                       where)
+    return out
+
+
 _DAYS = s.integer(1, 3650)
 #: How a key is born (absent: native where the token offers it, else wrapped; wrapped when
 #: recovery holders are named, for only a wrapped key can be sealed for them).
 _CUSTODY = s.one_of("native", "wrapped")
 SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "generate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS)},
-                            {"recovery_holders": recovery_ops.holders, "custody": _CUSTODY}),
+                            {"recovery_holders": recovery_ops.holders, "custody": _CUSTODY,
+                             "log_key_label": s.name}),
     "sign-fleet-root": ({"validity_days": _DAYS}, {"policy": s.anything}),
     "sign-roster": ({"roster": s.string, "validity_days": _DAYS}, {}),
     "sign-regional-root": ({"region": region_check, "request": s.string, "validity_days": _DAYS,
@@ -96,7 +114,7 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "rotate-fleet-root": ({"label": s.name, "algorithm": s.one_of(*FLEET_ALGORITHMS),
                            "validity_days": _DAYS},
                           {"policy": s.anything, "recovery_holders": recovery_ops.holders,
-                           "custody": _CUSTODY}),
+                           "custody": _CUSTODY, "log_key_label": s.name}),
     "sign-revocation-list": ({"sequence": s.integer(1),
                               "entries": s.list_of(_plan_entry, 0, 10_000),
                               "validity_days": _DAYS},
@@ -110,6 +128,10 @@ SCHEMAS: dict[str, tuple[dict[str, s.Check], dict[str, s.Check]]] = {
     "sign-oscal-baseline": ({"document": s.string, "validity_days": _DAYS}, {}),
     "sign-oscal-overlay": ({"region": region_check, "profile": s.string, "baseline": s.string,
                             "baseline_document": s.string, "validity_days": _DAYS}, {}),
+    "sign-witness-policy": ({"witnesses": s.list_of(_plan_witness, 0, 64),
+                             "quorum": s.integer(0, 64),
+                             "logging": s.one_of("required", "optional"),
+                             "validity_days": _DAYS}, {"log_key_label": s.name}),
     "sign-release-provenance": ({"artifacts": s.list_of(s.string, 1, 1024),
                                  "validity_days": _DAYS},
                                 {"build_type": s.string, "builder_id": s.string}),
@@ -135,7 +157,9 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     if kind == "sign-regional-root":
         entry.pop("request")
         entry["key"], recovery = _request(ctx, op, at)
-        if recovery is not None:  # the split made at the key's birth (rules/recovery.py)
+        if recovery is not None and "log_key" in recovery:
+            entry["log_key"] = recovery.pop("log_key")
+        if recovery:  # the split made at the key's birth (rules/recovery.py)
             entry["request_recovery"] = recovery
         if "previous" in op:
             _regional_previous(entry, ctx, at)
@@ -147,6 +171,9 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
             raise BadInput("rotating the fleet root needs the fleet_root input", ctx.where("plan"))
         entry["version"] = ctx.fleet["version"] + 1
         entry["policy"] = policy_of(op.get("policy"), ctx.fleet["policy"], ctx.where, at)
+        _carry_log_key(entry, ctx)
+    elif kind == "sign-witness-policy":
+        _witness_policy(entry, ctx, at)
     elif kind == "sign-revocation-list":
         from writroot.ceremony.revocation import lock_targets
 
@@ -165,6 +192,50 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
          "sign-oscal-overlay": oscal_ops.lock_overlay,
          "sign-release-provenance": oscal_ops.lock_provenance}[kind](entry, ctx, at)
     return entry
+
+
+def _carry_log_key(entry: dict[str, Any], ctx: LockContext) -> None:
+    """A rotation carries the fleet's log key on (the log continues), unless it names a new
+    one (`log_key_label`): the key is pinned here, so custodians approve it."""
+    if "log_key_label" in entry or ctx.trust is None or ctx.trust.fleet is None:
+        return
+    from writroot.verify.logs import fleet_origin
+
+    key = ctx.trust.log_keys.get(fleet_origin(ctx.trust.fleet))
+    if key is not None:
+        entry["log_key"] = key.to_json()
+
+
+def _witness_policy(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
+    """Witness keys resolved (vkey or PEM, ML-DSA-44), version one above the policy in force."""
+    from writroot.crypto.algorithms import ML_DSA_44
+    from writroot.log.cosignature import parse_vkey
+    from writroot.log.note import check_name
+
+    witnesses = []
+    for i, w in enumerate(entry["witnesses"]):
+        where = ctx.where(f"{at}.witnesses[{i}]")
+        check_name(w["name"], where)
+        if "vkey" in w:
+            name, key = parse_vkey(w["vkey"], where)
+            if name != w["name"]:
+                raise BadInput(f"the vkey is for {name!r}, not {w['name']!r}", where)
+        else:
+            data, _pin = resolve_input(ctx.base, w["key"], where)
+            key = PublicKey.from_pem(data, where)
+            if key.algorithm is not ML_DSA_44:
+                raise BadInput(f"a witness key is ML-DSA-44, not {key.algorithm.name}", where)
+        witnesses.append({"name": w["name"], "key": key.to_json()})
+    entry["witnesses"] = witnesses
+    current = ctx.trust.witness_policy if ctx.trust is not None else None
+    entry["version"] = 1 if current is None else current.subject["version"] + 1
+    from writroot.statements import witness_policy_check
+
+    try:
+        witness_policy_check({k: entry[k] for k in ("version", "witnesses", "quorum",
+                                                    "logging")}, "policy")
+    except BadInput as exc:
+        raise BadInput(exc.message, ctx.where(at)) from None
 
 
 def policy_of(value: Any, base: dict[str, Any], where: Callable[[str], str],
@@ -224,6 +295,8 @@ def _request(ctx: LockContext, op: dict[str, Any],
     recovery = None if split is None else {
         "split": split["split"], "keyid": split["keyid"], "threshold": split["threshold"],
         "shares": split["shares"], "holders": [h["id"] for h in split["holders"]]}
+    if "log_key" in request:  # the region's log key, proven by the request's second signature
+        recovery = {**(recovery or {}), "log_key": request["log_key"].to_json()}
     return {**pin, **key.to_json()}, recovery
 
 
@@ -306,6 +379,7 @@ class BuildContext:
     roster: dict[str, Any]
     proof: dict[str, Any]
     now: datetime
+    log_key: PublicKey | None = None  # a log key this ceremony made (`log_key_label`)
 
 
 def statement_for(op: dict[str, Any], index: int, ctx: BuildContext,
@@ -327,18 +401,23 @@ def statement_for(op: dict[str, Any], index: int, ctx: BuildContext,
     if kind == "sign-fleet-root":
         subject = {"key": ctx.signer_key.to_json(), "version": 1, "policy": op["policy"],
                    "roster": ctx.roster}
+        subject.update(_log_key(op, ctx))
     elif kind == "sign-roster":
         subject = {"roster": op["roster"]["roster"]}
     elif kind == "sign-regional-root":
         subject = {"region": op["region"], "key": _locked_key(op, index),
                    "version": op["version"], "may_sign": op["may_sign"],
-                   "enclaves": op["enclaves"]}
+                   "enclaves": op["enclaves"], **_log_key(op, ctx)}
     elif kind == "rotate-fleet-root":
         assert new_key is not None
         subject = {"key": new_key.to_json(), "previous": ctx.signer_key.to_json(),
-                   "version": op["version"], "policy": op["policy"], "roster": ctx.roster}
+                   "version": op["version"], "policy": op["policy"], "roster": ctx.roster,
+                   **_log_key(op, ctx)}
     elif kind == "sign-revocation-list":
         subject = {"sequence": op["sequence"], "entries": filled_entries(op, ctx.now)}
+    elif kind == "sign-witness-policy":
+        subject = {"version": op["version"], "witnesses": op["witnesses"],
+                   "quorum": op["quorum"], "logging": op["logging"], **_log_key(op, ctx)}
     elif kind == "sign-enclave-bundle":
         assert bundle is not None
         subject = {"trust_domain": op["trust_domain"], "region": op["region"],
@@ -349,6 +428,16 @@ def statement_for(op: dict[str, Any], index: int, ctx: BuildContext,
                    "pairing": op["pairing"],
                    **({"cds_route": op["cds_route"]} if "cds_route" in op else {})}
     return build(OP_TYPE[kind], **common, subject=subject)
+
+
+def _log_key(op: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
+    """The log key a statement names: pinned by the lock (carried on, or a region's from its
+    key request), or made by this ceremony."""
+    if "log_key" in op:
+        return {"log_key": op["log_key"]}
+    if ctx.log_key is not None and (op["op"] == "sign-fleet-root" or "log_key_label" in op):
+        return {"log_key": ctx.log_key.to_json()}
+    return {}
 
 
 def _locked_key(op: dict[str, Any], index: int) -> dict[str, str]:

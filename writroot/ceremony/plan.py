@@ -17,6 +17,8 @@ from typing import Any
 
 from writroot.ceremony import strictyaml
 from writroot.ceremony.inputs import LockContext, read_statement, resolve_input
+from writroot.ceremony.logs import LogState, check_head
+from writroot.ceremony.logs import lock_state as lock_log
 from writroot.ceremony.operations import lock_op, op_check
 from writroot.ceremony.trust import Pinned, chained, establish_inputs
 from writroot.ceremony.trust import record as established_record
@@ -55,6 +57,8 @@ class LockedPlan:
     policy: dict[str, Any] | None = field(default=None, compare=False)
     #: What the trust engine established when it was (re)locked (None for genesis).
     trust: Established | None = field(default=None, compare=False)
+    #: The issuer's log as (re)locking found it (None: the issuer keeps no log).
+    log: LogState | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -246,6 +250,11 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime,
                             "[fleet-root-in-force]", located.where("signer"))
     if trust is not None:
         document["established"] = established_record(trust, authority_keyid)
+    region = ctx.authority.subject["region"] if ctx.authority is not None else None
+    log = lock_log(plan, trust, pinned.trust_dir if pinned else None, region,
+                   ctx.authority.subject.get("log_key") if ctx.authority is not None else None)
+    if log is not None:
+        document["log"] = log.head()  # the head it starts from: approved with the plan
     locked_ops = []
     for i, op in enumerate(plan["operations"]):
         if op["op"] == "sign-fleet-root":
@@ -259,7 +268,7 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime,
         locked_ops.append(lock_op(op, i, ctx))
     document["operations"] = locked_ops
     _refuse(check_locked(document, facts), located)
-    return LockedPlan(document, ctx.policy, trust)
+    return LockedPlan(document, ctx.policy, trust, log)
 
 
 def _policy(value: Any, located: strictyaml.Located, index: int) -> dict[str, Any]:
@@ -307,6 +316,7 @@ def revalidate(path: Path, now: datetime, pinned: Pinned | None) -> LockedPlan:
     _inputs_unchanged(given.document, path.parent)
     source = strictyaml.Located(given.document["source"], {}, f"{path}: source")
     relocked = _lock(source, path.parent, now, pinned)
+    relocked = _log_head(given, relocked, path)
     was, now_is = given.document.get("established"), relocked.document.get("established")
     if canonical(was or {}) != canonical(now_is or {}):
         where = first_difference(was, now_is, "established")
@@ -320,6 +330,22 @@ def revalidate(path: Path, now: datetime, pinned: Pinned | None) -> LockedPlan:
                             f"hand, or an input changed); {AGAIN} [plan-relock]",
                             f"{path}: {where}")
     return relocked
+
+
+def _log_head(given: LockedPlan, relocked: LockedPlan, path: Path) -> LockedPlan:
+    """The log given now must extend the head the plan was approved on and not hold this
+    plan's ceremony record; the plan keeps its approved head (its digest is the approved
+    one)."""
+    head, log = given.document.get("log"), relocked.log
+    if head is None and log is None:
+        return relocked
+    if head is None or log is None:
+        raise PolicyRefused("the issuer's log key changed since the plan was locked; lock the "
+                            "plan again and have it approved again [plan-relock]",
+                            f"{path}: log")
+    check_head(head, log, given.sha256, relocked.trust, f"{path}: log")
+    return LockedPlan({**relocked.document, "log": head}, relocked.policy, relocked.trust,
+                      log)
 
 
 def _at(value: Any, where: str) -> str:

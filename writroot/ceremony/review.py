@@ -45,8 +45,11 @@ def input_of(pin: dict[str, Any]) -> dict[str, Any]:
 
 def _title(op: dict[str, Any]) -> str:
     kind = op["op"]
+    log = (f"; and the fleet's ML-DSA-44 log key, label {op['log_key_label']}"
+           if "log_key_label" in op else "")
     if kind == "generate-fleet-root":
-        return f"Generate a new {op['algorithm']} fleet root in the HSM, label {op['label']}"
+        return (f"Generate a new {op['algorithm']} fleet root in the HSM, label "
+                f"{op['label']}{log}")
     if kind == "sign-fleet-root":
         return "Sign the fleet-root statement: the anchor's key, policy and roster"
     if kind == "sign-regional-root":
@@ -57,7 +60,11 @@ def _title(op: dict[str, Any]) -> str:
                 f"{roster['threshold']} of {len(roster['custodians'])}")
     if kind == "rotate-fleet-root":
         return (f"Generate fleet root version {op['version']} ({op['algorithm']}, label "
-                f"{op['label']}); the old and the new root sign the rotation")
+                f"{op['label']}){log}; the old and the new root sign the rotation")
+    if kind == "sign-witness-policy":
+        return (f"Sign witness policy version {op['version']}: {op['quorum']} of "
+                f"{len(op['witnesses'])} witnesses cosign each checkpoint, logging "
+                f"{op['logging']}{log}")
     if kind == "sign-revocation-list":
         return (f"Sign revocation list sequence {op['sequence']}: "
                 f"{len(op['entries'])} entries")
@@ -263,6 +270,9 @@ def review(plan: Any, at: datetime) -> dict[str, Any]:
             **({"authority": {**est["authority"],
                               "keyid": fingerprint(est["authority"]["keyid"])}}
                if "authority" in est else {})}
+    if "log" in doc:  # the head of the issuer's log this ceremony extends (approved too)
+        out["log"] = {"origin": doc["log"]["origin"], "size": doc["log"]["size"],
+                      "root": fingerprint(doc["log"]["root"])}
     policy = plan.policy
     if policy is None:
         policy = next((op["policy"] for op in doc["operations"] if "policy" in op), None)
@@ -418,6 +428,10 @@ def renderables(data: dict[str, Any]) -> list[Any]:
             lines.append(f"signing authority: {au['region']} regional root version "
                          f"{au['version']}")
         head.add_row("established", "\n".join(lines))
+    if "log" in data:
+        log = data["log"]
+        head.add_row("log", f"{log['origin']}, extended from size {log['size']}, root\n"
+                     + _fp_text(log["root"]))
     if data["policy"] is not None:
         head.add_row("policy", _policy_text(data["policy"]))
     head.add_row("CDS routes", "\n".join(f"{r['id']}: " + " <-> ".join(r["between"])

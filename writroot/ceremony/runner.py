@@ -58,6 +58,7 @@ class RunResult:
     #: Operations that publish no statement, with what the run recorded of each: the signed
     #: ceremony record names them, so an auditor sees they happened.
     unsigned: list[dict[str, Any]] = field(default_factory=list)
+    log: dict[str, Any] | None = None  # the issuer's log head after this run's appends
 
 
 def load_approvals(paths: list[Path]) -> list[tuple[str, Any]]:
@@ -207,6 +208,7 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             keyid = plan.document["signer"]
             role = "regional-root" if "authority" in plan.document else "fleet-root"
             signer_key: PublicKey | None = None
+            log_key: PublicKey | None = None  # a log key this ceremony made
             pending: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
 
             def flush() -> None:
@@ -228,6 +230,8 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     signer_key = _new_fleet_root(op, custody, staging, transcript, result,
                                                  "fleet-root.pem", plan, recovery)
                     keyid = signer_key.keyid
+                    if "log_key_label" in op:
+                        log_key = _new_log_key(op, custody, staging, transcript, result)
                 elif op["op"] in ("restore-key", "resplit-recovery"):  # writroot/recovery/
                     restored = _recovery_op(op, custody, staging, plan_dir, plan, transcript,
                                             result, recovery)
@@ -239,9 +243,11 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
                     continue
                 if signer_key is None:
                     signer_key = custody.find(keyid).key
+                if "log_key_label" in op and op["op"] != "generate-fleet-root":
+                    log_key = _new_log_key(op, custody, staging, transcript, result)
                 ctx = BuildContext(plan.document["fleet"], role, keyid, signer_key,
                                    plan.document["roster"]["roster"],
-                                   {**proof, "inclusion": plan.inclusion(index)}, now)
+                                   {**proof, "inclusion": plan.inclusion(index)}, now, log_key)
                 extra = _prepare(op, custody, staging, plan_dir, transcript, result, plan,
                                  recovery)
                 payload = statement_for(op, index, ctx, **extra)
@@ -253,7 +259,16 @@ def _execute(plan: LockedPlan, host: HostProfile, staging: Path, plan_dir: Path,
             flush()
             result.signer_keyid = keyid
             transcript.record("outputs", files={n: _digest(staging / n) for n in result.outputs})
-            _close(plan, custody, keyid, role, transcript, staging, result, now)
+            record = _close(plan, custody, keyid, role, transcript, staging, result, now)
+            if plan.log is not None:  # the issuer's log: its appends publish with the rest
+                from writroot.ceremony import logs
+
+                payloads = [s.envelope.payload for s in result.signed]
+                files = logs.append(plan.log, log_key, custody,
+                                    [*payloads, record.envelope.payload], int(now.timestamp()))
+                for name, data in files.items():
+                    _write(staging, name, data, result)
+                result.log = plan.log.head()
             if recovery is not None and recovery.handout is not None:
                 recovery.handout.publish()  # share files: before the ceremony's outputs
             commit.commit()
@@ -353,6 +368,22 @@ def _new_fleet_root(op: dict[str, Any], custody: Custody, staging: Path,
     return record.key
 
 
+def _new_log_key(op: dict[str, Any], custody: Custody, staging: Path,
+                 transcript: Transcript, result: RunResult) -> PublicKey:
+    """The fleet's log key (ML-DSA-44, DESIGN §6a), born in the root's own HSM in this quorum
+    ceremony; the statement this ceremony signs names it."""
+    from writroot.crypto.algorithms import ML_DSA_44
+
+    label = op["log_key_label"]
+    record = custody.generate(ML_DSA_44, "fleet-log", label, str(op.get("custody", "auto")),
+                              backup_dir=staging / "keys", plan_sha256=result.plan_sha256)
+    result.generated.append(record)
+    transcript.record("generate", label=label, keyid=record.keyid, algorithm=ML_DSA_44.name,
+                      custody=record.custody, role="fleet-log")
+    _write(staging, f"log-keys/{label}.pem", record.key.pem.encode(), result)
+    return record.key
+
+
 def _recovery_op(op: dict[str, Any], custody: Custody, staging: Path, plan_dir: Path,
                  plan: LockedPlan, transcript: Transcript, result: RunResult,
                  recovery: RecoveryIO | None) -> PublicKey | None:
@@ -419,7 +450,7 @@ def _digest(path: Path) -> str:
 
 
 def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript: Transcript,
-           staging: Path, result: RunResult, now: datetime) -> None:
+           staging: Path, result: RunResult, now: datetime) -> Signed:
     """Seal the transcript with a ceremony-record statement signed by the issuing root."""
     transcript.record("close", outputs=len(result.outputs))
     data = transcript.dumps()
@@ -436,3 +467,4 @@ def _close(plan: LockedPlan, custody: Custody, keyid: str, role: str, transcript
     signed = sign_statement(custody, keyid, payload)
     _write(staging, "ceremony-record.dsse.json", signed.envelope.dumps(), result)
     _write(staging, "plan.lock.json", canonical(plan.document) + b"\n", result)
+    return signed

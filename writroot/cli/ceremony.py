@@ -249,6 +249,8 @@ def run(locked: Path, approvals: tuple[Path, ...], host_file: Path, out_dir: Pat
                "quorum": result.tally.to_json(), "outputs": result.outputs,
                "sealed_backups": sealed,
                "network_interfaces_up": result.network, "generated": born}
+    if result.log is not None:
+        summary["log"] = result.log
     if as_json:
         print_json(summary)
         return

@@ -52,6 +52,12 @@ def demo(workdir: Path | None, as_json: bool) -> None:
     if summary.get("audit_package"):
         out.print(f"audit package  {summary['audit_package']}", markup=False)
         out.print(f"audit report   {summary['audit_report']}", markup=False)
+    log = summary["log"]
+    if log:
+        out.print(f"log            {log['origin']}: {log['size']} entries, "
+                  f"{log['cosigned']} checkpoints cosigned ({log['quorum']} of "
+                  f"{len(log['witnesses'])} witnesses); a split view refused "
+                  f"({log['evidence']})", markup=False)
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
     pub, pem = summary["published"], result.anchor_pem
     out.print("try:")

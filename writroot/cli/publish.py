@@ -28,19 +28,23 @@ from writroot.display import inert
 @click.option("--at", "at_text", metavar="TIME",
               help="Reference time for the revocation lists, UTC YYYY-MM-DDTHH:MM:SSZ "
                    "(default: now).")
+@click.option("--cosigned", "returns", multiple=True, metavar="PATH",
+              type=click.Path(path_type=Path, exists=True),
+              help="Cosigned checkpoints and evidence files the witnesses returned (files or "
+              "directories, repeatable): cosignatures join the published checkpoint.")
 @click.option("--with-transcripts", is_flag=True,
               help="Put the transcripts (which hold host facts) in the distribution set too.")
 @json_option
 def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
             ceremony_dirs: tuple[Path, ...], anchor: str, at_text: str | None,
-            with_transcripts: bool, as_json: bool) -> None:
+            returns: tuple[Path, ...], with_transcripts: bool, as_json: bool) -> None:
     """Build the distribution set (--out) and/or the audit package (--audit-package) from
     ceremony output directories. Everything is read and checked before anything is written;
     sealed keys are never published."""
     from writroot.errors import BadInput
     from writroot.transfer import check_path
     from writroot.transfer.bundle import export_files
-    from writroot.transfer.publish import PACKAGE_KIND, collect, package_files
+    from writroot.transfer.publish import PACKAGE_KIND, add_returns, collect, package_files
     from writroot.transfer.tree import check_new, write_tree
 
     if out_dir is None and package is None:
@@ -58,6 +62,7 @@ def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
     pub = collect(list(runs), list(ceremony_dirs), resolve_anchor(anchor), at, with_transcripts,
                   binder=package is not None)
+    cosigned = add_returns(pub, list(returns))
     for rel in pub.dist:
         check_path(rel, rel)
     manifest = None
@@ -70,7 +75,7 @@ def publish(runs: tuple[Path, ...], out_dir: Path | None, package: Path | None,
                "audit_package": str(package) if package else None,
                "manifest_sha256": manifest.sha256 if manifest else None,
                "words": manifest.words if manifest else None,
-               "transfers": pub.transfers}
+               "transfers": pub.transfers, "cosigned": cosigned}
     if as_json:
         print_json(summary)
         return

@@ -38,12 +38,15 @@ def region() -> None:
               help="New directory for the share files, each under its holder's passphrase "
               "(WRITROOT_SHARE_PASSPHRASE_<HOLDER> or asked); without it, shares are shown "
               "on the terminal, once per holder.")
+@click.option("--log-key-label", metavar="LABEL",
+              help="Also make the region's ML-DSA-44 log key (DESIGN §6a) on this token, "
+              "named in the request and signing it too.")
 @json_option
 def keygen(module: str | None, token_label: str | None, token_serial: str | None,
            pin_shares: tuple[str, ...], pin_source: str, region_code: str, fleet: str,
            label: str, algorithm: str, out_path: Path, backup_dir: Path | None,
            holders: tuple[str, ...], recovery_threshold: int | None, shares_out: Path | None,
-           as_json: bool) -> None:
+           log_key_label: str | None, as_json: bool) -> None:
     """Generate the regional root in this region's HSM; export a key request whose
     self-signature proves possession, as a transfer bundle for the fleet ceremony.
     With --recovery-holder, the key is born with a recovery split (docs/custody.md §10)."""
@@ -62,6 +65,10 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
 
     region_check(region_code, "--region")
     name(fleet, "--fleet")
+    if log_key_label is not None:
+        name(log_key_label, "--log-key-label")
+        if log_key_label == label:
+            raise BadInput("the log key needs a label of its own", "--log-key-label")
     alg = by_name(algorithm, "--algorithm")
     if out_path.exists():
         raise BadInput("exists already (outputs are write-once)", str(out_path))
@@ -78,7 +85,7 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
             try:
                 request = make_request(custody, alg, region_code, fleet,
                                        label, f"{token['label']} ({token['serial']})", now,
-                                       backup_dir, escrow)
+                                       backup_dir, escrow, log_key_label)
                 if escrow is not None and handout is not None:
                     handout.give(escrow.split)
                 with tempfile.TemporaryDirectory(prefix="writroot-request-") as tmp:
@@ -92,7 +99,7 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
                 # No request left the machine: the new key must not stay on the token, able
                 # to sign, with nobody knowing of it (the same rule as a ceremony run).
                 for record in custody.keys():
-                    if record.label == label:
+                    if record.label in (label, log_key_label):
                         with contextlib.suppress(Exception):
                             custody.destroy_key(record)
                 raise
@@ -106,6 +113,8 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
         "region": region_code, "keyid": request.key.keyid, "fingerprint": fp,
         "algorithm": alg.name, "custody": request.custody, "bundle": str(out_path),
         "manifest_sha256": manifest.sha256, "words": manifest.words}
+    if request.log_key is not None:
+        summary["log_key"] = {"label": log_key_label, "keyid": request.log_key.keyid}
     if request.recovery is not None:
         split = request.recovery["split"]
         summary["recovery"] = {"split": split["split"], "threshold": split["threshold"],
@@ -119,6 +128,8 @@ def keygen(module: str | None, token_label: str | None, token_serial: str | None
     out.print(f"[bold]{region_code}[/bold] regional root {alg.name}, {request.custody} custody")
     out.print(f"  keyid            {fp['groups']}", markup=False)
     out.print(f"  PGP words        {fp['words']}", markup=False)
+    if request.log_key is not None:
+        out.print(f"  log key          {hex_groups(request.log_key.keyid)}", markup=False)
     out.print(f"  request          {out_path}", markup=False)
     out.print(f"  manifest sha256  {hex_groups(manifest.sha256)}", markup=False)
     out.print(f"  read aloud       {manifest.words}", markup=False)

@@ -35,11 +35,14 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     from writroot.status import LOUD, authentic_at, calendar, revoked_at, with_revocations
     from writroot.verify.core import parse_artifact
     from writroot.verify.files import gather, resolve_anchor
+    from writroot.verify.logs import log_status, split_inputs
     from writroot.verify.trust import establish
 
     at = parse_time(at_text, "--at") if at_text else datetime.now(UTC).replace(microsecond=0)
+    envelope_paths, log_files = split_inputs(list(paths))
     pinned = resolve_anchor(anchor)
-    given = gather(list(paths)) + (gather(list(revocations)) if revocations else [])
+    given = (gather(envelope_paths) if envelope_paths else []) + \
+        (gather(list(revocations)) if revocations else [])
     parsed = [parse_artifact(name, data) for name, data in given]
     trust = establish(pinned, parsed, at)  # the revocations: only from lists it verified
     report = trust.report
@@ -50,13 +53,16 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
     statements = [p.statement for p in parsed if p.statement is not None]
     rows = with_revocations(calendar(report, warn_days, at, revoked), trust.revocations,
                             statements, at)
+    fleet = next((r.statement.fleet for r in report.results if r.ok and r.statement), None)
+    logs = log_status(report, fleet, log_files)
     loud = [r for r in rows if r.state in LOUD]
     failed = [r.name for r in report.results if not r.ok]
     if as_json:
         print_json({"at": format_time(at), "fleet_root": report.fleet_root,
                     "rows": [r.to_json() for r in rows], "loud": len(loud),
-                    "not_verified": failed})
+                    "not_verified": failed, "logs": [log.to_json() for log in logs]})
         sys.exit(1 if loud else 0)
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -87,6 +93,17 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
                                  f"({rev.reason}) by revocation list {rev.sequence}"
                                  + ("" if r.expires else "; its artifact is not in this set")),
                            style="" if r.state == "revoked-expired" else "bold red"))
+    if logs:
+        logs_table = Table()
+        for column in ("log", "size", "newest checkpoint root", "cosigned", "last cosigned"):
+            logs_table.add_column(column, no_wrap=True)
+        for log in logs:
+            names = f" ({escape(', '.join(log.witnesses))})" if log.witnesses else ""
+            logs_table.add_row(escape(log.origin), "-" if log.size is None else str(log.size),
+                               log.root or "no checkpoint given",
+                               f"{len(log.witnesses)} of {log.quorum}{names}",
+                               log.last_cosigned or "-")
+        out.print(logs_table)
     if failed:
         out.print(Text(f"{len(failed)} artifact(s) did not verify and are not in the "
                        "calendar (run writroot verify): ", style="yellow")

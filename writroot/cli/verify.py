@@ -106,14 +106,33 @@ def _run(paths: list[str], pinned: Anchor, at: datetime, independent: bool,
     from writroot.verify.bulk import BULK_MIN, default_jobs
     from writroot.verify.core import verify_parsed
     from writroot.verify.files import gather_paths, parsed
+    from writroot.verify.logs import judge, split_inputs
 
+    others, log_files = split_inputs(others)
     jobs = jobs or default_jobs()
-    if jobs > 1 and not independent and len(gather_paths(others)) >= BULK_MIN:
+    if others and jobs > 1 and not independent and len(gather_paths(others)) >= BULK_MIN:
         artifacts, signatures = parsed(others, jobs, pinned)
-        return verify_parsed(artifacts, pinned, at, revocations=lists, subject_files=files,
-                             signatures=signatures, jobs=jobs)
-    return verify_core(gather(others), pinned, at, independent=independent,
-                       revocations=lists, subject_files=files)
+        report = verify_parsed(artifacts, pinned, at, revocations=lists, subject_files=files,
+                               signatures=signatures, jobs=jobs)
+    else:
+        report = verify_core(gather(others) if others else [], pinned, at,
+                             independent=independent, revocations=lists, subject_files=files)
+    fleet = next((r.statement.fleet for r in report.results if r.ok and r.statement), None)
+    judge(report, fleet, log_files, _payload_of)
+    return report
+
+
+def _payload_of(name: str) -> bytes | None:
+    """An artifact's DSSE payload, read again by the name verify reported it under."""
+    from writroot.envelope import Envelope
+    from writroot.errors import WritrootError
+    from writroot.jsonio import read_capped
+    from writroot.verify.files import MAX_ARTIFACT_BYTES
+
+    try:
+        return Envelope.parse(read_capped(Path(name), MAX_ARTIFACT_BYTES), name).payload
+    except (WritrootError, OSError):
+        return None
 
 
 def _explain(explain: tuple[Path, Path], report: Report, pinned: Anchor) -> list[str]:

@@ -85,16 +85,34 @@ def init(name: str, key_path: Path, state_path: Path, passphrase: str, as_json: 
     click.echo(f"witness {name}\nvkey {vkey}")
 
 
-def log_key_for(origin: str, log_key: Path) -> Any:
-    """The log key a checkpoint of `origin` must be signed by.
-
-    Today: the PEM the operator gives. The seam for the trust engine: the key the fleet or
-    regional root certified for this origin, chained from the pinned anchor.
-    """
+def log_key_for(origin: str, log_key: Path | None, anchor: str | None,
+                trust: Path | None) -> Any:
+    """The log key a checkpoint of `origin` must be signed by: the key the fleet or regional
+    root certified for it, established from the pinned anchor over the fleet's published set
+    (`--anchor`, `--trust`); or a PEM the operator gives (`--log-key`, for logs outside a
+    writroot federation and for tests)."""
     from writroot.crypto.keys import PublicKey
+    from writroot.errors import BadInput, VerificationFailed
     from writroot.jsonio import read_capped
 
-    return PublicKey.from_pem(read_capped(log_key, 64 * 1024), str(log_key))
+    if (log_key is None) == (anchor is None):
+        raise BadInput("give the pinned anchor and the published set (--anchor, --trust), "
+                       "or a log key PEM (--log-key), not both", "--anchor")
+    if log_key is not None:
+        return PublicKey.from_pem(read_capped(log_key, 64 * 1024), str(log_key))
+    from writroot.ceremony.trust import establish_inputs, pinned_from
+
+    if trust is None:
+        raise BadInput("the log key is established from the fleet's published set: give "
+                       "--trust DIR", "--trust")
+    pinned = pinned_from(anchor, trust, "--anchor")
+    assert pinned is not None
+    established = establish_inputs(pinned, {}, trust, datetime.now(UTC))
+    key = established.log_keys.get(origin)
+    if key is None:
+        raise VerificationFailed(f"no log key for {origin!r} chains to the pinned anchor in "
+                                 "the published set given", "--trust")
+    return key
 
 
 def _consistency(tiles: Path | None, old: int, cp: Any) -> list[bytes]:
@@ -115,8 +133,13 @@ def _consistency(tiles: Path | None, old: int, cp: Any) -> list[bytes]:
 @click.argument("checkpoint_path", metavar="CHECKPOINT", type=_FILE)
 @click.option("--key", "key_path", type=_FILE, required=True, help="The witness key file.")
 @click.option("--state", "state_path", type=_FILE, required=True, help="The state file.")
-@click.option("--log-key", "log_key", type=_FILE, required=True,
-              help="The log's ML-DSA-44 public key (PEM) the checkpoint must be signed by.")
+@click.option("--anchor", metavar="FINGERPRINT|PEM",
+              help="The pinned fleet anchor: the log key is the one certified for the "
+              "checkpoint's origin, chained to it (with --trust).")
+@click.option("--trust", type=click.Path(path_type=Path, file_okay=False),
+              help="The fleet's published set the log key is established from.")
+@click.option("--log-key", "log_key", type=_FILE,
+              help="Instead of --anchor/--trust: the log's ML-DSA-44 public key (PEM).")
 @click.option("--tiles", type=click.Path(path_type=Path, file_okay=False),
               help="The log's tiles (C2SP tlog-tiles), for the consistency proof.")
 @click.option("--out", "out_path", type=_FILE, required=True,
@@ -126,9 +149,9 @@ def _consistency(tiles: Path | None, old: int, cp: Any) -> list[bytes]:
 @click.option("--passphrase", default="prompt", show_default=True, metavar="SOURCE",
               help=f"Unlocks the key file: {PASS_HELP}.")
 @json_option
-def cosign(checkpoint_path: Path, key_path: Path, state_path: Path, log_key: Path,
-           tiles: Path | None, out_path: Path, evidence_path: Path | None, passphrase: str,
-           as_json: bool) -> None:
+def cosign(checkpoint_path: Path, key_path: Path, state_path: Path, anchor: str | None,
+           trust: Path | None, log_key: Path | None, tiles: Path | None, out_path: Path,
+           evidence_path: Path | None, passphrase: str, as_json: bool) -> None:
     """Check a checkpoint (log signature, consistency with the last one cosigned) and cosign
     it. A rollback or a split view is refused (exit 1) and its evidence written."""
     import json
@@ -146,7 +169,7 @@ def cosign(checkpoint_path: Path, key_path: Path, state_path: Path, log_key: Pat
     data = read_capped(checkpoint_path, note.MAX_NOTE_BYTES)
     text, sigs = note.split(data, where)
     cp = checkpoint.parse(text, where)
-    key = log_key_for(cp.origin, log_key)
+    key = log_key_for(cp.origin, log_key, anchor, trust)
     if key.algorithm is not ML_DSA_44:
         raise BadInput(f"log keys are ML-DSA-44, not {key.algorithm.name}", str(log_key))
     note.open_note(data, [cosignature.CosignatureVerifier(cp.origin, key)], where)

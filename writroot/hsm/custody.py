@@ -51,7 +51,7 @@ KEK_LABEL = "writroot-kek"
 SPENT_LABEL = "writroot-spent-plan"
 RETIRED_LABEL = "writroot-retired-key"
 RESERVED_LABELS = (KEK_LABEL, SPENT_LABEL, RETIRED_LABEL)
-ROLES = ("fleet-root", "regional-root", "custodian", "test")
+ROLES = ("fleet-root", "regional-root", "custodian", "test", "fleet-log", "regional-log")
 PQC_MECHANISMS = {
     "slh-dsa": (CKM_SLH_DSA_KEY_PAIR_GEN, CKM_SLH_DSA),
     "ml-dsa": (CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_DSA),

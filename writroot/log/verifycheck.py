@@ -25,6 +25,9 @@ from writroot.log import checkpoint as cpmod
 from writroot.log import cosignature, note, proof, tiles, tree
 from writroot.log.checkpoint import Checkpoint
 
+#: An origin's log key, or every key it has had (a log continues when its key is replaced).
+OriginKeys = PublicKey | tuple[PublicKey, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class WitnessPolicy:
@@ -62,7 +65,7 @@ def _b64(root: bytes) -> str:
 
 
 class _Checker:
-    def __init__(self, log_keys: Mapping[str, PublicKey], policy: WitnessPolicy) -> None:
+    def __init__(self, log_keys: Mapping[str, OriginKeys], policy: WitnessPolicy) -> None:
         self.log_keys = log_keys
         self.policy = policy
         self.witnesses = [cosignature.CosignatureVerifier(n, k) for n, k in policy.witnesses]
@@ -79,15 +82,16 @@ class _Checker:
             cp = cpmod.parse(text, where)
         except BadInput as exc:
             return _Head(None, problem=f"malformed checkpoint: {exc.message}")
-        key = self.log_keys.get(cp.origin)
-        if key is None:
+        keys = self.log_keys.get(cp.origin)
+        if keys is None:
             return _Head(None, problem=f"no log key is known for origin {cp.origin!r}")
-        log = cosignature.CosignatureVerifier(cp.origin, key)
+        logs = [cosignature.CosignatureVerifier(cp.origin, k)
+                for k in (keys if isinstance(keys, tuple | list) else (keys,))]
         message = text.encode()
         try:
             signed_by_log = any(
                 (s.name, s.key_id) == (log.name, log.key_id)
-                and log.verify(message, s.signature) for s in sigs)
+                and log.verify(message, s.signature) for log in logs for s in sigs)
             good = frozenset(
                 w.name for w in self.witnesses for s in sigs
                 if (s.name, s.key_id) == (w.name, w.key_id) and w.verify(message, s.signature))
@@ -162,7 +166,7 @@ def _conflicts(heads: Mapping[str, _Head], tile_readers: Mapping[str, tiles.Tile
     return out
 
 
-def check(log_keys: Mapping[str, PublicKey], policy: WitnessPolicy,
+def check(log_keys: Mapping[str, OriginKeys], policy: WitnessPolicy,
           checkpoints: Sequence[tuple[str, bytes]], proofs: Sequence[tuple[str, bytes]],
           statements: Sequence[Statement],
           tile_readers: Mapping[str, tiles.TileReader] | None = None) -> list[Finding]:
@@ -182,6 +186,14 @@ def check(log_keys: Mapping[str, PublicKey], policy: WitnessPolicy,
                                     f"{exc.message}"))
             continue
         heads[f"{name} (checkpoint)"] = checker.head(parsed[name].checkpoint, name)
+    # cosignatures of one tree count together, whichever copy of its checkpoint holds them
+    pooled: dict[tuple[str, int, bytes], frozenset[str]] = defaultdict(frozenset)
+    for head in heads.values():
+        if head.cp is not None:
+            key = (head.cp.origin, head.cp.size, head.cp.root)
+            pooled[key] = pooled[key] | head.witnesses
+    heads = {name: _Head(h.cp, pooled[(h.cp.origin, h.cp.size, h.cp.root)], h.problem)
+             if h.cp is not None else h for name, h in heads.items()}
     for name, head in heads.items():
         if head.cp is None:
             findings.append(Finding(name, "log-signed", False, head.problem))

@@ -19,6 +19,7 @@ OP_TYPE = {
     "sign-revocation-list": "revocation-list", "sign-enclave-bundle": "enclave-bundle",
     "sign-federation-key": "federation-key", "sign-oscal-baseline": "oscal-baseline",
     "sign-oscal-overlay": "oscal-overlay", "sign-release-provenance": "release-provenance",
+    "sign-witness-policy": "witness-policy",
 }
 REGIONAL_OPS = ("sign-enclave-bundle", "sign-federation-key", "sign-oscal-overlay")
 INTOTO_OPS = ("sign-oscal-baseline", "sign-oscal-overlay", "sign-release-provenance")
@@ -60,6 +61,12 @@ def _covers_op(op: dict[str, Any], st: Statement) -> bool:
     if (st.not_after - st.not_before) != timedelta(days=op.get("validity_days", -1)):
         return False
     try:
+        if not _covers_log_key(op, doc):
+            return False
+        if st.type == "witness-policy":
+            return bool(all(op[k] == doc[k] for k in ("version", "quorum", "logging"))
+                        and [(w["name"], w["key"]["keyid"]) for w in op["witnesses"]]
+                        == [(w["name"], w["key"]["keyid"]) for w in doc["witnesses"]])
         if st.type in INTOTO_TYPES:
             return _covers_intoto(op, doc, st.type)
         if st.type == "fleet-root":
@@ -86,6 +93,16 @@ def _covers_op(op: dict[str, Any], st: Statement) -> bool:
                     and op.get("cds_route") == doc.get("cds_route"))
     except (KeyError, TypeError, BadInput):
         return False
+
+
+def _covers_log_key(op: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """A log key the plan pinned (carried on, or from a key request) is the one named; a key
+    the ceremony makes (`log_key_label`) is named; otherwise none is."""
+    if "log_key" in op:
+        return "log_key" in doc and bool(op["log_key"]["keyid"] == doc["log_key"]["keyid"])
+    if "log_key_label" in op:
+        return "log_key" in doc
+    return op.get("op") == "sign-fleet-root" or "log_key" not in doc
 
 
 def _covers_intoto(op: dict[str, Any], doc: dict[str, Any], type_: str) -> bool:

@@ -25,10 +25,11 @@ PLAN_VERSION = 1  # the YAML plan's `plan:`
 #: writroot.rules.merkle) is what `ceremony plan` writes.
 LOCK_VERSIONS = (1, MERKLE_VERSION)
 TOP_FIELDS = {"plan", "ceremony", "fleet", "signer", "roster", "operations", "source"}
-OPTIONAL_TOP = {"fleet_root", "authority", "established"}
+OPTIONAL_TOP = {"fleet_root", "authority", "established", "log"}
 #: What a genesis plan may do: make and sign the fleet root (its recovery split at birth
 #: included) and issue the first regional roots. Nothing that needs an anchor.
-GENESIS_OPS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root")
+GENESIS_OPS = ("generate-fleet-root", "sign-fleet-root", "sign-regional-root",
+               "sign-witness-policy")
 #: The lock's record of what the ceremony machine established from the pinned anchor.
 ESTABLISHED_FIELDS = {"anchor", "fleet_root", "roster_version"}
 ESTABLISHED_OPTIONAL = {"revocation_sequence", "authority"}
@@ -299,6 +300,8 @@ def check_structure(plan: dict[str, Any], facts: PlanFacts,
             bad("established", "a genesis plan establishes nothing from an anchor")
     elif "established" in plan:
         out += _established(plan["established"], bool(regional))
+    if "log" in plan:
+        out += _log_head(plan["log"])
     out += recovery_rules.structure(plan)
     authority = facts.authority
     if regional and authority is not None:
@@ -309,6 +312,20 @@ def check_structure(plan: dict[str, Any], facts: PlanFacts,
             out.append(Violation("issuer-valid-when-signed", "authority", "the signer's "
                                  "regional root has expired"))
     return out
+
+
+def _log_head(value: Any) -> list[Violation]:
+    """The head of the issuer's log the plan starts from: origin, size, root (hex)."""
+    import re
+
+    if not isinstance(value, dict) or set(value) != {"origin", "size", "root"} \
+            or not isinstance(value["origin"], str) or not isinstance(value["size"], int) \
+            or value["size"] < 0 or not isinstance(value["root"], str) \
+            or not re.fullmatch(r"[0-9a-f]{64}", value["root"]) \
+            or not re.fullmatch(r"[A-Za-z0-9._/-]{1,255}", value["origin"]):
+        return [Violation("plan-well-formed", "log", "members are origin (a log origin), size "
+                          "(an integer ≥ 0) and root (64 hex digits)")]
+    return []
 
 
 def _established(value: Any, regional: bool) -> list[Violation]:

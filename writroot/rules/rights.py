@@ -19,6 +19,7 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "oscal-overlay": ("regional-root",),
     "release-provenance": ("fleet-root",),
     "recovery-rehearsal": ("fleet-root", "regional-root"),
+    "witness-policy": ("fleet-root",),
 }
 
 #: What a regional-root statement's `may_sign` may grant.

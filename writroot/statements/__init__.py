@@ -135,9 +135,24 @@ def roster_check(value: Any, where: str) -> dict[str, Any]:
     return roster
 
 
+def log_key_check(value: Any, where: str) -> Any:
+    """A log key (DESIGN §6a): ML-DSA-44, the one key type C2SP tlog-cosignature's 0x06 and
+    writroot's checkpoint signatures take."""
+    from writroot.crypto.algorithms import ML_DSA_44
+
+    key = s.key(value, where)
+    if key.algorithm is not ML_DSA_44:
+        raise BadInput(f"a log key is ML-DSA-44, not {key.algorithm.name}", where)
+    return key
+
+
+#: Optional members naming the issuer's log key (absent in statements made before logs).
+LOG_KEY: dict[str, s.Check] = {"log_key": log_key_check}
+
+
 def _fleet_root(subject: Any, where: str) -> dict[str, Any]:
     return s.record(subject, where, {"key": s.key, "version": s.integer(1), "policy": _policy,
-                                     "roster": roster_check})
+                                     "roster": roster_check}, LOG_KEY)
 
 
 def _roster(subject: Any, where: str) -> dict[str, Any]:
@@ -179,13 +194,13 @@ def _regional_root(subject: Any, where: str) -> dict[str, Any]:
         "region": region_check, "key": s.key, "version": s.integer(1),
         "may_sign": s.list_of(s.one_of(*REGIONAL_MAY_SIGN), 1, len(REGIONAL_MAY_SIGN)),
         "enclaves": enclaves_check,
-    })
+    }, LOG_KEY)
 
 
 def _fleet_rotation(subject: Any, where: str) -> dict[str, Any]:
     """The next fleet root: signed by the previous root and the new one, version +1."""
     out = s.record(subject, where, {"key": s.key, "previous": s.key, "version": s.integer(2),
-                                    "policy": _policy, "roster": roster_check})
+                                    "policy": _policy, "roster": roster_check}, LOG_KEY)
     if out["key"] == out["previous"]:
         raise BadInput("the new fleet root must differ from the previous one", f"{where}.key")
     return out
@@ -254,7 +269,8 @@ def _key_request(subject: Any, where: str) -> dict[str, Any]:
 
     out = s.record(subject, where, {"region": region_check, "key": s.key,
                                     "custody": s.one_of("native", "wrapped"),
-                                    "token": s.string}, {"recovery": description_check})
+                                    "token": s.string},
+                   {"recovery": description_check, **LOG_KEY})
     if "recovery" in out and out["recovery"]["keyid"] != out["key"].keyid:
         raise BadInput("the recovery split restores another keyid than the request's key",
                        f"{where}.recovery.keyid")
@@ -318,6 +334,35 @@ def _recovery_rehearsal(subject: Any, where: str) -> dict[str, Any]:
         "token": s.string})
 
 
+MAX_WITNESSES = 64
+
+
+def _witness(value: Any, where: str) -> dict[str, Any]:
+    from writroot.log.note import check_name
+
+    out = s.record(value, where, {"name": s.string, "key": log_key_check})
+    check_name(out["name"], f"{where}.name")
+    return out
+
+
+def witness_policy_check(subject: Any, where: str) -> dict[str, Any]:
+    """The witness set, how many must cosign a checkpoint, and whether logging is required
+    (a word, as regional_recovery); `log_key` names (or replaces) the fleet's log key."""
+    out = s.record(subject, where, {
+        "version": s.integer(1), "witnesses": s.list_of(_witness, 0, MAX_WITNESSES),
+        "quorum": s.integer(0, MAX_WITNESSES), "logging": s.one_of("required", "optional")},
+        LOG_KEY)
+    names = [w["name"] for w in out["witnesses"]]
+    if len(set(names)) != len(names):
+        raise BadInput("witness names must be distinct", f"{where}.witnesses")
+    if len({w["key"].keyid for w in out["witnesses"]}) != len(names):
+        raise BadInput("witness keys must be distinct", f"{where}.witnesses")
+    if out["quorum"] > len(names):
+        raise BadInput(f"quorum must not exceed the {len(names)} witnesses named",
+                       f"{where}.quorum")
+    return out
+
+
 SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "fleet-root": _fleet_root,
     "regional-root": _regional_root,
@@ -334,6 +379,7 @@ SUBJECTS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "oscal-overlay": _oscal_overlay,
     "release-provenance": _release_provenance,
     "recovery-rehearsal": _recovery_rehearsal,
+    "witness-policy": witness_policy_check,
 }
 
 

@@ -147,6 +147,7 @@ def _run(out: Published, run: Path, targets: set[str], ceremony_dirs: list[Path]
             continue
         out.put(out.dist, f"spire/{name}/{bundle.name}", _read(bundle), str(bundle))
     _oscal(out, lock, run, ceremony_dirs)
+    _logs(out, run)
     for rel, data in (("plan.lock.json", _read(run / "plan.lock.json")),
                       ("transcript.jsonl", transcript),
                       ("ceremony-record.dsse.json", record)):
@@ -157,6 +158,68 @@ def _pem_keyid(data: bytes, where: str) -> str:
     from writroot.crypto.keys import PublicKey
 
     return PublicKey.from_pem(data, where).keyid
+
+
+def _logs(out: Published, run: Path) -> None:
+    """The run's log files (docs/format.md §10.10): tiles never change once written, so two
+    runs' copies of one path must agree; of a log's checkpoints the largest is kept (two of
+    one size that differ are a fork: refused)."""
+    from writroot.log import checkpoint, note
+
+    for path in sorted((run / "logs").rglob("*")) + sorted((run / "proofs").glob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        rel = path.relative_to(run).as_posix()
+        data = _read(path)
+        if path.name != "checkpoint" or rel not in out.dist:
+            out.put(out.dist, rel, data, str(path))
+            continue
+        sizes = []
+        for blob in (out.dist[rel], data):
+            text, _ = note.split(blob, str(path))
+            sizes.append(checkpoint.parse(text, str(path)).size)
+        if sizes[1] > sizes[0]:
+            out.dist[rel] = data
+        elif sizes[1] == sizes[0]:
+            out.put(out.dist, rel, data, str(path))  # the same, or a fork: refused
+
+
+def add_returns(out: Published, paths: list[Path]) -> list[str]:
+    """What came back from the witnesses: cosigned checkpoints (their cosignatures join the
+    published checkpoint of the same tree, or are kept under cosignatures/) and evidence
+    files (kept under evidence/). Each is read strictly; returns what was added."""
+    from writroot.log import checkpoint, note
+    from writroot.log.witness import EVIDENCE_TYPE
+
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    added = []
+    for f in files:
+        data = _read(f)
+        if data.lstrip().startswith(b"{"):
+            obj = loads_strict(data, str(f))
+            if not isinstance(obj, dict) or obj.get("type") != EVIDENCE_TYPE:
+                raise BadInput(f"not a cosigned checkpoint or a {EVIDENCE_TYPE} file", str(f))
+            rel = f"evidence/{hashlib.sha256(data).hexdigest()[:16]}.evidence.json"
+            out.put(out.dist, rel, data, str(f))
+            added.append(rel)
+            continue
+        text, sigs = note.split(data, str(f))
+        cp = checkpoint.parse(text, str(f))
+        rel = f"logs/{cp.origin}/checkpoint"
+        rules.check_path(rel, str(f))
+        mine = out.dist.get(rel)
+        if mine is not None and note.split(mine, rel)[0] == text:
+            have = note.split(mine, rel)[1]
+            new = [s for s in sigs if s not in have]
+            out.dist[rel] = note.sign(text, [], [*have, *new])
+        else:
+            rel = (f"cosignatures/{cp.origin.replace('/', '_')}-{cp.size}-"
+                   f"{hashlib.sha256(data).hexdigest()[:16]}.checkpoint")
+            out.put(out.dist, rel, data, str(f))
+        added.append(rel)
+    return added
 
 
 def pinned_files(lock: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -195,6 +195,8 @@ def check_key_request(v: Verifier, item: Item, regional: list[Item]) -> None:
                f"key {key.keyid}, not {st.issuer_keyid}")
         return
     ok = signature_valid(v, item, key) and ok
+    if "log_key" in st.subject:  # the log key's possession: a second signature
+        ok = signature_valid(v, item, st.subject["log_key"]) and ok
     for root in regional:
         sub = root.statement.subject
         if ok and sub["key"].keyid == key.keyid and sub["region"] != st.subject["region"]:
@@ -251,7 +253,7 @@ def bundle_conflicts(v: Verifier, passed: list[Item]) -> None:
 #: any process: each reads the established state and writes only its own result).
 LEAF_TYPES = ("enclave-bundle", "federation-key", "oscal-baseline", "release-provenance",
               "oscal-overlay", "ceremony-record", "approval", "enrolment", "key-request",
-              "recovery-rehearsal")
+              "recovery-rehearsal", "witness-policy")
 
 
 def judge_leaf(v: Verifier, item: Item, regional: list[Item]) -> bool:

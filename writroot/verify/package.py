@@ -227,13 +227,31 @@ def _transfers(pkg: Package) -> list[ArtifactResult]:
     return out
 
 
+def _logs(pkg: Package, report: Report, given: dict[str, bytes]) -> None:
+    """The logs the distribution set carries (docs/format.md §10.7), judged as verify does."""
+    from writroot.envelope import Envelope
+    from writroot.errors import WritrootError
+    from writroot.verify.logs import in_memory, judge
+
+    def payload_of(name: str) -> bytes | None:
+        try:
+            return Envelope.parse(given[name], name).payload
+        except (KeyError, WritrootError):
+            return None
+
+    fleet = next((r.statement.fleet for r in report.results if r.ok and r.statement), None)
+    judge(report, fleet, in_memory(pkg.files, pkg.at), payload_of)
+
+
 def check(pkg: Package, anchor: Anchor, at: datetime, independent: bool = False,
           extra: list[tuple[str, bytes]] | None = None) -> Report:
     """One report for the whole package (and any other artifacts given beside it)."""
     from writroot.verify.distribution import binder_complete, distributed, withheld
 
-    report = verify(artifacts(pkg) + (extra or []), anchor, at, independent=independent,
+    given = artifacts(pkg) + (extra or [])
+    report = verify(given, anchor, at, independent=independent,
                     subject_files=subject_files(pkg))
+    _logs(pkg, report, dict(given))
     verified = list(report.results)
     for name in pkg.index["ceremonies"]:
         report.results += _ceremony(pkg, str(name))

@@ -42,6 +42,7 @@ class Authority:
     not_after: datetime
     digest: str  # SHA-256 of the statement's file as given
     name: str
+    log_key: PublicKey | None = None  # the region's log key, when its statement names one
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,40 @@ class Established:
     revocations: Mapping[str, Revocation]
     authorities: tuple[Authority, ...]
     results: Mapping[str, ArtifactResult]  # by file SHA-256
+
+    def trusted(self, type_: str) -> tuple[Any, ...]:
+        """The statements of `type_` that verified with no finding, oldest first."""
+        found = {id(r.statement): r.statement for r in self.results.values()
+                 if r.type == type_ and r.ok and r.statement is not None}
+        return tuple(sorted(found.values(), key=lambda st: (st.issued_at, st.serial)))
+
+    @property
+    def witness_policy(self) -> Any:
+        """The witness-policy statement in force: the highest version trusted (None: none)."""
+        return self._logs().policy
+
+    @property
+    def log_keys(self) -> Mapping[str, PublicKey]:
+        """Log origin -> the log key certified for it now: the fleet's named by the newest
+        trusted fleet-root, rotation or witness policy that names one; a region's by its
+        newest trusted regional root (writroot.verify.logs.derive, as verify uses)."""
+        if self.fleet_root is None:
+            return MappingProxyType({})
+        return MappingProxyType(self._logs().keys)
+
+    @property
+    def log_key_history(self) -> Mapping[str, tuple[PublicKey, ...]]:
+        """Every log key each origin has had, oldest first (older checkpoints stay valid)."""
+        if self.fleet_root is None:
+            return MappingProxyType({})
+        return MappingProxyType(self._logs().history)
+
+    def _logs(self) -> Any:
+        from writroot.verify.logs import derive
+
+        found = {id(r.statement): r.statement for r in self.results.values()
+                 if r.ok and r.statement is not None}
+        return derive(found.values(), self.fleet)
 
     @property
     def roster_version(self) -> int | None:
@@ -124,7 +159,8 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
             continue
         authorities.append(Authority(st.subject["region"], st.subject["version"],
                                      st.subject["key"], st.not_after,
-                                     digests.get(id(carrying[0]), ""), carrying[0].name))
+                                     digests.get(id(carrying[0]), ""), carrying[0].name,
+                                     st.subject.get("log_key")))
     roster = verifier.roster_at(at) if chain_ok else None
     return Established(
         anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,
