@@ -85,7 +85,8 @@ def check_name(name: str, where: str) -> None:
         raise BadInput("key name must not contain spaces, '+' or unprintable characters", where)
 
 
-def _b64(text: str, where: str) -> bytes:
+def b64_strict(text: str, where: str) -> bytes:
+    """Standard base64, canonical only (one encoding per value), or a one-line error."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -127,7 +128,7 @@ def split(data: bytes, where: str) -> tuple[str, list[Signature]]:
         if not sep:
             raise BadInput("signature line has no signature", at)
         check_name(name, at)
-        raw = _b64(blob, at)
+        raw = b64_strict(blob, at)
         if len(raw) < 5:
             raise BadInput("signature is shorter than a key ID and one byte", at)
         sigs.append(Signature(name, int.from_bytes(raw[:4], "big"), raw[4:]))

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from writroot.errors import BadInput
@@ -39,14 +38,6 @@ class Proof:
         return ("\n".join(lines) + "\n\n").encode() + self.checkpoint
 
 
-def _b64(text: str, where: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadInput("malformed base64", where) from None
-    if base64.b64encode(raw).decode() != text:
-        raise BadInput("base64 is not canonical", where)
-    return raw
 
 
 def parse(data: bytes, where: str) -> Proof:
@@ -63,7 +54,7 @@ def parse(data: bytes, where: str) -> Proof:
         raise BadInput(f"proof must start with {HEADER}", where)
     at, extra = 1, None
     if len(lines) > at and lines[at].startswith("extra "):
-        extra = _b64(lines[at][6:], f"{where}: extra")
+        extra = note.b64_strict(lines[at][6:], f"{where}: extra")
         if len(extra) > MAX_EXTRA_BYTES:
             raise BadInput("extra data is too large", where)
         at += 1
@@ -80,7 +71,7 @@ def parse(data: bytes, where: str) -> Proof:
         raise BadInput(f"inclusion path is longer than {MAX_PATH} hashes", where)
     path = []
     for n, line in enumerate(hashes, 1):
-        h = _b64(line, f"{where}: path hash {n}")
+        h = note.b64_strict(line, f"{where}: path hash {n}")
         if len(h) != HASH_SIZE:
             raise BadInput("path hashes are 32 bytes", f"{where}: path hash {n}")
         path.append(h)
