@@ -305,6 +305,32 @@ def regional_payload(fleet: RawKey, regional: PublicKey, region: str = "CONUS",
                  issued_at=not_before, not_before=not_before, not_after=not_after, **over)
 
 
+def roster_yaml(ids: tuple[str, ...] | list[str], threshold: int = 2) -> str:
+    """A roster proposal naming each custodian's enrolment under custodians/ (as the CLI
+    tests' `custodian keygen --out custodians` writes them)."""
+    return f"threshold: {threshold}\ncustodians:\n" + "".join(
+        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
+        for c in ids)
+
+
+def genesis_yaml(ceremony: str, generate_extra: str = "", after: str = "") -> str:
+    """A genesis plan on a 256f fleet root (`generate_extra`: more members of the
+    generate-fleet-root operation; `after`: the sign-fleet-root operation's `policy:` and
+    any further operations, as YAML lines)."""
+    return f"""plan: 1
+ceremony: {ceremony}
+fleet: testfleet
+signer: generate
+roster: roster.yaml
+operations:
+  - op: generate-fleet-root
+    label: fleet-root-1
+    algorithm: SLH-DSA-SHA2-256f
+{generate_extra}  - op: sign-fleet-root
+    validity_days: 548
+{after}"""
+
+
 def key_request(raw: RawKey, region: str, fleet: str = "testfleet") -> Envelope:
     """A region's key request signed by the requested key (proof of possession)."""
     from writroot.region import request_payload

@@ -19,10 +19,12 @@ from tests.conftest import (
     Token,
     custodians,
     failpoint_env,
+    genesis_yaml,
     jwt_bundle,
     key_request,
     raw_key,
     roster_json,
+    roster_yaml,
     run_cli,
 )
 from writroot.ceremony.approve import approve
@@ -75,21 +77,8 @@ def env(make_token, tmp_path_factory) -> Env:
                        "testfleet", "--out", "custodians", "--passphrase", "env:PP",
                        cwd=root, env={"PP": PASS})
         assert proc.returncode == 0, proc.stderr
-    _write(root / "roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
-        for c in ("alice", "bruno", "chen")))
-    _write(root / "genesis.yaml", """plan: 1
-ceremony: genesis-1
-fleet: testfleet
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256f
-  - op: sign-fleet-root
-    validity_days: 548
-""" + POLICY)
+    _write(root / "roster.yaml", roster_yaml(("alice", "bruno", "chen")))
+    _write(root / "genesis.yaml", genesis_yaml("genesis-1", after=POLICY))
     e = Env(root, token, root / "genesis" / "fleet-root.pem", Path(), "")
     assert e.cli("ceremony", "plan", "genesis.yaml").returncode == 0
     for cid in ("alice", "chen"):

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Token, key_request, raw_key, run_cli, sign_raw
+from tests.conftest import (
+    Token,
+    genesis_yaml,
+    key_request,
+    raw_key,
+    roster_yaml,
+    run_cli,
+    sign_raw,
+)
 from writroot.crypto.algorithms import ML_DSA_65, ML_DSA_87
 from writroot.envelope import Envelope
 
@@ -108,27 +116,15 @@ def world(make_token: Any, tmp_path_factory: Any) -> World:
                            "EUCOM", "testfleet", "eucom-root-1", str(region_token.spec.label),
                            datetime.now(UTC).replace(microsecond=0))
     _write(root / "requests" / "eucom.json", req.envelope.dumps().decode())
-    _write(root / "roster.yaml", "threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
-        for c in IDS))
-    _write(root / "genesis.yaml", """plan: 1
-ceremony: genesis-1
-fleet: testfleet
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256f
-  - op: sign-fleet-root
-    validity_days: 548
-""" + POLICY + """  - op: sign-regional-root
+    _write(root / "roster.yaml", roster_yaml(IDS))
+    _write(root / "genesis.yaml", genesis_yaml("genesis-1", after=POLICY + """\
+  - op: sign-regional-root
     region: EUCOM
     request: requests/eucom.json
     validity_days: 90
     enclaves:
       - {trust_domain: eucom-1.writsov.com, impact_level: IL4}
-""")
+"""))
     published = root / "published"
     published.mkdir()
     w = World(root, token, region_token, "", req.key.keyid, published)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Token, failpoint_env, key_request, raw_key, run_cli
+from tests.conftest import Token, failpoint_env, key_request, raw_key, roster_yaml, run_cli
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope
 from writroot.hsm.custody import Custody
@@ -161,9 +161,7 @@ def world(make_token: Callable[[str], Token], module: str, tmp_path_factory: Any
         assert proc.returncode == 0, proc.stderr
     g = root / "genesis"
     g.mkdir()
-    (g / "roster.yaml").write_text("threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
-        for c in ("alice", "bruno", "chen")))
+    (g / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     shutil.copytree(root / "custodians", g / "custodians")
     (g / "plan.yaml").write_text(f"""plan: 1
 ceremony: rec-genesis

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Token, run_cli
+from tests.conftest import Token, roster_yaml, run_cli
 from writroot.envelope import Envelope
 from writroot.recovery import sharefile
 from writroot.recovery.blob import open_blob, recovery_check
@@ -116,9 +116,7 @@ def world(make_token: Callable[[str], Token], tmp_path_factory: Any) -> World:
         assert proc.returncode == 0, proc.stderr
     g = root / "genesis"
     g.mkdir()
-    (g / "roster.yaml").write_text("threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
-        for c in ("alice", "bruno", "chen")))
+    (g / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     shutil.copytree(root / "custodians", g / "custodians")
     (g / "plan.yaml").write_text("""plan: 1
 ceremony: rr-genesis
