@@ -144,8 +144,8 @@ def distributed(pkg: Package, anchor: Anchor, report: Report, verified: list[Art
                     f"ceremonies/{name}/transcript.jsonl") != data:
                 found.append(("package-file", "is not the transcript of a ceremony of the "
                               "package"))
-        elif rel == "package.json" or rel in transfers:
-            continue
+        elif rel == "package.json" or rel in transfers or _log_file(rel):
+            continue  # log files: judged by verify.logs (signatures, tiles against them)
         elif rel.startswith("ceremonies/") and rel.count("/") == 2 \
                 and rel.split("/")[1] in ceremonies and rel.split("/")[2] in _CEREMONY_FILES:
             continue
@@ -155,6 +155,30 @@ def distributed(pkg: Package, anchor: Anchor, report: Report, verified: list[Art
         if found or kind != "distributed-file":
             out.append(_result(pkg.at(rel), kind, found))
     return out
+
+
+def _log_file(rel: str) -> bool:
+    """A transparency-log file in its published place (docs/format.md §10.10): a log's
+    checkpoint or a well-formed tile path under distribution/logs/<origin>/, a proof, a
+    returned cosigned checkpoint, witness evidence."""
+    from writroot.errors import BadInput
+    from writroot.log.tiles import parse_tile_path
+
+    if rel.startswith("distribution/logs/"):
+        if rel.endswith("/checkpoint"):
+            return True
+        _head, sep, tail = rel.partition("/tile/")
+        if not sep:
+            return False
+        try:
+            parse_tile_path(f"tile/{tail}")
+        except BadInput:
+            return False
+        return True
+    return any(rel.startswith(f"distribution/{d}/") and rel.endswith(suffix)
+               and rel.count("/") == 2 for d, suffix in (
+                   ("proofs", ".tlog-proof"), ("cosignatures", ".checkpoint"),
+                   ("evidence", ".evidence.json")))
 
 
 def withheld(pkg: Package, verified: list[ArtifactResult]) -> list[ArtifactResult]:
