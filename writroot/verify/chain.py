@@ -7,7 +7,7 @@ from writroot.crypto.keys import PublicKey
 from writroot.jsonio import canonical
 from writroot.quorum.count import Roster
 from writroot.verify.judge import check_issued
-from writroot.verify.model import Item, Trusted
+from writroot.verify.model import Chain, Item, RootTerm, RosterTerm, Trusted
 from writroot.verify.quorum import quorum_proven
 from writroot.verify.signatures import signature_valid, signed_by
 from writroot.verify.state import Verifier, guarded
@@ -51,8 +51,7 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
         v.version = st.subject["version"]
         v.fleet = st.fleet
         v.policies = [(st.issued_at, st.subject["policy"])]
-        v.rosters = [(st.issued_at, st.subject["roster"]["version"],
-                      Roster.from_checked(st.subject["roster"]).to_json())]
+        v.rosters = [RosterTerm.of(st.issued_at, Roster.from_checked(st.subject["roster"]))]
         v.anchor_item = item
 
 
@@ -70,7 +69,7 @@ def anchor_statement(v: Verifier, item: Item) -> bool | None:
     if v.anchor.key is not None and key != v.anchor.key:
         v.fail(item, "anchor-pinned", "fleet-root key differs from the pinned PEM")
         return None
-    roster = Roster.from_checked(st.subject["roster"]).to_json()
+    roster = RosterTerm.of(st.issued_at, Roster.from_checked(st.subject["roster"]))
     if st.type == "fleet-root":
         ok = signed = issuer_is(v, item, key)
     else:
@@ -157,7 +156,7 @@ def check_rotation(v: Verifier, item: Item) -> None:
         ok = False
     in_force = v.roster_at(st.issued_at)
     if in_force is not None and canonical(Roster.from_checked(
-            st.subject["roster"]).to_json()) != canonical(in_force):
+            st.subject["roster"]).to_json()) != canonical(in_force.json):
         v.fail(item, "roster-matches", "a rotation carries the roster in force; change "
                "rosters with a roster statement")
         ok = False
@@ -180,13 +179,39 @@ def check_roster(v: Verifier, item: Item) -> None:
     new = Roster.from_checked(st.subject["roster"])
     ok = check_issued(v, item)
     old = v.roster_at(st.issued_at)
-    if old is not None and new.version != old["version"] + 1:
+    if old is not None and new.version != old.version + 1:
         v.fail(item, "roster-version", f"roster version {new.version} does not follow "
-               f"version {old['version']}")
+               f"version {old.version}")
         ok = False
+    term = RosterTerm.of(st.issued_at, new)
     if ok:
-        ok = quorum_proven(v, item, new.to_json(), label="new roster")
+        ok = quorum_proven(v, item, term, label="new roster")
     if ok and item.result.ok:
-        v.rosters.append((st.issued_at, new.version, new.to_json()))
+        v.rosters.append(term)
+
+
+def freeze(v: Verifier) -> Chain:
+    """The chain phase's result, as a value: the roots in the order they took office."""
+    roots = tuple(RootTerm(t.key, t.version, t.since, t.until, t.statement)
+                  for t in v.trusted.values() if t.role == "fleet-root")
+    if v.current is not None:  # the root in force last, whatever the insertion order
+        roots = tuple(r for r in roots if r.key != v.current.key) + tuple(
+            r for r in roots if r.key == v.current.key)
+    return Chain(v.at, v.fleet, roots if v.current is not None else (),
+                 tuple((since, dict(p)) for since, p in v.policies),
+                 tuple(v.rosters), anchor_failed=v.anchor_statement_failed,
+                 fork_at=v.fork_at)
+
+
+def under_revocation(v: Verifier, chain: Chain, items: list[Item]) -> Chain:
+    """The revocation step of the chain: each fleet-level statement judged against the
+    revocations (found only after the chain was walked); a new chain naming the roots
+    whose own statement is revoked."""
+    revoked: set[str] = set()
+    for item in items:
+        if not v.not_revoked(item) and item.statement.type in ("fleet-root",
+                                                                "fleet-rotation"):
+            revoked.add(item.statement.subject["key"].keyid)
+    return chain.revoking(frozenset(revoked))
 
 # -- everything else: who signed it, and may they? ------------------------------------

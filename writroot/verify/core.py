@@ -32,7 +32,14 @@ from typing import TypeVar
 
 from writroot.envelope import Envelope, payload_type_for
 from writroot.verify.authorities import check_regional_root, trust_regional_roots
-from writroot.verify.chain import MAX_CHAIN, check_roster, check_rotation, establish_anchor
+from writroot.verify.chain import (
+    MAX_CHAIN,
+    check_roster,
+    check_rotation,
+    establish_anchor,
+    freeze,
+    under_revocation,
+)
 from writroot.verify.judge import (
     LEAF_TYPES,
     bundle_conflicts,
@@ -125,8 +132,7 @@ def _prior(verifier: Verifier, items: list[Item]) -> Prior:
     """What a second pass must know from the start: revoked custodian keys (for counting
     approvals in the fleet's own chain), and the serials two different statements that
     verify under trusted issuers both use (a forger's unsigned copy knocks nothing out)."""
-    custodians = {c["key"]["keyid"] for _since, _v, roster in verifier.rosters
-                  for c in roster["custodians"]}
+    custodians = {c.key.keyid for term in verifier.rosters for c in term.checked.custodians}
     revoked = {t: r for t, r in verifier.revoked.items()
                if t.startswith("keyid:") and t[6:] in custodians}
     verified = [i for i in items if i.statement.type not in _SELF_SIGNED
@@ -269,11 +275,13 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
             check_rotation(verifier, item)
         else:
             check_roster(verifier, item)
-    if verifier.current_item is not None and not verifier.window(verifier.current_item):
-        verifier.root_expired = True  # only the root in force must be unexpired
-    apply_revocations(verifier, by_type["revocation-list"])
-    for item in fleet_level + by_type["fleet-root"]:
-        verifier.not_revoked(item)
+    if verifier.current_item is not None:
+        verifier.window(verifier.current_item)  # reported; `Chain.expired` decides
+    chain = freeze(verifier)
+    verifier.fleet_chain = chain
+    verifier.revocations = apply_revocations(verifier, by_type["revocation-list"])
+    verifier.fleet_chain = under_revocation(verifier, chain,
+                                            fleet_level + by_type["fleet-root"])
     regional = [i for i in by_type["regional-root"] if check_regional_root(verifier, i)]
     trust_regional_roots(verifier, regional)
     # Established: the chain, the revocations and the authorities. Everything else is
@@ -297,4 +305,4 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     current = verifier.current.key.keyid if verifier.current else None
     return Report(at, anchor.keyid, independent, results + extra, fleet_root=current,
                   fleet_version=verifier.version or None,
-                  revocation_sequence=verifier.revocation_sequence), verifier
+                  revocation_sequence=verifier.revocations.sequence), verifier

@@ -19,6 +19,7 @@ from typing import Any
 from writroot.crypto.keys import PublicKey
 from writroot.errors import VerificationFailed
 from writroot.verify.core import Anchor, Parsed, _phases
+from writroot.verify.model import Chain, Revocations
 from writroot.verify.report import ArtifactResult, Report
 
 __all__ = ["Authority", "Established", "Revocation", "establish"]
@@ -59,6 +60,10 @@ class Established:
     revocations: Mapping[str, Revocation]
     authorities: tuple[Authority, ...]
     results: Mapping[str, ArtifactResult]  # by file SHA-256
+    #: The phases' own frozen results: the fleet-root chain (after the revocation step)
+    #: and every verified revocation list's entries together.
+    chain: Chain | None = None
+    revocation_state: Revocations | None = None
 
     @property
     def roster_version(self) -> int | None:
@@ -103,13 +108,14 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
     for p in given:
         if p.name in by_name:
             results.setdefault(p.digest, by_name[p.name])
-    chain_ok = verifier.current is not None and not verifier.root_expired \
-        and not verifier.anchor_statement_failed
-    fleet_root = verifier.current.key if chain_ok and verifier.current else None
-    current_st = verifier.current.statement if chain_ok and verifier.current else None
+    chain = verifier.fleet_chain
+    assert chain is not None, "the phases always freeze the chain"
+    in_force = chain.in_force if chain.holds else None
+    fleet_root = in_force.key if in_force is not None else None
+    current_st = in_force.statement if in_force is not None else None
     revocations = {target: Revocation(target, r.entry["revoked_at"], str(r.entry["reason"]),
                                       r.sequence)
-                   for target, r in verifier.revoked.items()}
+                   for target, r in verifier.revocations.entries.items()}
     # A regional root in a conflict is not in `trusted` at all (it certifies nothing); one
     # that is there is an authority when its statement holds (some file carrying it is OK:
     # copies share the statement's findings, plus their own signature's).
@@ -125,17 +131,18 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
         authorities.append(Authority(st.subject["region"], st.subject["version"],
                                      st.subject["key"], st.not_after,
                                      digests.get(id(carrying[0]), ""), carrying[0].name))
-    roster = verifier.roster_at(at) if chain_ok else None
+    roster = chain.roster_at(at) if in_force is not None else None
     return Established(
         anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,
         fleet_version=verifier.version if fleet_root else None,
         fleet_not_after=current_st.not_after if current_st is not None else None,
-        policy=MappingProxyType(dict(verifier.policy_at(at))) if chain_ok else None,
-        roster=MappingProxyType(dict(roster)) if roster is not None else None,
-        revocation_sequence=verifier.revocation_sequence,
+        policy=MappingProxyType(dict(chain.policy_at(at))) if in_force else None,
+        roster=MappingProxyType(dict(roster.json)) if roster is not None else None,
+        revocation_sequence=verifier.revocations.sequence,
         revocations=MappingProxyType(revocations),
         authorities=tuple(sorted(authorities, key=lambda a: (a.region, a.version))),
-        results=MappingProxyType(results))
+        results=MappingProxyType(results), chain=chain,
+        revocation_state=verifier.revocations)
 
 
 def _unique(given: list[Parsed]) -> Iterable[Parsed]:
