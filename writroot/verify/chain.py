@@ -3,6 +3,8 @@ roster changes, the policies and rosters in force over time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from writroot.crypto.keys import PublicKey
 from writroot.jsonio import canonical
 from writroot.quorum.count import Roster
@@ -21,7 +23,7 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
     Two of them (different payloads that both verify) are a conflict: the anchor is
     then trusted for nothing, whether it was pinned by fingerprint or by PEM."""
     if v.anchor.key is not None:
-        v.current = v.trusted[v.anchor.keyid] = Trusted(
+        v.current = v.building[v.anchor.keyid] = Trusted(
             v.anchor.key, "fleet-root", None, None)
     good: list[Item] = []
     for item in sorted(items, key=lambda i: i.order):
@@ -38,14 +40,14 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
                    f"({v.anchor.keyid})")
         v.anchor_statement_failed = True
     if v.anchor_statement_failed:
-        v.trusted.pop(v.anchor.keyid, None)  # a PEM pins the key, not its record
+        v.building.pop(v.anchor.keyid, None)  # a PEM pins the key, not its record
         v.current = None
         return
     if good:
         item = good[0]
         st = item.statement
         key = st.subject["key"]
-        v.current = v.trusted[key.keyid] = Trusted(
+        v.current = v.building[key.keyid] = Trusted(
             key, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
         v.current_item = item
         v.version = st.subject["version"]
@@ -163,8 +165,8 @@ def check_rotation(v: Verifier, item: Item) -> None:
     ok = signed and quorum_proven(v, item, in_force) and ok
     ok = policy_algorithm(v, item) and ok
     if ok and item.result.ok:
-        v.current.until = st.issued_at
-        v.current = v.trusted[new.keyid] = Trusted(
+        v.building[previous.keyid] = replace(v.current, until=st.issued_at)
+        v.current = v.building[new.keyid] = Trusted(
             new, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
         v.current_item = item
         v.version = st.subject["version"]

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import TypeVar
 
 from writroot.envelope import Envelope, payload_type_for
@@ -53,6 +54,7 @@ from writroot.verify.model import (
     Parsed,
     Prior,
     Source,
+    Trust,
     light,
     parse_artifact,
     sources,
@@ -280,10 +282,12 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     chain = freeze(verifier)
     verifier.fleet_chain = chain
     verifier.revocations = apply_revocations(verifier, by_type["revocation-list"])
-    verifier.fleet_chain = under_revocation(verifier, chain,
-                                            fleet_level + by_type["fleet-root"])
+    chain = under_revocation(verifier, chain, fleet_level + by_type["fleet-root"])
+    verifier.fleet_chain = chain
     regional = [i for i in by_type["regional-root"] if check_regional_root(verifier, i)]
-    trust_regional_roots(verifier, regional)
+    authorities = trust_regional_roots(verifier, chain, regional)
+    verifier.trust = Trust(chain, verifier.revocations, authorities, MappingProxyType(
+        {**verifier.building, **authorities.regional}))
     # Established: the chain, the revocations and the authorities. Everything else is
     # judged against that alone (in a pool when `jobs` > 1), then across statements.
     leaf = [item for kind in LEAF_TYPES for item in by_type[kind]]

@@ -27,7 +27,7 @@ class Anchor:
     key: PublicKey | None = None
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Trusted:
     key: PublicKey
     role: str
@@ -185,6 +185,29 @@ def roster_at(rosters: Iterable[RosterTerm], when: datetime) -> RosterTerm | Non
         if term.since <= when:
             current = term
     return current
+
+
+@dataclass(frozen=True, slots=True)
+class Authorities:
+    """The regional roots trusted as authorities (keyid -> the root), those a conflict
+    leaves trusted for nothing (keyid -> its statement's name), and the trust domains in
+    conflict."""
+
+    regional: Mapping[str, Trusted]
+    distrusted: Mapping[str, str]
+    contested: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What is established, before any other statement is judged: the chain under
+    revocation, the revocations, the authorities, and every key trusted (the chain's
+    fleet roots and the authorities' regional roots)."""
+
+    chain: Chain
+    revocations: Revocations
+    authorities: Authorities
+    trusted: Mapping[str, Trusted]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from writroot.verify.model import (
     Revocations,
     Revoked,
     RosterTerm,
+    Trust,
     Trusted,
     roster_at,
 )
@@ -64,7 +65,9 @@ class Verifier:
     anchor: Anchor
     at: datetime
     independent: bool
-    trusted: dict[str, Trusted] = field(default_factory=dict)
+    #: Fleet roots trusted so far, while the chain phase walks the chain; once
+    #: established, `trusted` reads the frozen `trust` instead.
+    building: dict[str, Trusted] = field(default_factory=dict)
     fleet: str | None = None
     current: Trusted | None = None  # the fleet root at the end of the chain
     current_item: Item | None = None
@@ -85,7 +88,6 @@ class Verifier:
     rotations: list[Item] = field(default_factory=list)
     forked: set[str] = field(default_factory=set)  # rotations in a fork, by identity
     fork_at: int | None = None
-    contested: set[str] = field(default_factory=set)  # trust domains in conflict
     #: regional root keyid -> trust domain -> its `enclaves` entries
     enclave_index: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
@@ -95,8 +97,8 @@ class Verifier:
     #: (file SHA-256, keyid) -> does a signature under that key verify with the primary
     #: engine? Computed in bulk beforehand (writroot.verify.bulk); keyed by content.
     signatures: Mapping[tuple[str, str], bool] = field(default_factory=dict)
-    #: Regional roots trusted for nothing (a conflict): keyid -> the statement's name.
-    distrusted: dict[str, str] = field(default_factory=dict)
+    #: Everything established (chain, revocations, authorities), once it is.
+    trust: Trust | None = None
     #: What a first pass found that the phases before revocation could not know
     #: (`Prior`): revocations of custodian keys, serials claimed by two statements.
     prior: Prior | None = None
@@ -145,6 +147,20 @@ class Verifier:
         return True
 
     # -- the anchor and the fleet-root rotation chain -------------------------------------
+
+    @property
+    def trusted(self) -> Mapping[str, Trusted]:
+        return self.trust.trusted if self.trust is not None else self.building
+
+    @property
+    def contested(self) -> frozenset[str]:
+        """Trust domains in conflict."""
+        return self.trust.authorities.contested if self.trust is not None else frozenset()
+
+    @property
+    def distrusted(self) -> Mapping[str, str]:
+        """Regional roots trusted for nothing (a conflict): keyid -> the statement's name."""
+        return self.trust.authorities.distrusted if self.trust is not None else {}
 
     @property
     def revoked(self) -> Mapping[str, Revoked]:
