@@ -33,7 +33,7 @@ def check_issued(v: Verifier, item: Item, window: bool = True) -> bool:
         if ok:  # an issuer that may not sign this type says so already
             v.unknown_issuer(item)
         return False
-    if trusted.role == "fleet-root" and v.root_expired:
+    if trusted.role == "fleet-root" and not v.chain_trusts(st.issuer_keyid):
         v.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
                "findings)")
         return False
@@ -223,7 +223,7 @@ def check_rehearsal(v: Verifier, item: Item) -> None:
     if trusted.role != st.issuer_role:
         v.fail(item, "issuer-role", f"key {st.issuer_keyid} is a {trusted.role}, "
                f"not a {st.issuer_role}")
-    if trusted.role == "fleet-root" and v.root_expired:
+    if trusted.role == "fleet-root" and not v.chain_trusts(st.issuer_keyid):
         v.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
                "findings)")
         return

@@ -166,10 +166,10 @@ class Verifier:
     def revoked(self) -> Mapping[str, Revoked]:
         return self.revocations.entries
 
-    @property
-    def root_expired(self) -> bool:
-        """Only the root in force must be unexpired: a property of the frozen chain."""
-        return self.fleet_chain is not None and self.fleet_chain.expired
+    def chain_trusts(self, keyid: str) -> bool:
+        """Does the chain, once walked, trust this fleet root? (Only the root in force
+        must be unexpired: `Chain.expired`.) While the chain is walked, its roots are."""
+        return self.fleet_chain is None or self.fleet_chain.trusts(keyid) is not None
 
     def policy_at(self, when: datetime) -> dict[str, Any]:
         if self.fleet_chain is not None:
