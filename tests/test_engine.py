@@ -602,3 +602,20 @@ def test_the_revocation_step_returns_a_new_chain(w: World) -> None:
     chain = trust.establish(w.anchor, _parsed(blobs), NOW).chain
     assert chain is not None and chain.revoked == frozenset({w.k0.keyid})
     assert "not-revoked" in by_name(run(blobs, w.anchor))["genesis"]
+
+
+def test_judge_against_the_established_state_is_verify_s_judgement(w: World) -> None:
+    """`trust.judge(established, item)`: each other artifact judged against the frozen
+    established state alone gives the findings `verify` gives it among all the others."""
+    base = pick(w, "genesis", "reg-CONUS", "reg-EUCOM")
+    others = {**pick(w, "bundle-C1", "bundle-C2", "bundle-E1"),
+              "record": env(_record(w.conus), w.conus),
+              "rogue-record": env(_record(w.rogue), w.rogue)}
+    established = trust.establish(w.anchor, _parsed(base), NOW)
+    whole = by_name(run({**base, **others}, w.anchor))
+    for one in _parsed(others):
+        judged = trust.judge(established, one)
+        assert {f.check for f in judged.findings} == whole[one.name], one.name
+    assert whole["bundle-C1"] == set() and "issuer-known" in whole["rogue-record"]
+    genesis = _parsed(pick(w, "genesis"))[0]
+    assert trust.judge(established, genesis).ok  # an establishing statement: its result

@@ -287,7 +287,7 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     regional = [i for i in by_type["regional-root"] if check_regional_root(verifier, i)]
     authorities = trust_regional_roots(verifier, chain, regional)
     verifier.trust = Trust(chain, verifier.revocations, authorities, MappingProxyType(
-        {**verifier.building, **authorities.regional}))
+        {**verifier.building, **authorities.regional}), prior)
     # Established: the chain, the revocations and the authorities. Everything else is
     # judged against that alone (in a pool when `jobs` > 1), then across statements.
     leaf = [item for kind in LEAF_TYPES for item in by_type[kind]]

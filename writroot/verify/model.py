@@ -208,6 +208,8 @@ class Trust:
     revocations: Revocations
     authorities: Authorities
     trusted: Mapping[str, Trusted]
+    #: A first pass's findings that the revocation phase comes too late for (`Prior`).
+    prior: Prior | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,16 @@ class Verifier:
     #: plan_sha256 -> `rules.plan.check_header` of the header an inclusion proof led to it
     headers: dict[str, list[Violation]] = field(default_factory=dict)
 
+    @classmethod
+    def judging(cls, anchor: Anchor, trust: Trust, independent: bool = False) -> Verifier:
+        """A verifier for judging statements against an established state alone (no
+        phase before judging runs again)."""
+        chain = trust.chain
+        return cls(anchor, chain.at, independent, fleet=chain.fleet,
+                   anchor_statement_failed=chain.anchor_failed, rosters=list(chain.rosters),
+                   fleet_chain=chain, revocations=trust.revocations, trust=trust,
+                   prior=trust.prior)
+
     def fail(self, item: Item, check: str, message: str, cause: str = "") -> None:
         cause = cause or _CAUSES.get(check, "rule")
         item.result.findings.append(Finding(item.result.name, check, message,

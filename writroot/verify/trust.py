@@ -19,10 +19,10 @@ from typing import Any
 from writroot.crypto.keys import PublicKey
 from writroot.errors import VerificationFailed
 from writroot.verify.core import Anchor, Parsed, _phases
-from writroot.verify.model import Chain, Revocations
+from writroot.verify.model import Chain, Revocations, Trust
 from writroot.verify.report import ArtifactResult, Report
 
-__all__ = ["Authority", "Established", "Revocation", "establish"]
+__all__ = ["Authority", "Established", "Revocation", "establish", "judge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ class Established:
     #: and every verified revocation list's entries together.
     chain: Chain | None = None
     revocation_state: Revocations | None = None
+    #: Everything established, as the judge phase reads it (`judge`).
+    state: Trust | None = None
 
     @property
     def roster_version(self) -> int | None:
@@ -142,7 +144,31 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
         revocations=MappingProxyType(revocations),
         authorities=tuple(sorted(authorities, key=lambda a: (a.region, a.version))),
         results=MappingProxyType(results), chain=chain,
-        revocation_state=verifier.revocations)
+        revocation_state=verifier.revocations, state=verifier.trust)
+
+
+def judge(trust: Established, item: Parsed) -> ArtifactResult:
+    """One artifact judged against what `establish` established, as `verify` judges it
+    among the others, less what only a set can show (conflicts between statements,
+    sequences). Establishing statements (the chain, lists, regional roots) were judged
+    by `establish`: their result is that one."""
+    from writroot.verify.core import _statements
+    from writroot.verify.judge import LEAF_TYPES, judge_leaf
+    from writroot.verify.state import Verifier
+
+    if trust.state is None:
+        raise ValueError("judge needs an Established value made by establish")
+    known = trust.results.get(item.digest)
+    if known is not None:
+        return known
+    verifier = Verifier.judging(trust.anchor, trust.state, trust.report.independent)
+    results, items, _files = _statements([item], verifier)
+    if items and items[0].statement.type in LEAF_TYPES:
+        judge_leaf(verifier, items[0], [])
+    elif items:
+        verifier.fail(items[0], "unchecked", f"a {items[0].statement.type} statement "
+                      "establishes trust: pass it to establish")
+    return results[0]
 
 
 def _unique(given: list[Parsed]) -> Iterable[Parsed]:
