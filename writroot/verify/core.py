@@ -6,10 +6,14 @@ only the first; each check is named after the rule it enforces; the rules come f
 `writroot.rules`, which the ceremony machine uses too. The phases, in this order:
 
 1. `model`: parse each file; files carrying one payload (PAE) are one statement.
-2. establish what is trusted: `chain` (the anchor, rotations and rosters), the root in
-   force, `revocation` (every verified list, fail-safe), `authorities` (regional roots in
-   no conflict);
-3. `judge` every other statement against that (`pool`: in worker processes with `jobs`);
+2. establish what is trusted, each step ending in a frozen value the next one takes:
+   `chain` (the anchor, rotations and rosters) -> `model.Chain` (only the root in force
+   must be unexpired: `Chain.expired`); `revocation` (every verified list, fail-safe) ->
+   `model.Revocations`; the chain under revocation (`chain.under_revocation`) -> a new
+   `Chain`; `authorities` (regional roots in no conflict) -> `model.Authorities`; all of
+   it -> `model.Trust` (`Verifier.trust`; `trust.Established.state`);
+3. `judge` every other statement against that (`pool`: in worker processes with `jobs`;
+   `trust.judge` for one artifact against an `Established` value);
 4. across statements: bundle conflicts, overlays' baselines, `--subject` files, sequences;
    a second pass when revoked custodians or shared serials were found; each file gets its
    statement's findings.
