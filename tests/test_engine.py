@@ -619,3 +619,24 @@ def test_judge_against_the_established_state_is_verify_s_judgement(w: World) -> 
     assert whole["bundle-C1"] == set() and "issuer-known" in whole["rogue-record"]
     genesis = _parsed(pick(w, "genesis"))[0]
     assert trust.judge(established, genesis).ok  # an establishing statement: its result
+
+
+def test_a_forged_anchor_statement_distrusts_nothing(w: World) -> None:
+    """A copy of the genesis statement with another payload under the genuine signature
+    (anyone can make one, no key needed) fails alone; the anchor's genuine statement and
+    what it signed still pass, for `verify` and `establish` alike, with either anchor. With
+    no genuine statement beside it, nothing of the anchor is trusted."""
+    forged = json.loads(w.blobs["genesis"])
+    payload = json.loads(base64.b64decode(forged["payload"]))
+    payload["subject"]["roster"]["custodians"][0]["name"] = "Mallory"
+    forged["payload"] = _b64(json.dumps(payload, sort_keys=True,
+                                        separators=(",", ":")).encode())
+    blobs = {**pick(w, "genesis", "reg-CONUS", "bundle-C1"),
+             "forged": json.dumps(forged).encode()}
+    for anchor in (w.anchor, Anchor(w.k0.keyid, w.k0.key)):
+        found = by_name(run(blobs, anchor))
+        assert "signature-valid" in found.pop("forged")
+        assert found == {"genesis": set(), "reg-CONUS": set(), "bundle-C1": set()}
+        assert trust.establish(anchor, _parsed(blobs), NOW).fleet_root is not None
+    without = by_name(run({k: v for k, v in blobs.items() if k != "genesis"}, w.anchor))
+    assert "issuer-known" in without["reg-CONUS"]

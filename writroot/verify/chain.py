@@ -26,15 +26,20 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
         v.current = v.building[v.anchor.keyid] = Trusted(
             v.anchor.key, "fleet-root", None, None)
     good: list[Item] = []
+    unsigned = False
     for item in sorted(items, key=lambda i: i.order):
         v.judged.add(item.digest)
         verdict = anchor_statement(v, item)
         if verdict is None:
             continue
-        if verdict:
+        if verdict == UNSIGNED:  # not the anchor's: reported, and it distrusts nothing
+            unsigned = True
+        elif verdict:
             good.append(item)
         else:
             v.anchor_statement_failed = True
+    if unsigned and not good:  # no statement of the anchor verifies
+        v.anchor_statement_failed = True
     if len(good) > 1:  # the anchor signed two statements of itself: trust neither
         v.conflict(good, "conflict-anchor", f"the pinned fleet root's own statement "
                    f"({v.anchor.keyid})")
@@ -57,10 +62,16 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
         v.anchor_item = item
 
 
+#: An anchor statement the anchor's key did not sign: a forgery, or a damaged copy. Anyone
+#: can make one, so it knocks nothing out while a statement the anchor signed is given.
+UNSIGNED = "unsigned"
+
+
 @guarded
-def anchor_statement(v: Verifier, item: Item) -> bool | None:
-    """Is this the anchor's own statement (None: not about the anchor), and does it hold?
-    Its proof of quorum is judged only once its signatures verify."""
+def anchor_statement(v: Verifier, item: Item) -> bool | str | None:
+    """Is this the anchor's own statement (None: not about the anchor), and does it hold
+    (`UNSIGNED`: the anchor's signature does not verify)? Its proof of quorum is judged
+    only once its signatures verify."""
     st = item.statement
     key: PublicKey = st.subject["key"]
     if key.keyid != v.anchor.keyid:
@@ -76,9 +87,12 @@ def anchor_statement(v: Verifier, item: Item) -> bool | None:
         ok = signed = issuer_is(v, item, key)
     else:
         ok = signed = signature_valid(v, item, st.subject["previous"])
-    signed = signature_valid(v, item, key) and signed
+    by_anchor = signature_valid(v, item, key)
+    signed = by_anchor and signed
     ok = signed and quorum_proven(v, item, roster) and ok
     ok = policy_algorithm(v, item) and ok
+    if not by_anchor:
+        return UNSIGNED
     return ok and item.result.ok
 
 
