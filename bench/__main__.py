@@ -60,11 +60,15 @@ def table(rows: list[Row], elapsed: float) -> Table:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--section", action="append", choices=[n for n, _ in SECTIONS],
+                        help="run only this section (repeatable; default: all)")
     args = parser.parse_args(argv)
     err = Console(stderr=True)
     rows: list[Row] = []
     start = time.perf_counter()
     for name, section in SECTIONS:
+        if args.section and name not in args.section:
+            continue
         began = time.perf_counter()
         with err.status(f"bench: {name}"):
             rows += section()

@@ -560,3 +560,83 @@ def test_judging_in_a_pool_gives_the_one_process_report(w: World, monkeypatch) -
     monkeypatch.setattr(pool, "POOL_MIN", 0)
     two = verify_parsed(parsed, w.anchor, NOW, jobs=2)
     assert two.to_json() == one.to_json()
+
+
+# -- the phases' results are frozen values (item 1) -----------------------------------------
+
+
+def test_the_phases_results_are_frozen_and_carry_the_decisions(w: World) -> None:
+    """What is established is a value: the chain (the root in force, rosters in force with
+    their plan-tree leaf), the revocations and the authorities; nothing in it can be
+    edited, and later phases read it (the chain decides which fleet roots are trusted)."""
+    import dataclasses
+    from types import MappingProxyType
+
+    established = trust.establish(w.anchor, _parsed(pick(w, "genesis", "reg-CONUS")), NOW)
+    chain = established.chain
+    assert chain is not None and chain.holds and not chain.expired
+    assert chain.in_force is not None and chain.in_force.key.keyid == w.k0.keyid
+    assert chain.trusts(w.k0.keyid) is not None and chain.trusts(w.rogue.keyid) is None
+    assert chain.roster_at(NOW) is not None
+    assert chain.roster_at(NOW).leaf == merkle.leaf("roster", chain.roster_at(NOW).json).hex()
+    assert [a.key.keyid for a in established.authorities] == [w.conus.keyid]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chain.anchor_failed = True  # type: ignore[misc]
+    assert isinstance(established.revocation_state.entries, MappingProxyType)
+
+    # Only the root in force must be unexpired: past its window, the chain trusts nothing.
+    assert chain.in_force.statement is not None
+    late = chain.in_force.statement.not_after + timedelta(days=1)
+    expired = trust.establish(w.anchor, _parsed(pick(w, "genesis", "reg-CONUS")), late).chain
+    assert expired is not None and expired.expired and expired.trusts(w.k0.keyid) is None
+    assert trust.establish(w.anchor, _parsed(pick(w, "genesis")), late).fleet_root is None
+
+
+def test_the_revocation_step_returns_a_new_chain(w: World) -> None:
+    """The chain is judged again once the revocations are known: a list revoking the
+    fleet root's key gives a chain naming it revoked, and its statement fails."""
+    listed = env(revocation_payload(w.k0, 1, [{"keyid": w.k0.keyid, "reason": "superseded",
+                                               "revoked_at": format_time(h(1))}],
+                                    issued_at=h(1)), w.k0)
+    blobs = {**pick(w, "genesis"), "list": listed}
+    chain = trust.establish(w.anchor, _parsed(blobs), NOW).chain
+    assert chain is not None and chain.revoked == frozenset({w.k0.keyid})
+    assert "not-revoked" in by_name(run(blobs, w.anchor))["genesis"]
+
+
+def test_judge_against_the_established_state_is_verify_s_judgement(w: World) -> None:
+    """`trust.judge(established, item)`: each other artifact judged against the frozen
+    established state alone gives the findings `verify` gives it among all the others."""
+    base = pick(w, "genesis", "reg-CONUS", "reg-EUCOM")
+    others = {**pick(w, "bundle-C1", "bundle-C2", "bundle-E1"),
+              "record": env(_record(w.conus), w.conus),
+              "rogue-record": env(_record(w.rogue), w.rogue)}
+    established = trust.establish(w.anchor, _parsed(base), NOW)
+    whole = by_name(run({**base, **others}, w.anchor))
+    for one in _parsed(others):
+        judged = trust.judge(established, one)
+        assert {f.check for f in judged.findings} == whole[one.name], one.name
+    assert whole["bundle-C1"] == set() and "issuer-known" in whole["rogue-record"]
+    genesis = _parsed(pick(w, "genesis"))[0]
+    assert trust.judge(established, genesis).ok  # an establishing statement: its result
+
+
+def test_a_forged_anchor_statement_distrusts_nothing(w: World) -> None:
+    """A copy of the genesis statement with another payload under the genuine signature
+    (anyone can make one, no key needed) fails alone; the anchor's genuine statement and
+    what it signed still pass, for `verify` and `establish` alike, with either anchor. With
+    no genuine statement beside it, nothing of the anchor is trusted."""
+    forged = json.loads(w.blobs["genesis"])
+    payload = json.loads(base64.b64decode(forged["payload"]))
+    payload["subject"]["roster"]["custodians"][0]["name"] = "Mallory"
+    forged["payload"] = _b64(json.dumps(payload, sort_keys=True,
+                                        separators=(",", ":")).encode())
+    blobs = {**pick(w, "genesis", "reg-CONUS", "bundle-C1"),
+             "forged": json.dumps(forged).encode()}
+    for anchor in (w.anchor, Anchor(w.k0.keyid, w.k0.key)):
+        found = by_name(run(blobs, anchor))
+        assert "signature-valid" in found.pop("forged")
+        assert found == {"genesis": set(), "reg-CONUS": set(), "bundle-C1": set()}
+        assert trust.establish(anchor, _parsed(blobs), NOW).fleet_root is not None
+    without = by_name(run({k: v for k, v in blobs.items() if k != "genesis"}, w.anchor))
+    assert "issuer-known" in without["reg-CONUS"]

@@ -3,11 +3,13 @@ roster changes, the policies and rosters in force over time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from writroot.crypto.keys import PublicKey
 from writroot.jsonio import canonical
 from writroot.quorum.count import Roster
 from writroot.verify.judge import check_issued
-from writroot.verify.model import Item, Trusted
+from writroot.verify.model import Chain, Item, RootTerm, RosterTerm, Trusted
 from writroot.verify.quorum import quorum_proven
 from writroot.verify.signatures import signature_valid, signed_by
 from writroot.verify.state import Verifier, guarded
@@ -23,48 +25,55 @@ def establish_anchor(v: Verifier, items: list[Item]) -> None:
     whether it was pinned by fingerprint or by PEM. A copy the anchor did not sign is only
     reported."""
     if v.anchor.key is not None:
-        v.current = v.trusted[v.anchor.keyid] = Trusted(
+        v.current = v.building[v.anchor.keyid] = Trusted(
             v.anchor.key, "fleet-root", None, None)
     good: list[Item] = []
+    unsigned = False
     for item in sorted(items, key=lambda i: i.order):
         v.judged.add(item.digest)
         verdict = anchor_statement(v, item)
         if verdict is None:
             continue
-        if verdict:
+        if verdict == UNSIGNED:  # not the anchor's: reported, and it distrusts nothing
+            unsigned = True
+        elif verdict:
             good.append(item)
-        elif signed_by(v, item, item.statement.subject["key"]):
-            # the anchor itself signed a statement that breaks a rule: trust it for nothing
+        else:  # the anchor itself signed a statement that breaks a rule: trust it for nothing
             v.anchor_statement_failed = True
-        # else: not the anchor's signature (a forged or damaged copy): its findings stand,
-        # and it cannot take the anchor down with it (anyone can drop a file into a set)
+    if unsigned and not good:  # no statement of the anchor verifies
+        v.anchor_statement_failed = True
     if len(good) > 1:  # the anchor signed two statements of itself: trust neither
         v.conflict(good, "conflict-anchor", f"the pinned fleet root's own statement "
                    f"({v.anchor.keyid})")
         v.anchor_statement_failed = True
     if v.anchor_statement_failed:
-        v.trusted.pop(v.anchor.keyid, None)  # a PEM pins the key, not its record
+        v.building.pop(v.anchor.keyid, None)  # a PEM pins the key, not its record
         v.current = None
         return
     if good:
         item = good[0]
         st = item.statement
         key = st.subject["key"]
-        v.current = v.trusted[key.keyid] = Trusted(
+        v.current = v.building[key.keyid] = Trusted(
             key, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
         v.current_item = item
         v.version = st.subject["version"]
         v.fleet = st.fleet
         v.policies = [(st.issued_at, st.subject["policy"])]
-        v.rosters = [(st.issued_at, st.subject["roster"]["version"],
-                      Roster.from_checked(st.subject["roster"]).to_json())]
+        v.rosters = [RosterTerm.of(st.issued_at, Roster.from_checked(st.subject["roster"]))]
         v.anchor_item = item
 
 
+#: An anchor statement the anchor's key did not sign: a forgery, or a damaged copy. Anyone
+#: can make one, so it knocks nothing out while a statement the anchor signed is given.
+UNSIGNED = "unsigned"
+
+
 @guarded
-def anchor_statement(v: Verifier, item: Item) -> bool | None:
-    """Is this the anchor's own statement (None: not about the anchor), and does it hold?
-    Its proof of quorum is judged only once its signatures verify."""
+def anchor_statement(v: Verifier, item: Item) -> bool | str | None:
+    """Is this the anchor's own statement (None: not about the anchor), and does it hold
+    (`UNSIGNED`: the anchor's signature does not verify)? Its proof of quorum is judged
+    only once its signatures verify."""
     st = item.statement
     key: PublicKey = st.subject["key"]
     if key.keyid != v.anchor.keyid:
@@ -75,14 +84,17 @@ def anchor_statement(v: Verifier, item: Item) -> bool | None:
     if v.anchor.key is not None and key != v.anchor.key:
         v.fail(item, "anchor-pinned", "fleet-root key differs from the pinned PEM")
         return None
-    roster = Roster.from_checked(st.subject["roster"]).to_json()
+    roster = RosterTerm.of(st.issued_at, Roster.from_checked(st.subject["roster"]))
     if st.type == "fleet-root":
         ok = signed = issuer_is(v, item, key)
     else:
         ok = signed = signature_valid(v, item, st.subject["previous"])
-    signed = signature_valid(v, item, key) and signed
+    by_anchor = signature_valid(v, item, key)
+    signed = by_anchor and signed
     ok = signed and quorum_proven(v, item, roster) and ok
     ok = policy_algorithm(v, item) and ok
+    if not by_anchor:
+        return UNSIGNED
     return ok and item.result.ok
 
 
@@ -162,15 +174,15 @@ def check_rotation(v: Verifier, item: Item) -> None:
         ok = False
     in_force = v.roster_at(st.issued_at)
     if in_force is not None and canonical(Roster.from_checked(
-            st.subject["roster"]).to_json()) != canonical(in_force):
+            st.subject["roster"]).to_json()) != canonical(in_force.json):
         v.fail(item, "roster-matches", "a rotation carries the roster in force; change "
                "rosters with a roster statement")
         ok = False
     ok = signed and quorum_proven(v, item, in_force) and ok
     ok = policy_algorithm(v, item) and ok
     if ok and item.result.ok:
-        v.current.until = st.issued_at
-        v.current = v.trusted[new.keyid] = Trusted(
+        v.building[previous.keyid] = replace(v.current, until=st.issued_at)
+        v.current = v.building[new.keyid] = Trusted(
             new, "fleet-root", None, st, since=st.issued_at, version=st.subject["version"])
         v.current_item = item
         v.version = st.subject["version"]
@@ -185,13 +197,39 @@ def check_roster(v: Verifier, item: Item) -> None:
     new = Roster.from_checked(st.subject["roster"])
     ok = check_issued(v, item)
     old = v.roster_at(st.issued_at)
-    if old is not None and new.version != old["version"] + 1:
+    if old is not None and new.version != old.version + 1:
         v.fail(item, "roster-version", f"roster version {new.version} does not follow "
-               f"version {old['version']}")
+               f"version {old.version}")
         ok = False
+    term = RosterTerm.of(st.issued_at, new)
     if ok:
-        ok = quorum_proven(v, item, new.to_json(), label="new roster")
+        ok = quorum_proven(v, item, term, label="new roster")
     if ok and item.result.ok:
-        v.rosters.append((st.issued_at, new.version, new.to_json()))
+        v.rosters.append(term)
+
+
+def freeze(v: Verifier) -> Chain:
+    """The chain phase's result, as a value: the roots in the order they took office."""
+    roots = tuple(RootTerm(t.key, t.version, t.since, t.until, t.statement)
+                  for t in v.trusted.values() if t.role == "fleet-root")
+    if v.current is not None:  # the root in force last, whatever the insertion order
+        roots = tuple(r for r in roots if r.key != v.current.key) + tuple(
+            r for r in roots if r.key == v.current.key)
+    return Chain(v.at, v.fleet, roots if v.current is not None else (),
+                 tuple((since, dict(p)) for since, p in v.policies),
+                 tuple(v.rosters), anchor_failed=v.anchor_statement_failed,
+                 fork_at=v.fork_at)
+
+
+def under_revocation(v: Verifier, chain: Chain, items: list[Item]) -> Chain:
+    """The revocation step of the chain: each fleet-level statement judged against the
+    revocations (found only after the chain was walked); a new chain naming the roots
+    whose own statement is revoked."""
+    revoked: set[str] = set()
+    for item in items:
+        if not v.not_revoked(item) and item.statement.type in ("fleet-root",
+                                                                "fleet-rotation"):
+            revoked.add(item.statement.subject["key"].keyid)
+    return chain.revoking(frozenset(revoked))
 
 # -- everything else: who signed it, and may they? ------------------------------------

@@ -6,10 +6,14 @@ only the first; each check is named after the rule it enforces; the rules come f
 `writroot.rules`, which the ceremony machine uses too. The phases, in this order:
 
 1. `model`: parse each file; files carrying one payload (PAE) are one statement.
-2. establish what is trusted: `chain` (the anchor, rotations and rosters), the root in
-   force, `revocation` (every verified list, fail-safe), `authorities` (regional roots in
-   no conflict);
-3. `judge` every other statement against that (`pool`: in worker processes with `jobs`);
+2. establish what is trusted, each step ending in a frozen value the next one takes:
+   `chain` (the anchor, rotations and rosters) -> `model.Chain` (only the root in force
+   must be unexpired: `Chain.expired`); `revocation` (every verified list, fail-safe) ->
+   `model.Revocations`; the chain under revocation (`chain.under_revocation`) -> a new
+   `Chain`; `authorities` (regional roots in no conflict) -> `model.Authorities`; all of
+   it -> `model.Trust` (`Verifier.trust`; `trust.Established.state`);
+3. `judge` every other statement against that (`pool`: in worker processes with `jobs`;
+   `trust.judge` for one artifact against an `Established` value);
 4. across statements: bundle conflicts, overlays' baselines, `--subject` files, sequences;
    a second pass when revoked custodians or shared serials were found; each file gets its
    statement's findings.
@@ -28,11 +32,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import TypeVar
 
 from writroot.envelope import Envelope, payload_type_for
 from writroot.verify.authorities import check_regional_root, trust_regional_roots
-from writroot.verify.chain import MAX_CHAIN, check_roster, check_rotation, establish_anchor
+from writroot.verify.chain import (
+    MAX_CHAIN,
+    check_roster,
+    check_rotation,
+    establish_anchor,
+    freeze,
+    under_revocation,
+)
 from writroot.verify.judge import (
     LEAF_TYPES,
     bundle_conflicts,
@@ -46,6 +58,7 @@ from writroot.verify.model import (
     Parsed,
     Prior,
     Source,
+    Trust,
     light,
     parse_artifact,
     sources,
@@ -125,8 +138,7 @@ def _prior(verifier: Verifier, items: list[Item]) -> Prior:
     """What a second pass must know from the start: revoked custodian keys (for counting
     approvals in the fleet's own chain), and the serials two different statements that
     verify under trusted issuers both use (a forger's unsigned copy knocks nothing out)."""
-    custodians = {c["key"]["keyid"] for _since, _v, roster in verifier.rosters
-                  for c in roster["custodians"]}
+    custodians = {c.key.keyid for term in verifier.rosters for c in term.checked.custodians}
     revoked = {t: r for t, r in verifier.revoked.items()
                if t.startswith("keyid:") and t[6:] in custodians}
     verified = [i for i in items if i.statement.type not in _SELF_SIGNED
@@ -269,13 +281,17 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
             check_rotation(verifier, item)
         else:
             check_roster(verifier, item)
-    if verifier.current_item is not None and not verifier.window(verifier.current_item):
-        verifier.root_expired = True  # only the root in force must be unexpired
-    apply_revocations(verifier, by_type["revocation-list"])
-    for item in fleet_level + by_type["fleet-root"]:
-        verifier.not_revoked(item)
+    if verifier.current_item is not None:
+        verifier.window(verifier.current_item)  # reported; `Chain.expired` decides
+    chain = freeze(verifier)
+    verifier.fleet_chain = chain
+    verifier.revocations = apply_revocations(verifier, by_type["revocation-list"])
+    chain = under_revocation(verifier, chain, fleet_level + by_type["fleet-root"])
+    verifier.fleet_chain = chain
     regional = [i for i in by_type["regional-root"] if check_regional_root(verifier, i)]
-    trust_regional_roots(verifier, regional)
+    authorities = trust_regional_roots(verifier, chain, regional)
+    verifier.trust = Trust(chain, verifier.revocations, authorities, MappingProxyType(
+        {**verifier.building, **authorities.regional}), prior)
     # Established: the chain, the revocations and the authorities. Everything else is
     # judged against that alone (in a pool when `jobs` > 1), then across statements.
     leaf = [item for kind in LEAF_TYPES for item in by_type[kind]]
@@ -297,4 +313,4 @@ def _phases(parsed: Iterable[Parsed], anchor: Anchor, at: datetime, independent:
     current = verifier.current.key.keyid if verifier.current else None
     return Report(at, anchor.keyid, independent, results + extra, fleet_root=current,
                   fleet_version=verifier.version or None,
-                  revocation_sequence=verifier.revocation_sequence), verifier
+                  revocation_sequence=verifier.revocations.sequence), verifier

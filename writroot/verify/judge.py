@@ -10,11 +10,9 @@ from collections import defaultdict
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import INTOTO_TYPES
 from writroot.jsonio import canonical, format_time
-from writroot.quorum.count import Roster
 from writroot.rules.enclaves import bundle_assigned, pairing_allowed
 from writroot.rules.rights import region_may_sign, role_may_sign
 from writroot.rules.validity import NESTED, approval_lifetime, nested
-from writroot.statements import roster_check
 from writroot.verify.model import Item, Trusted, oscal_name
 from writroot.verify.quorum import enclaves_of, quorum_proven
 from writroot.verify.report import ArtifactResult, Finding
@@ -35,7 +33,7 @@ def check_issued(v: Verifier, item: Item, window: bool = True) -> bool:
         if ok:  # an issuer that may not sign this type says so already
             v.unknown_issuer(item)
         return False
-    if trusted.role == "fleet-root" and v.root_expired:
+    if trusted.role == "fleet-root" and not v.chain_trusts(st.issuer_keyid):
         v.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
                "findings)")
         return False
@@ -136,12 +134,12 @@ def check_approval(v: Verifier, item: Item) -> None:
     binder_signer(v, item, "custodian")
     in_force = v.roster_at(st.issued_at)
     if in_force is None and v.rosters:
-        in_force = min(v.rosters, key=lambda r: (r[0], r[1]))[2]
+        in_force = min(v.rosters, key=lambda r: (r.since, r.version))
     if in_force is None:
         v.fail(item, "approver-rostered", "the roster in force is unknown: pass the "
                "anchor's fleet-root statement")
         return
-    roster = Roster.from_checked(roster_check(in_force, "roster"))
+    roster = in_force.checked
     custodian = roster.by_keyid(st.issuer_keyid)
     if custodian is None:
         v.fail(item, "approver-rostered", f"signed by {st.issuer_keyid}, not a custodian "
@@ -176,8 +174,8 @@ def check_enrolment(v: Verifier, item: Item) -> None:
                f"key {key.keyid}, not {st.issuer_keyid}")
         return
     ok = signature_valid(v, item, key) and ok
-    rostered = any(c["id"] == member["id"] and c["key"]["keyid"] == key.keyid
-                   for _since, _v, roster in v.rosters for c in roster["custodians"])
+    rostered = any(c.id == member["id"] and c.key.keyid == key.keyid
+                   for term in v.rosters for c in term.checked.custodians)
     if ok and not rostered:
         v.fail(item, "enrolment-rostered", f"custodian {member['id']!r} with key "
                f"{key.keyid} is on no roster certified under the anchor")
@@ -227,7 +225,7 @@ def check_rehearsal(v: Verifier, item: Item) -> None:
     if trusted.role != st.issuer_role:
         v.fail(item, "issuer-role", f"key {st.issuer_keyid} is a {trusted.role}, "
                f"not a {st.issuer_role}")
-    if trusted.role == "fleet-root" and v.root_expired:
+    if trusted.role == "fleet-root" and not v.chain_trusts(st.issuer_keyid):
         v.fail(item, "issuer-known", "the fleet root in force did not verify (see its "
                "findings)")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope, Signature
 from writroot.errors import BadInput, WritrootError
+from writroot.quorum.count import Roster
 from writroot.rules import merkle
 from writroot.statements import Statement, parse_any
 from writroot.verify.report import ArtifactResult
@@ -26,7 +27,7 @@ class Anchor:
     key: PublicKey | None = None
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Trusted:
     key: PublicKey
     role: str
@@ -75,10 +76,149 @@ class Prior:
     serials: frozenset[str]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Revoked:
     entry: dict[str, Any]
     sequence: int
+
+
+# -- phase results: each phase takes the previous one's frozen result -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RosterTerm:
+    """A roster in force from `since`: its JSON form, checked once, and its plan-tree leaf
+    (content, not object identity, is what later phases compare)."""
+
+    since: datetime
+    version: int
+    json: Mapping[str, Any]
+    checked: Roster
+    leaf: str
+
+    @classmethod
+    def of(cls, since: datetime, checked: Roster) -> RosterTerm:
+        as_json = checked.to_json()
+        return cls(since, checked.version, as_json, checked,
+                   merkle.leaf("roster", as_json).hex())
+
+
+@dataclass(frozen=True, slots=True)
+class RootTerm:
+    """A fleet root of the chain and the span in which it held authority (`until` None:
+    still in force). `statement` is None for a root known only from a PEM anchor."""
+
+    key: PublicKey
+    version: int | None
+    since: datetime | None
+    until: datetime | None
+    statement: Statement | None
+
+    def covers(self, when: datetime) -> bool:
+        return self.since is not None and self.since <= when and (
+            self.until is None or when <= self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The fleet-root chain from the pinned anchor at `at`: the roots in order (the last
+    is in force), the policies and rosters in force over time, where it failed. Only the
+    root in force must be unexpired (`expired`); superseded roots only had to be valid
+    when they signed. `revoked` holds the keyids of roots whose own statements a
+    revocation list revokes (set by the revocation step, `under_revocation`)."""
+
+    at: datetime
+    fleet: str | None
+    roots: tuple[RootTerm, ...]
+    #: (since, policy): the policies are the rules' plain dicts, copied; never edited.
+    policies: tuple[tuple[datetime, dict[str, Any]], ...]
+    rosters: tuple[RosterTerm, ...]
+    anchor_failed: bool = False
+    fork_at: int | None = None
+    revoked: frozenset[str] = frozenset()
+
+    @property
+    def in_force(self) -> RootTerm | None:
+        return self.roots[-1] if self.roots and not self.anchor_failed else None
+
+    @property
+    def expired(self) -> bool:
+        """The root in force is outside its validity window at `at`."""
+        term = self.in_force
+        st = term.statement if term is not None else None
+        return st is not None and not st.not_before <= self.at <= st.not_after
+
+    @property
+    def holds(self) -> bool:
+        """A root is in force, and unexpired."""
+        return self.in_force is not None and not self.expired
+
+    def trusts(self, keyid: str, when: datetime | None = None) -> RootTerm | None:
+        """The chain's root `keyid`, if the chain holds and (given `when`) that root held
+        authority then."""
+        if not self.holds:
+            return None
+        for term in self.roots:
+            if term.key.keyid == keyid and (when is None or term.covers(when)
+                                            or term.statement is None):
+                return term
+        return None
+
+    def policy_at(self, when: datetime) -> dict[str, Any]:
+        current: dict[str, Any] = self.policies[0][1] if self.policies else {}
+        for since, policy in self.policies:
+            if since <= when:
+                current = policy
+        return current
+
+    def roster_at(self, when: datetime) -> RosterTerm | None:
+        """The roster in force when a statement was signed."""
+        return roster_at(self.rosters, when)
+
+    def revoking(self, keyids: frozenset[str]) -> Chain:
+        return replace(self, revoked=self.revoked | keyids)
+
+
+def roster_at(rosters: Iterable[RosterTerm], when: datetime) -> RosterTerm | None:
+    current = None
+    for term in sorted(rosters, key=lambda r: (r.since, r.version)):
+        if term.since <= when:
+            current = term
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class Authorities:
+    """The regional roots trusted as authorities (keyid -> the root), those a conflict
+    leaves trusted for nothing (keyid -> its statement's name), and the trust domains in
+    conflict."""
+
+    regional: Mapping[str, Trusted]
+    distrusted: Mapping[str, str]
+    contested: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What is established, before any other statement is judged: the chain under
+    revocation, the revocations, the authorities, and every key trusted (the chain's
+    fleet roots and the authorities' regional roots)."""
+
+    chain: Chain
+    revocations: Revocations
+    authorities: Authorities
+    trusted: Mapping[str, Trusted]
+    #: A first pass's findings that the revocation phase comes too late for (`Prior`).
+    prior: Prior | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """What every verified revocation list says, together (fail-safe): target -> its
+    earliest revocation, and the highest sequence among the lists."""
+
+    entries: Mapping[str, Revoked]
+    sequence: int | None = None
 
 
 def genesis_policy(operations: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from writroot.statements import roster_check
 from writroot.verify.model import (
     Item,
     Revoked,
+    RosterTerm,
     Trusted,
     approval_signer,
     approvals_key,
@@ -36,7 +37,7 @@ from writroot.verify.model import (
 from writroot.verify.state import Verifier
 
 
-def quorum_proven(v: Verifier, item: Item, roster_in_force: dict[str, Any] | None,
+def quorum_proven(v: Verifier, item: Item, roster_in_force: RosterTerm | None,
                   label: str = "") -> bool:
     """The artifact carries a locked plan covering it, approved by M custodians of the
     roster in force, unexpired when it was signed."""
@@ -63,8 +64,8 @@ def quorum_proven(v: Verifier, item: Item, roster_in_force: dict[str, Any] | Non
                "anchor's fleet-root statement")
         return False
     if label:  # a roster change: count the same approvals against the new roster too
-        roster = Roster.from_checked(roster_check(roster_in_force, "new roster"))
-    elif roster.to_json() != roster_in_force:
+        roster = roster_in_force.checked
+    elif roster.to_json() != roster_in_force.json:
         v.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
         return False
     if not covers(plan, st):
@@ -79,7 +80,7 @@ def quorum_proven(v: Verifier, item: Item, roster_in_force: dict[str, Any] | Non
                       or genesis_policy(plan["operations"]), label)
 
 
-def quorum_included(v: Verifier, item: Item, roster_in_force: dict[str, Any] | None,
+def quorum_included(v: Verifier, item: Item, roster_in_force: RosterTerm | None,
                     label: str) -> bool:
     """The artifact carries its operation and an inclusion proof into the approved plan
     (docs/format.md §5.10a): the proof must lead to ceremony.plan_sha256, and the rules
@@ -107,12 +108,8 @@ def quorum_included(v: Verifier, item: Item, roster_in_force: dict[str, Any] | N
         v.fail(item, "quorum-proof", "the roster in force is unknown: pass the "
                "anchor's fleet-root statement")
         return False
-    try:
-        roster = roster_of(v, roster_in_force)
-    except WritrootError as exc:
-        v.fail(item, "quorum-proof", f"malformed roster: {exc}")
-        return False
-    if not label and roster_leaf(v, roster_in_force) != proof["roster"]:
+    roster = roster_in_force.checked
+    if not label and roster_in_force.leaf != proof["roster"]:
         v.fail(item, "quorum-proof", "the plan's roster is not the roster in force")
         return False
     if not covers_included(header, op, index, st):
@@ -135,19 +132,6 @@ def quorum_included(v: Verifier, item: Item, roster_in_force: dict[str, Any] | N
         return False
     genesis = genesis_policy([op]) if header.get("signer") == "generate" else {}
     return quorum_met(v, item, roster, v.policy_at(st.issued_at) or genesis, label)
-
-
-def roster_leaf(v: Verifier, roster: dict[str, Any]) -> str:
-    same = v.roster_objects.get(id(roster))
-    if same is not None and same[2]:
-        return same[2]
-    key = exact_json(roster)
-    found = v.roster_leaves.get(key)
-    if found is None:
-        found = v.roster_leaves[key] = merkle.leaf("roster", roster).hex()
-    if same is not None:
-        v.roster_objects[id(roster)] = (*same[:2], found)
-    return found
 
 
 def quorum_met(v: Verifier, item: Item, roster: Roster, policy: dict[str, Any],
@@ -236,15 +220,6 @@ def enclaves_of(v: Verifier, trusted: Trusted, domains: list[str]) -> list[dict[
             by_domain[entry["trust_domain"]].append(entry)
         index = v.enclave_index[keyid] = dict(by_domain)
     return [e for d in dict.fromkeys(domains) for e in index.get(d, [])]
-
-
-def roster_of(v: Verifier, roster: dict[str, Any]) -> Roster:
-    """The roster in force, checked once per roster object."""
-    cached = v.roster_objects.get(id(roster))
-    if cached is None:
-        cached = v.roster_objects[id(roster)] = (
-            roster, Roster.from_checked(roster_check(roster, "roster in force")), "")
-    return cached[1]
 
 
 def report_plan_rules(v: Verifier, item: Item, violations: list[Violation]) -> bool:

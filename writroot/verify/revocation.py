@@ -4,15 +4,16 @@ included); the highest sequence is reported and must be current."""
 from __future__ import annotations
 
 from collections import defaultdict
+from types import MappingProxyType
 
 from writroot.jsonio import format_time
 from writroot.statements import revocation_target
 from writroot.verify.judge import check_issued
-from writroot.verify.model import Item, Revoked
+from writroot.verify.model import Item, Revocations, Revoked
 from writroot.verify.state import Verifier
 
 
-def apply_revocations(v: Verifier, lists: list[Item]) -> None:
+def apply_revocations(v: Verifier, lists: list[Item]) -> Revocations:
     """Every verified list's entries apply: no list, older or newer, un-revokes. The
     highest sequence must be current; a later list that drops an entry is reported."""
     ordered = sorted(lists, key=lambda i: (i.statement.subject["sequence"], i.order))
@@ -33,18 +34,19 @@ def apply_revocations(v: Verifier, lists: list[Item]) -> None:
                    f"with sequence {st.subject['sequence']}, after list "
                    f"{first.statement.subject['sequence']} ({first.result.name}) "
                    "was issued: sequences only increase")
+    revoked: dict[str, Revoked] = {}
     for item in good:
         for entry in item.statement.subject["entries"]:
             target = revocation_target(entry)
-            seen = v.revoked.get(target)
+            seen = revoked.get(target)
             if seen is None or entry["revoked_at"] < seen.entry["revoked_at"]:
-                v.revoked[target] = Revoked(entry, item.statement.subject["sequence"])
+                revoked[target] = Revoked(entry, item.statement.subject["sequence"])
     if not good:
-        return
+        return Revocations(MappingProxyType(revoked))
     highest = good[-1]
-    v.revocation_sequence = highest.statement.subject["sequence"]
     v.window(highest)
     kept = {revocation_target(e) for e in highest.statement.subject["entries"]}
-    for target in sorted(set(v.revoked) - kept):
+    for target in sorted(set(revoked) - kept):
         v.fail(highest, "revocation-cumulative", f"drops {target}, revoked by list "
-               f"{v.revoked[target].sequence}; revocations are never withdrawn")
+               f"{revoked[target].sequence}; revocations are never withdrawn")
+    return Revocations(MappingProxyType(revoked), highest.statement.subject["sequence"])

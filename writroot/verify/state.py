@@ -13,7 +13,18 @@ from writroot.errors import WritrootError
 from writroot.jsonio import format_time
 from writroot.quorum.count import Roster, Tally
 from writroot.rules import Violation
-from writroot.verify.model import Anchor, Item, Prior, Revoked, Trusted
+from writroot.verify.model import (
+    Anchor,
+    Chain,
+    Item,
+    Prior,
+    Revocations,
+    Revoked,
+    RosterTerm,
+    Trust,
+    Trusted,
+    roster_at,
+)
 from writroot.verify.report import Finding
 
 _P = ParamSpec("_P")
@@ -49,12 +60,14 @@ def guarded(method: Callable[Concatenate[Verifier, Item, _P], _R]
 class Verifier:
     """What the phases (chain, revocation, authorities, judge) build up over one run, and
     nothing between runs: each `verify` makes a new one. Caches are keyed by content (a
-    statement's PAE digest, a key's keyid, a plan's digest), except `roster_objects`."""
+    statement's PAE digest, a key's keyid, a plan's digest, a roster's leaf)."""
 
     anchor: Anchor
     at: datetime
     independent: bool
-    trusted: dict[str, Trusted] = field(default_factory=dict)
+    #: Fleet roots trusted so far, while the chain phase walks the chain; once
+    #: established, `trusted` reads the frozen `trust` instead.
+    building: dict[str, Trusted] = field(default_factory=dict)
     fleet: str | None = None
     current: Trusted | None = None  # the fleet root at the end of the chain
     current_item: Item | None = None
@@ -62,25 +75,21 @@ class Verifier:
     version: int = 0
     chain: int = 0
     anchor_statement_failed: bool = False
-    root_expired: bool = False
-    # (effective from, version, value) for rosters and policies in force over time.
-    rosters: list[tuple[datetime, int, dict[str, Any]]] = field(default_factory=list)
+    # Rosters and policies in force over time, while the chain phase builds them.
+    rosters: list[RosterTerm] = field(default_factory=list)
     policies: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
-    revoked: dict[str, Revoked] = field(default_factory=dict)
-    revocation_sequence: int | None = None
+    #: The phases' frozen results, once each has run: the chain (after the revocation
+    #: step), the revocations. Later phases read these, never the fields above.
+    fleet_chain: Chain | None = None
+    revocations: Revocations = field(default_factory=lambda: Revocations({}))
     plans: dict[str, tuple[str, str, Roster]] = field(default_factory=dict)
-    roster_leaves: dict[str, str] = field(default_factory=dict)
     tallies: dict[tuple[str, datetime, int | None],
                   list[tuple[Any, Roster, frozenset[str], Tally]]] = field(default_factory=dict)
     rotations: list[Item] = field(default_factory=list)
     forked: set[str] = field(default_factory=set)  # rotations in a fork, by identity
     fork_at: int | None = None
-    contested: set[str] = field(default_factory=set)  # trust domains in conflict
-    #: regional root keyid -> trust domain -> its `enclaves` entries; id(roster in force) ->
-    #: (it, checked): the object is kept so that its id stays its own.
+    #: regional root keyid -> trust domain -> its `enclaves` entries
     enclave_index: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    roster_objects: dict[int, tuple[dict[str, Any], Roster, str]] = field(
-        default_factory=dict)  # (+ its leaf hash, once computed)
 
     #: (statement identity, keyid) -> verified? (a conflict check and the main check share
     #: work; keyed by content)
@@ -88,8 +97,8 @@ class Verifier:
     #: (file SHA-256, keyid) -> does a signature under that key verify with the primary
     #: engine? Computed in bulk beforehand (writroot.verify.bulk); keyed by content.
     signatures: Mapping[tuple[str, str], bool] = field(default_factory=dict)
-    #: Regional roots trusted for nothing (a conflict): keyid -> the statement's name.
-    distrusted: dict[str, str] = field(default_factory=dict)
+    #: Everything established (chain, revocations, authorities), once it is.
+    trust: Trust | None = None
     #: What a first pass found that the phases before revocation could not know
     #: (`Prior`): revocations of custodian keys, serials claimed by two statements.
     prior: Prior | None = None
@@ -98,6 +107,16 @@ class Verifier:
     faults: dict[tuple[str, str], str] = field(default_factory=dict)  # engine failures
     #: plan_sha256 -> `rules.plan.check_header` of the header an inclusion proof led to it
     headers: dict[str, list[Violation]] = field(default_factory=dict)
+
+    @classmethod
+    def judging(cls, anchor: Anchor, trust: Trust, independent: bool = False) -> Verifier:
+        """A verifier for judging statements against an established state alone (no
+        phase before judging runs again)."""
+        chain = trust.chain
+        return cls(anchor, chain.at, independent, fleet=chain.fleet,
+                   anchor_statement_failed=chain.anchor_failed, rosters=list(chain.rosters),
+                   fleet_chain=chain, revocations=trust.revocations, trust=trust,
+                   prior=trust.prior)
 
     def fail(self, item: Item, check: str, message: str, cause: str = "") -> None:
         cause = cause or _CAUSES.get(check, "rule")
@@ -139,20 +158,43 @@ class Verifier:
 
     # -- the anchor and the fleet-root rotation chain -------------------------------------
 
+    @property
+    def trusted(self) -> Mapping[str, Trusted]:
+        return self.trust.trusted if self.trust is not None else self.building
+
+    @property
+    def contested(self) -> frozenset[str]:
+        """Trust domains in conflict."""
+        return self.trust.authorities.contested if self.trust is not None else frozenset()
+
+    @property
+    def distrusted(self) -> Mapping[str, str]:
+        """Regional roots trusted for nothing (a conflict): keyid -> the statement's name."""
+        return self.trust.authorities.distrusted if self.trust is not None else {}
+
+    @property
+    def revoked(self) -> Mapping[str, Revoked]:
+        return self.revocations.entries
+
+    def chain_trusts(self, keyid: str) -> bool:
+        """Does the chain, once walked, trust this fleet root? (Only the root in force
+        must be unexpired: `Chain.expired`.) While the chain is walked, its roots are."""
+        return self.fleet_chain is None or self.fleet_chain.trusts(keyid) is not None
+
     def policy_at(self, when: datetime) -> dict[str, Any]:
+        if self.fleet_chain is not None:
+            return self.fleet_chain.policy_at(when)
         current = self.policies[0][1] if self.policies else {}
         for since, policy in self.policies:
             if since <= when:
                 current = policy
         return current
 
-    def roster_at(self, when: datetime) -> dict[str, Any] | None:
+    def roster_at(self, when: datetime) -> RosterTerm | None:
         """The roster in force when a statement was signed."""
-        current = None
-        for since, _version, roster in sorted(self.rosters, key=lambda r: (r[0], r[1])):
-            if since <= when:
-                current = roster
-        return current
+        if self.fleet_chain is not None:
+            return self.fleet_chain.roster_at(when)
+        return roster_at(self.rosters, when)
 
     def not_revoked(self, item: Item) -> bool:
         st = item.statement

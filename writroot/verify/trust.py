@@ -19,9 +19,10 @@ from typing import Any
 from writroot.crypto.keys import PublicKey
 from writroot.errors import VerificationFailed
 from writroot.verify.core import Anchor, Parsed, _phases
+from writroot.verify.model import Chain, Revocations, Trust
 from writroot.verify.report import ArtifactResult, Report
 
-__all__ = ["Authority", "Established", "Revocation", "establish"]
+__all__ = ["Authority", "Established", "Revocation", "establish", "judge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,12 @@ class Established:
     revocations: Mapping[str, Revocation]
     authorities: tuple[Authority, ...]
     results: Mapping[str, ArtifactResult]  # by file SHA-256
+    #: The phases' own frozen results: the fleet-root chain (after the revocation step)
+    #: and every verified revocation list's entries together.
+    chain: Chain | None = None
+    revocation_state: Revocations | None = None
+    #: Everything established, as the judge phase reads it (`judge`).
+    state: Trust | None = None
 
     def trusted(self, type_: str) -> tuple[Any, ...]:
         """The statements of `type_` that verified with no finding, oldest first."""
@@ -138,13 +145,14 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
     for p in given:
         if p.name in by_name:
             results.setdefault(p.digest, by_name[p.name])
-    chain_ok = verifier.current is not None and not verifier.root_expired \
-        and not verifier.anchor_statement_failed
-    fleet_root = verifier.current.key if chain_ok and verifier.current else None
-    current_st = verifier.current.statement if chain_ok and verifier.current else None
+    chain = verifier.fleet_chain
+    assert chain is not None, "the phases always freeze the chain"
+    in_force = chain.in_force if chain.holds else None
+    fleet_root = in_force.key if in_force is not None else None
+    current_st = in_force.statement if in_force is not None else None
     revocations = {target: Revocation(target, r.entry["revoked_at"], str(r.entry["reason"]),
                                       r.sequence)
-                   for target, r in verifier.revoked.items()}
+                   for target, r in verifier.revocations.entries.items()}
     # A regional root in a conflict is not in `trusted` at all (it certifies nothing); one
     # that is there is an authority when its statement holds (some file carrying it is OK:
     # copies share the statement's findings, plus their own signature's).
@@ -161,17 +169,42 @@ def establish(anchor: Anchor, parsed: Iterable[Parsed], at: datetime, *,
                                      st.subject["key"], st.not_after,
                                      digests.get(id(carrying[0]), ""), carrying[0].name,
                                      st.subject.get("log_key")))
-    roster = verifier.roster_at(at) if chain_ok else None
+    roster = chain.roster_at(at) if in_force is not None else None
     return Established(
         anchor=anchor, at=at, report=report, fleet=verifier.fleet, fleet_root=fleet_root,
         fleet_version=verifier.version if fleet_root else None,
         fleet_not_after=current_st.not_after if current_st is not None else None,
-        policy=MappingProxyType(dict(verifier.policy_at(at))) if chain_ok else None,
-        roster=MappingProxyType(dict(roster)) if roster is not None else None,
-        revocation_sequence=verifier.revocation_sequence,
+        policy=MappingProxyType(dict(chain.policy_at(at))) if in_force else None,
+        roster=MappingProxyType(dict(roster.json)) if roster is not None else None,
+        revocation_sequence=verifier.revocations.sequence,
         revocations=MappingProxyType(revocations),
         authorities=tuple(sorted(authorities, key=lambda a: (a.region, a.version))),
-        results=MappingProxyType(results))
+        results=MappingProxyType(results), chain=chain,
+        revocation_state=verifier.revocations, state=verifier.trust)
+
+
+def judge(trust: Established, item: Parsed) -> ArtifactResult:
+    """One artifact judged against what `establish` established, as `verify` judges it
+    among the others, less what only a set can show (conflicts between statements,
+    sequences). Establishing statements (the chain, lists, regional roots) were judged
+    by `establish`: their result is that one."""
+    from writroot.verify.core import _statements
+    from writroot.verify.judge import LEAF_TYPES, judge_leaf
+    from writroot.verify.state import Verifier
+
+    if trust.state is None:
+        raise ValueError("judge needs an Established value made by establish")
+    known = trust.results.get(item.digest)
+    if known is not None:
+        return known
+    verifier = Verifier.judging(trust.anchor, trust.state, trust.report.independent)
+    results, items, _files = _statements([item], verifier)
+    if items and items[0].statement.type in LEAF_TYPES:
+        judge_leaf(verifier, items[0], [])
+    elif items:
+        verifier.fail(items[0], "unchecked", f"a {items[0].statement.type} statement "
+                      "establishes trust: pass it to establish")
+    return results[0]
 
 
 def _unique(given: list[Parsed]) -> Iterable[Parsed]:
