@@ -2,12 +2,18 @@
 // here wrote: golang.org/x/mod/sumdb/{tlog,note}, filippo.io/torchwood and Go's crypto/mldsa,
 // and github.com/spiffe/go-spiffe/v2. Built in GOPATH mode from Debian's packages:
 //
-//	GOPATH=/usr/share/gocode GO111MODULE=off go run interop.go MANIFEST.json
+//	GOPATH=/usr/share/gocode GO111MODULE=off go run interop.go [demo] MANIFEST.json
 //
 // The manifest names each log directory (tiles and checkpoint), its ML-DSA-44 log key, its
 // witnesses and quorum, older checkpoints, tlog-proof files with their entries, and SPIFFE
 // bundles with the trust domain and sequence each must carry. One JSON report goes to stdout:
 // what each library says about each item, so the Python test can compare.
+//
+// The demo mode reads the set `writroot demo` publishes: there a tlog-proof carries the
+// checkpoint only the log key signed (witnesses cosign after the ceremony), so a proof is
+// checked under the log key alone and is "witnessed" when its checkpoint is one that met the
+// witness quorum (the newest, or an older one returned cosigned); the report also lists every
+// entry of the log.
 package main
 
 import (
@@ -161,12 +167,18 @@ type checkpointResult struct {
 	Root       string `json:"root"`
 	Consistent bool   `json:"consistent"`     // tlog.ProveTree from the tiles, then CheckTree
 	Theirs     bool   `json:"writroot_proof"` // tlog.CheckTree on writroot's own proof
-	Error      string `json:"error,omitempty"`
+	// note.Open's verified cosignatures (witness name -> timestamp) and torchwood's quorum
+	Cosigned map[string]uint64 `json:"cosigned"`
+	Quorum   bool              `json:"quorum"`
+	Error    string            `json:"error,omitempty"`
+	text     string            // the checkpoint's text, when it met the quorum
 }
 
 type proofResult struct {
 	Path     string `json:"path"`
 	Verified bool   `json:"verified"`
+	Size     int64  `json:"size,omitempty"`      // demo mode: the proof's checkpoint size
+	Witness  bool   `json:"witnessed,omitempty"` // demo mode: that checkpoint met the quorum
 	Error    string `json:"error,omitempty"`
 }
 
@@ -184,6 +196,7 @@ type logResult struct {
 	Proofs       []proofResult      `json:"proofs"`
 	Error        string             `json:"error,omitempty"`
 	ExtraSigners []string           `json:"unverified_signers"`
+	EntryList    []string           `json:"entry_list,omitempty"` // demo mode: hex, in order
 }
 
 type bundleResult struct {
@@ -213,7 +226,35 @@ func policyFor(origin string, logV *mldsaVerifier, ws []*mldsaVerifier, quorum i
 	return torchwood.ThresholdPolicy(len(parts), parts...)
 }
 
-func checkLog(item logItem) (res logResult) {
+// cosigners opens a signed checkpoint with note.Open and says which witnesses cosigned it, when.
+func cosigners(signed []byte, logV *mldsaVerifier, ws []*mldsaVerifier) (map[string]uint64, error) {
+	verifiers := []note.Verifier{logV}
+	for _, w := range ws {
+		verifiers = append(verifiers, w)
+	}
+	n, err := note.Open(signed, note.VerifierList(verifiers...))
+	if err != nil {
+		return nil, fmt.Errorf("note.Open: %w", err)
+	}
+	out := map[string]uint64{}
+	for _, s := range n.Sigs {
+		for _, w := range ws {
+			if s.Name == w.name && s.Hash == w.hash {
+				out[w.name] = w.times[n.Text]
+			}
+		}
+	}
+	return out, nil
+}
+
+// proofCheckpoint is the checkpoint text inside a tlog-proof: the note after the first blank line.
+func proofCheckpoint(proof []byte) string {
+	_, signed, _ := bytes.Cut(proof, []byte("\n\n"))
+	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
+	return string(text) + "\n"
+}
+
+func checkLog(item logItem, demo bool) (res logResult) {
 	res.Cosigned = map[string]uint64{}
 	fail := func(err error) logResult { res.Error = err.Error(); return res }
 	logV, err := newVerifier(item.LogKey)
@@ -281,6 +322,9 @@ func checkLog(item logItem) (res logResult) {
 				return fail(err)
 			}
 			bundle = rest
+			if demo {
+				res.EntryList = append(res.EntryList, hex.EncodeToString(entry))
+			}
 			p, err := tlog.ProveRecord(c.N, j, hr)
 			if err != nil {
 				return fail(fmt.Errorf("tlog.ProveRecord(%d): %w", j, err))
@@ -290,21 +334,53 @@ func checkLog(item logItem) (res logResult) {
 			}
 		}
 	}
+	witnessed := map[string]bool{}
+	if res.Quorum {
+		witnessed[n.Text] = true
+	}
 	for _, path := range item.Checkpoints {
-		res.Checkpoints = append(res.Checkpoints, checkOlder(path, item.Consistency[path], logV, c, hr))
+		r := checkOlder(path, item.Consistency[path], logV, ws, policy, c, hr)
+		if r.Quorum {
+			witnessed[r.text] = true
+		}
+		res.Checkpoints = append(res.Checkpoints, r)
+	}
+	proofPolicy := policy
+	if demo { // the proof's checkpoint carries the log's signature only
+		proofPolicy = torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(c.Origin),
+			torchwood.SingleVerifierPolicy(logV))
 	}
 	for _, pi := range item.Proofs {
-		res.Proofs = append(res.Proofs, checkProof(pi, policy))
+		r := checkProof(pi, proofPolicy)
+		if demo && r.Verified {
+			data, _ := os.ReadFile(pi.Path)
+			text := proofCheckpoint(data)
+			if pc, err := torchwood.ParseCheckpoint(text); err == nil {
+				r.Size, r.Witness = pc.N, witnessed[text]
+			}
+		}
+		res.Proofs = append(res.Proofs, r)
 	}
 	return res
 }
 
-func checkOlder(path string, theirs []string, logV *mldsaVerifier, c torchwood.Checkpoint, hr tlog.HashReader) (r checkpointResult) {
+func checkOlder(path string, theirs []string, logV *mldsaVerifier, ws []*mldsaVerifier,
+	policy torchwood.Policy, c torchwood.Checkpoint, hr tlog.HashReader) (r checkpointResult) {
 	r.Path = path
 	data, err := os.ReadFile(path)
 	if err != nil {
 		r.Error = err.Error()
 		return r
+	}
+	if r.Cosigned, err = cosigners(data, logV, ws); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	_, _, err = torchwood.VerifyCheckpoint(data, policy)
+	r.Quorum = err == nil
+	if r.Quorum {
+		text, _, _ := bytes.Cut(data, []byte("\n\n"))
+		r.text = string(text) + "\n"
 	}
 	old, _, err := torchwood.VerifyCheckpoint(data, torchwood.ThresholdPolicy(2,
 		torchwood.OriginPolicy(c.Origin), torchwood.SingleVerifierPolicy(logV)))
@@ -382,11 +458,16 @@ func checkBundle(item bundleItem) (r bundleResult) {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: interop MANIFEST.json")
+	args := os.Args[1:]
+	demo := len(args) == 2 && args[0] == "demo"
+	if demo {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: interop [demo] MANIFEST.json")
 		os.Exit(2)
 	}
-	data, err := os.ReadFile(os.Args[1])
+	data, err := os.ReadFile(args[0])
 	if err == nil {
 		var m manifest
 		dec := json.NewDecoder(bytes.NewReader(data))
@@ -394,7 +475,7 @@ func main() {
 		if err = dec.Decode(&m); err == nil {
 			var out report
 			for _, l := range m.Logs {
-				out.Logs = append(out.Logs, checkLog(l))
+				out.Logs = append(out.Logs, checkLog(l, demo))
 			}
 			for _, b := range m.Bundles {
 				out.Bundles = append(out.Bundles, checkBundle(b))
