@@ -361,9 +361,10 @@ def test_publish_uses_every_ceremony_dir(audit_demo: dict[str, Any], tmp_path: P
     first = tmp_path / "first"
     shutil.copytree(cdir, first, ignore=shutil.ignore_patterns("approvals"))
     pkg = tmp_path / "pkg.tar"
+    returned = Path(audit_demo["workdir"]) / "witnesses" / "returned"  # their cosignatures
     proc = run_cli("publish", *_runs(audit_demo), "--ceremony-dir", str(first),
                    "--ceremony-dir", str(second), "--audit-package", str(pkg),
-                   "--anchor", audit_demo["anchor_fingerprint"])
+                   "--cosigned", str(returned), "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     code = run_cli("verify", str(pkg), "--anchor", audit_demo["anchor_fingerprint"])
     assert code.returncode == 0, code.stdout[-2000:]

@@ -524,3 +524,61 @@ def test_the_ceremony_machine_and_verify_make_the_same_trust_decisions(world: Wo
             accepted = False
         assert accepted == by_name[str(f)], f
     assert not by_name[str(hostile / "forged-roster.dsse.json")]
+
+
+def test_approve_checks_everything_before_any_prompt(world: World) -> None:
+    """`approve` checks the anchor, the roster, the lock and the output before it asks for
+    the typed id or a passphrase (issue 20, item 3); what it says names what to do."""
+    from datetime import timedelta
+
+    from writroot.ceremony.approve import approve
+    from writroot.ceremony.plan import load_locked
+    from writroot.quorum.custodian import load_file_key
+
+    plan = _with_requests(_plan(world, "approve-order", _regional_ops("AFRICOM")))
+    assert _lock(world, plan).returncode == 0
+    locked = plan.parent / "plan.lock.json"
+    pin = ["--anchor", world.anchor, "--trust", str(world.published)]
+
+    def attempt(cid: str, out: str) -> Any:  # no --yes, passphrase by prompt, empty stdin
+        return world.cli("ceremony", "approve", str(locked), "--custodian", cid, "--key",
+                         f"custodians/{'alice' if cid == 'zed' else cid}.key.pem",
+                         "--passphrase", "prompt", "--out", out, *pin, input_text="")
+
+    stranger = attempt("zed", "approvals-order")
+    _one_line_error(stranger, 1, "'zed' is not on the plan's roster", "alice, bruno, chen")
+    assert not (world.root / "approvals-order").exists()
+    # an earlier approval of this plan that has expired: named, with what to do
+    name = "approve-order.approval.alice.dsse.json"
+    signer = load_file_key(world.root / "custodians" / "alice.key.pem", bytearray(PASS.encode()))
+    old = approve(load_locked(locked), "alice", signer,
+                  datetime.now(UTC).replace(microsecond=0) - timedelta(hours=80), 1)
+    (world.root / "approvals-old").mkdir()
+    (world.root / "approvals-old" / name).write_bytes(old.dumps())
+    _one_line_error(attempt("alice", "approvals-old"), 2, "expired at",
+                    "move it away and approve again")
+    # the same custodian's approval of another lock of this ceremony
+    other = dict(json.loads(old.dumps()))
+    (world.root / "approvals-other").mkdir()
+    relocked = plan.read_text().replace("validity_days: 90", "validity_days: 89")
+    plan.write_text(relocked)
+    assert _lock(world, plan, "--out", str(plan.parent / "second.lock.json")).returncode == 0
+    newer = approve(load_locked(plan.parent / "second.lock.json"), "alice", signer,
+                    datetime.now(UTC).replace(microsecond=0))
+    (world.root / "approvals-other" / name).write_bytes(newer.dumps())
+    _one_line_error(attempt("alice", "approvals-other"), 2, "another lock of this ceremony",
+                    "approve this lock")
+    del other
+    # success says when the approval expires
+    done = world.cli("ceremony", "approve", str(locked), "--yes", "--custodian", "chen",
+                     "--key", "custodians/chen.key.pem", "--passphrase", "env:PP", "--out",
+                     "approvals-order-ok", *pin)
+    assert done.returncode == 0, done.stderr
+    assert "; it expires 20" in done.stdout
+    # one approval short: who else may approve, and how
+    host = world.host("order", world.token, world.anchor)
+    short = world.run(locked, "approvals-order-ok", host, "order")
+    assert short.returncode == 4, short.stderr
+    assert "1 more needed, from alice, bruno" in short.stderr
+    assert "writroot ceremony approve plan.lock.json --custodian ID" in short.stderr
+    _nothing_signed(world, "order")

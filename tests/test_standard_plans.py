@@ -57,7 +57,7 @@ class Demo:
         self.inputs = self.ceremony / "inputs"
         self.anchor = str(result["anchor_fingerprint"])
         self.fleet_v2 = str(result["current_fleet_root"])
-        self.published = self.root / "published" / "artifacts"
+        self.published = self.root / "published"  # the whole set: artifacts and logs
         self.eucom_request = self.ceremony / "requests" / "eucom-1.tar"
 
     def artifact(self, pattern: str) -> Path:
