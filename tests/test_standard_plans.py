@@ -351,7 +351,8 @@ def test_review_of_a_revocation_list(demo: Demo, tmp_path: Path) -> None:
         ("statement", "enclave-bundle", "eucom-1.writsov.com", 1),
         ("key", None, None, None)]
     assert revokes[0]["keyid"]["hex"] == fed and revokes[1]["keyid"]["hex"] == eucom
-    assert revokes[1]["serial"] == "demo-genesis.4" and revokes[3]["from"] == "previous list"
+    assert revokes[1]["serial"] == _statement(tmp_path / "r" / "regional-root-EUCOM-1.dsse.json"
+                                              )["serial"] and revokes[3]["from"] == "previous list"
     for r in revokes:
         if "keyid" in r:
             assert r["keyid"]["groups"].count(" ") == 15
