@@ -219,6 +219,8 @@ def test_demo_text_output(tmp_path: Path) -> None:
     assert "fingerprint" in proc.stdout and "PGP words" in proc.stdout
     assert "verified: True (independent: True)" in proc.stdout
     assert "revoked" in proc.stdout and "writroot status" in proc.stdout
+    assert "writroot/writsov/region/CONUS: 8 entries, 3 checkpoints cosigned" in proc.stdout
+    assert "writroot/writsov/region/INDOPAC: no checkpoint yet" in proc.stdout
 
 
 SCAN = textwrap.dedent("""
