@@ -57,7 +57,8 @@ class Demo:
         self.inputs = self.ceremony / "inputs"
         self.anchor = str(result["anchor_fingerprint"])
         self.fleet_v2 = str(result["current_fleet_root"])
-        self.published = self.root / "published" / "artifacts"
+        # the whole published set: a fleet plan is locked against the fleet's log (logs/)
+        self.published = self.root / "published"
         self.eucom_request = self.ceremony / "requests" / "eucom-1.tar"
 
     def artifact(self, pattern: str) -> Path:
@@ -351,7 +352,7 @@ def test_review_of_a_revocation_list(demo: Demo, tmp_path: Path) -> None:
         ("statement", "enclave-bundle", "eucom-1.writsov.com", 1),
         ("key", None, None, None)]
     assert revokes[0]["keyid"]["hex"] == fed and revokes[1]["keyid"]["hex"] == eucom
-    assert revokes[1]["serial"] == "demo-genesis.4" and revokes[3]["from"] == "previous list"
+    assert revokes[1]["serial"] == "demo-genesis.5" and revokes[3]["from"] == "previous list"
     for r in revokes:
         if "keyid" in r:
             assert r["keyid"]["groups"].count(" ") == 15
