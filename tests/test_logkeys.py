@@ -428,7 +428,7 @@ def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
     dist = world.root / "dist"
     proc = run_cli("publish", str(world.root / "genesis" / "out"),
                    str(world.root / "witness-policy-2" / "out"), "--cosigned", str(returned),
-                   "--out", str(dist), "--json", cwd=world.root)
+                   "--out", str(dist), "--json", "--anchor", world.keyid, cwd=world.root)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["cosigned"]
     assert (dist / "logs" / FLEET_LOG / "checkpoint").read_bytes().count("\u2014".encode()) == 3
@@ -445,7 +445,7 @@ def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
     forked = world.root / "witness-policy-2" / "out-forked"
     proc = run_cli("publish", str(world.root / "genesis" / "out"),
                    str(world.root / "witness-policy-2" / "out"), str(forked), "--out",
-                   str(world.root / "dist-forked"), cwd=world.root)
+                   str(world.root / "dist-forked"), "--anchor", world.keyid, cwd=world.root)
     assert proc.returncode == 2 and "published already" in proc.stderr  # the replay
 
 
@@ -469,7 +469,7 @@ def test_hostile_log_files_are_findings_or_one_line_errors(world: World) -> None
     # publish: a returned file that is neither a cosigned checkpoint nor evidence
     (bad / "junk.checkpoint").write_bytes(b"\x1b[31mnot a note\n")
     proc = run_cli("publish", str(out), "--cosigned", str(bad / "junk.checkpoint"), "--out",
-                   str(bad / "dist"))
+                   str(bad / "dist"), "--anchor", world.keyid)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "junk.checkpoint" in proc.stderr and not (bad / "dist").exists()
 
