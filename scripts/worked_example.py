@@ -62,17 +62,27 @@ def facts(workdir: Path) -> dict[str, Any]:
         "envelopes": sorted(p.name for p in (published / "artifacts").glob("*.dsse.json")),
         "records": sorted(p.name for p in (published / "records").glob("*.dsse.json")),
         "genesis_entries": len(transcript),
+        # the logs' checkpoints and proofs: results of their own in the listing
+        "log_files": len([*published.glob("logs/**/checkpoint"),
+                          *published.glob("cosignatures/*.checkpoint"),
+                          *published.glob("proofs/*.tlog-proof")]),
     }
 
 
+#: What `verify` is given in published/: the envelopes and the logs that show them (the
+#: policy requires logging, so envelopes alone fail `log-included`).
+SET = ("artifacts", "logs", "proofs", "cosignatures")
+
+
 def verify_listing(workdir: Path, days: int, *extra: str) -> list[str]:
-    """`writroot verify artifacts --anchor fleet-root.pem --at <day>` in published/."""
+    """`writroot verify artifacts logs proofs cosignatures --anchor fleet-root.pem --at <day>`
+    in published/."""
     at = _format((genesis_time(workdir) + timedelta(days=days)).replace(hour=0, minute=0,
                                                                          second=0))
-    proc = subprocess.run([sys.executable, "-m", "writroot", "verify", "artifacts", "--anchor",
+    proc = subprocess.run([sys.executable, "-m", "writroot", "verify", *SET, "--anchor",
                            "fleet-root.pem", "--at", at, *extra], capture_output=True,
                           text=True, cwd=workdir / "published", check=False)
-    return [f"$ writroot verify artifacts --anchor fleet-root.pem --at {at}"
+    return [f"$ writroot verify {' '.join(SET)} --anchor fleet-root.pem --at {at}"
             + (" " + " ".join(extra) if extra else ""), *proc.stdout.splitlines()]
 
 

@@ -62,8 +62,41 @@ def test_demo_keeps_a_witnessed_log_and_shows_a_split_view_refused(demo: dict) -
     assert (str(forked / "logs" / log["origin"] / "checkpoint"), "conflict-log") in checks
     assert (str(published / "logs" / log["origin"] / "checkpoint"), "conflict-log") in checks
     proc = run_cli("status", str(published), "--anchor", demo["anchor_pem"], "--json")
-    (row,) = json.loads(proc.stdout)["logs"]
-    assert row["size"] == log["size"] and row["cosigned"] == 3
+    rows = {r["origin"]: r for r in json.loads(proc.stdout)["logs"]}
+    assert rows[log["origin"]]["size"] == log["size"] and rows[log["origin"]]["cosigned"] == 3
+
+
+#: Each region's ceremonies and its log's entries (its statements, one record a ceremony):
+#: CONUS signs a bundle and two federation keys, its overlay, and v2 re-signs the bundle.
+REGIONAL_LOGS = {"CONUS": (3, 3 + 1 + 1 + 1 + 1 + 1), "CONUS-NSS": (1, 2), "EUCOM": (1, 2),
+                 "CENTCOM": (1, 2)}
+
+
+def test_demo_every_region_keeps_a_witnessed_log(demo: dict) -> None:
+    """Issue 21 items 1 and 8: each region's key request named a log key; each regional
+    ceremony extended its region's log and the witnesses cosigned its checkpoint."""
+    rows = {r["origin"]: r for r in demo["log"]["logs"]}
+    regions = {f"writroot/writsov/region/{r}" for r in
+               ("CONUS", "CONUS-NSS", "EUCOM", "INDOPAC", "CENTCOM", "FVEY")}
+    assert set(rows) == {demo["log"]["origin"], *regions}
+    fleet = rows[demo["log"]["origin"]]
+    assert (fleet["size"], fleet["checkpoints"]) == (demo["log"]["size"],
+                                                     demo["log"]["checkpoints"])
+    published = Path(demo["published"])
+    for region, (ceremonies, entries) in REGIONAL_LOGS.items():
+        row = rows[f"writroot/writsov/region/{region}"]
+        assert (row["size"], row["checkpoints"], row["cosigned"]) == (
+            entries, ceremonies, 3), row
+        assert (published / "logs" / row["origin"] / "checkpoint").is_file()
+    for region in ("INDOPAC", "FVEY"):  # certified log keys, no ceremony of their own yet
+        assert rows[f"writroot/writsov/region/{region}"]["size"] is None
+    # one proof per entry of every log, the regions' included
+    proofs = list((published / "proofs").glob("*.tlog-proof"))
+    assert len(proofs) == sum(r["size"] or 0 for r in rows.values())
+    proc = run_cli("status", str(published), "--anchor", demo["anchor_pem"], "--json")
+    status = {r["origin"]: r for r in json.loads(proc.stdout)["logs"]}
+    assert {o: (r["size"], r["cosigned"]) for o, r in status.items()} == {
+        o: (r["size"], r["cosigned"]) for o, r in rows.items()}
 
 
 def test_demo_calendar_covers_every_key(demo: dict) -> None:
@@ -186,6 +219,8 @@ def test_demo_text_output(tmp_path: Path) -> None:
     assert "fingerprint" in proc.stdout and "PGP words" in proc.stdout
     assert "verified: True (independent: True)" in proc.stdout
     assert "revoked" in proc.stdout and "writroot status" in proc.stdout
+    assert "writroot/writsov/region/CONUS: 8 entries, 3 checkpoints cosigned" in proc.stdout
+    assert "writroot/writsov/region/INDOPAC: no checkpoint yet" in proc.stdout
 
 
 SCAN = textwrap.dedent("""
@@ -231,7 +266,8 @@ def test_no_private_key_or_pin_on_disk_after_demo(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["keys"] == 10 and result["files"] > 5  # 2 fleet roots, its log key, 7 regional
+    # 2 fleet roots and the fleet's log key; 7 regional roots, each with its region's log key
+    assert result["keys"] == 17 and result["files"] > 5
     assert result["hits"] == []
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -454,9 +453,11 @@ def test_hostile_log_files_are_findings_or_one_line_errors(world: World) -> None
     out = world.root / "genesis" / "out"
     bad = world.root / "hostile"
     bad.mkdir()
-    proof = next((out / "proofs").glob("*.tlog-proof")).read_bytes()
-    (bad / "leading-zero.tlog-proof").write_bytes(re.sub(rb"index (\d+)", rb"index 0\1",
-                                                         proof, count=1))
+    # the proof of entry 0 (proof names are entry hashes: any other one has no "index 0")
+    proof = next(data for p in sorted((out / "proofs").glob("*.tlog-proof"))
+                 if b"\nindex 0\n" in (data := p.read_bytes()))
+    (bad / "leading-zero.tlog-proof").write_bytes(proof.replace(b"\nindex 0\n",
+                                                                b"\nindex 00\n", 1))
     proc = world.cli("verify", str(out / "artifacts"), str(bad / "leading-zero.tlog-proof"),
                      "--anchor", world.keyid)
     assert proc.returncode == 2 and "malformed proof" in proc.stdout, proc.stdout

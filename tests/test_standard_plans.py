@@ -57,7 +57,8 @@ class Demo:
         self.inputs = self.ceremony / "inputs"
         self.anchor = str(result["anchor_fingerprint"])
         self.fleet_v2 = str(result["current_fleet_root"])
-        self.published = self.root / "published"  # the whole set: artifacts and logs
+        # the whole published set: a fleet plan is locked against the fleet's log (logs/)
+        self.published = self.root / "published"
         self.eucom_request = self.ceremony / "requests" / "eucom-1.tar"
 
     def artifact(self, pattern: str) -> Path:

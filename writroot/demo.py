@@ -1,6 +1,7 @@
 """`writroot demo`: the whole ceremony story on throwaway SoftHSM2 tokens, verified as auditors do.
 
-Genesis with six regional roots, regional ceremonies signing enclave bundles and federation keys,
+Genesis with six regional roots (each with its log key), regional ceremonies signing enclave
+bundles and federation keys (each extending its region's witnessed log),
 a regional rotation with overlap, a fleet-root rotation and an emergency revocation, on a
 simulated clock that starts 60 days ago; then the published set is verified (twice: the second
 time with an independent SLH-DSA implementation), every transcript audited and the rotation
@@ -87,7 +88,7 @@ class DemoResult:
     recovery: dict[str, Any] = field(default_factory=dict)  # the genesis split and rehearsal
     audit_package: Path | None = None
     audit_report: Path | None = None
-    log: dict[str, Any] = field(default_factory=dict)  # the fleet's log and its witnesses
+    log: dict[str, Any] = field(default_factory=dict)  # the logs (the fleet's first), witnesses
 
     def to_json(self) -> dict[str, Any]:
         assert self.report is not None and self.independent_report is not None
@@ -245,7 +246,8 @@ class _Story:
         return self.write(rel, src.read_bytes())
 
     def request(self, region: str, algorithm: str, version: int, when: datetime) -> str:
-        """On the region's side: keygen in its HSM, key request as a transfer bundle."""
+        """On the region's side: keygen in its HSM (the regional root and the region's log
+        key), key request as a transfer bundle."""
         from writroot.crypto.algorithms import by_name
         from writroot.region import make_request
         from writroot.transfer import export_bundle
@@ -254,14 +256,15 @@ class _Story:
         rdir = self.workdir / "regions" / region
         with open_session(TokenSpec(self.module, label), rw=True, pin_bytes=self.pin) as s:
             req = make_request(Custody(s, self.module), by_name(algorithm), region, FLEET,
-                               f"{region.lower()}-root-{version}", label, when, rdir / "keys")
+                               f"{region.lower()}-root-{version}", label, when, rdir / "keys",
+                               log_label=f"{region.lower()}-log-{version}")
         src = rdir / f"request-{version}"
         for name, data in req.files().items():
             write_once(src / name, data)
         bundle = rdir / f"request-{version}.tar"
         manifest = export_bundle(src, bundle, "key-request")
-        self.say(f"{region}: regional root v{version} ({algorithm}) generated in the region's "
-                 f"HSM; key request read aloud as: {manifest.words}")
+        self.say(f"{region}: regional root v{version} ({algorithm}) and its log key generated "
+                 f"in the region's HSM; key request read aloud as: {manifest.words}")
         self.regional[region] = req.key.keyid
         return self.carry(bundle, f"requests/{region.lower()}-{version}.tar")
 
@@ -632,7 +635,8 @@ operations:
         self.say(f"recovery: {', '.join(done.holders)} rehearsed a restore of the anchor from 3 "
                  f"of 5 shares (split {done.split}) into a throwaway token; record: {record}")
 
-    # -- the fleet's log: published with its cosignatures; a split view refused ----------
+    # -- the logs (the fleet's, each region's): published with their cosignatures; a split
+    # view of the fleet's refused ------------------------------------------------------
 
     def log_files(self) -> dict[str, bytes]:
         """The logs, proofs and returned cosignatures as `writroot publish --cosigned` puts
@@ -684,10 +688,22 @@ operations:
             raise VerificationFailed("verify did not flag the forked checkpoint")
         self.say(f"split view: {WITNESSES[2]} refused a forked checkpoint of {origin} "
                  f"({refusal.kind}; evidence {evidence}); verify flags it (conflict-log)")
+        fleet = self.witnesses.cosigned.get(origin, 0)
         return {"origin": origin, "size": honest.size, "witnesses": list(WITNESSES),
-                "quorum": 2, "checkpoints": self.witnesses.cosigned,
-                "cosigned": self.witnesses.cosigned, "split_view_refused": True,
-                "evidence": str(evidence), "conflict_flagged": flagged}
+                "quorum": 2, "checkpoints": fleet, "cosigned": fleet,
+                "split_view_refused": True, "evidence": str(evidence),
+                "conflict_flagged": flagged}
+
+    def log_rows(self, pub: Path, report: Report) -> list[dict[str, Any]]:
+        """Each log with a certified key, as `writroot status` shows it (its newest
+        checkpoint in the published set, the witnesses that cosigned it), and how many of
+        its checkpoints the witnesses cosigned. A region that held no ceremony since its
+        log key was certified has no checkpoint yet (size null)."""
+        from writroot.verify.logs import log_status, split_inputs
+
+        _paths, files = split_inputs([str(pub)])
+        return [{**row.to_json(), "checkpoints": self.witnesses.cosigned.get(row.origin, 0)}
+                for row in log_status(report, FLEET, files)]
 
     # -- what relying parties get, checked as an auditor would ----------------------------
 
@@ -749,7 +765,8 @@ operations:
             record = str(pub / "records" / f"{name}.ceremony-record.dsse.json")
             result.audits[name] = next(r.ok for r in result.report.results if r.name == record)
         result.calendar = [r.to_json() for r in calendar(result.report)]
-        result.log = self.split_view(pub, dict(blobs), anchor, now)
+        result.log = {**self.split_view(pub, dict(blobs), anchor, now),
+                      "logs": self.log_rows(pub, result.report)}
         self.say(f"verified {len(blobs)} published artifacts (and independently); the revoked "
                  "federation key is rejected; every transcript audited")
         return result

@@ -1,5 +1,6 @@
 """The demo's witnesses (DESIGN §6a): two regions and an auditor, each with an ML-DSA-44 key
-held in memory and a witness state, cosigning every checkpoint of the fleet's log as
+held in memory and a witness state, cosigning every checkpoint of the fleet's and each
+region's log as
 `writroot witness cosign` does, and refusing a forked one with evidence."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ QUORUM = 2
 class Witnesses:
     keys: dict[str, MemoryKey] = field(default_factory=dict)
     states: dict[str, WitnessState] = field(default_factory=dict)
-    cosigned: int = 0  # checkpoints that reached the quorum
+    cosigned: dict[str, int] = field(default_factory=dict)  # origin -> checkpoints cosigned
 
     def __post_init__(self) -> None:
         for name in WITNESSES:
@@ -60,12 +61,13 @@ class Witnesses:
 
     def cosign_all(self, signed: bytes, tile_dirs: list[Path], now: int) -> bytes:
         """Every witness cosigns (the demo's logs never fork unless shown a fork)."""
+        origin = cpmod.parse(note.split(signed, "checkpoint")[0], "checkpoint").origin
         for name in WITNESSES:
             out = self.show(name, signed, tile_dirs, now)
             if isinstance(out, Conflict):
                 raise BadInput(f"{name} refused the log's checkpoint: {out.message}", name)
             signed = out
-        self.cosigned += 1
+        self.cosigned[origin] = self.cosigned.get(origin, 0) + 1
         return signed
 
     def refuse(self, name: str, signed: bytes, tile_dirs: list[Path], now: int,

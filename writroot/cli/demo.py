@@ -58,6 +58,12 @@ def demo(workdir: Path | None, as_json: bool) -> None:
                   f"{log['cosigned']} checkpoints cosigned ({log['quorum']} of "
                   f"{len(log['witnesses'])} witnesses); a split view refused "
                   f"({log['evidence']})", markup=False)
+        for row in log.get("logs", []):
+            if row["origin"] == log["origin"]:
+                continue
+            state = ("no checkpoint yet" if row["size"] is None else
+                     f"{row['size']} entries, {row['checkpoints']} checkpoints cosigned")
+            out.print(f"               {row['origin']}: {state}", markup=False)
     out.print(f"verified: {summary['verified']} (independent: {summary['verified_independent']})")
     pub, pem = summary["published"], result.anchor_pem
     out.print("try:")
