@@ -190,6 +190,19 @@ def contested_policies(statements: Iterable[Statement]) -> dict[str, int]:
             for st in found.values()}
 
 
+#: Statements whose log key keeps counting once they expire: what the key signed while it was
+#: certified stays signed (an expired witness policy is no longer in force, so it is not here).
+KEY_NAMING = ("fleet-root", "fleet-rotation", "regional-root")
+
+
+def _key_naming(report: Report) -> list[Statement]:
+    """The statements verify trusted, and the key-naming ones whose only finding is their
+    expiry (an archived log is re-verified long after its regional roots expired)."""
+    return [r.statement for r in report.results if r.statement is not None and (
+        r.ok or (r.type in KEY_NAMING and r.findings
+                 and all(f.check == "validity-window" for f in r.findings)))]
+
+
 def derive(trusted: Iterable[Statement], fleet: str | None) -> LogKeys:
     """From statements that verified with no finding (the trust engine's, or verify's)."""
     keys: dict[str, PublicKey] = {}
@@ -339,7 +352,7 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
     from writroot.verify.report import ArtifactResult, Finding
 
     trusted = [r.statement for r in report.results if r.ok and r.statement is not None]
-    derived = derive(trusted, fleet)
+    derived = derive(_key_naming(report), fleet)
     contested = contested_policies(trusted)
     for r in report.results:
         if r.statement is not None and r.serial in contested:
@@ -433,8 +446,7 @@ def log_status(report: Report, fleet: str | None, files: LogFiles) -> list[LogRo
     from writroot.jsonio import format_time
     from writroot.log import proof as proofmod
 
-    trusted = [r.statement for r in report.results if r.ok and r.statement is not None]
-    derived = derive(trusted, fleet)
+    derived = derive(_key_naming(report), fleet)
     witnesses = [] if derived.policy is None else [
         cosignature.CosignatureVerifier(w["name"], w["key"])
         for w in derived.policy.subject["witnesses"]]
