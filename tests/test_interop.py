@@ -234,7 +234,9 @@ def demo_report(work: Path, audit_demo: dict[str, Any]) -> dict[str, Any]:
                  for w in policy["subject"]["witnesses"]}
     log_dir = pub / "logs" / origin
     log, _ = logfile.load(log_dir, log_key)  # writroot's own reading, to compare with Go's
-    older = sorted((pub / "cosignatures").glob("*.checkpoint"),
+    fleet_prefix = origin.replace("/", "_") + "-"  # the fleet's log (regions keep their own)
+    older = sorted((p for p in (pub / "cosignatures").glob("*.checkpoint")
+                    if p.name.startswith(fleet_prefix)),
                    key=lambda p: int(p.name.rsplit("-", 2)[1]))
     fork = here / "forked" / "logs" / origin / "checkpoint"
     consistency = {}
@@ -245,6 +247,8 @@ def demo_report(work: Path, audit_demo: dict[str, Any]) -> dict[str, Any]:
     entries = {_entry_of(p): p for p in [*statements, *sorted((pub / "records").glob("*.json"))]}
     proofs = []
     for path in sorted((pub / "proofs").glob("*.tlog-proof")):
+        if f"\n{origin}\n" not in path.read_text():
+            continue  # a proof into a region's log (its statement may be withheld: revoked)
         statement = entries[path.name.split(".")[0]]
         proofs.append({"path": str(path), "entry": _entry_of(statement)})
     hostile_proof = {"path": proofs[0]["path"], "entry": proofs[1]["entry"]}  # another's entry
