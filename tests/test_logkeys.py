@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, Token, jwt_bundle, raw_key, run_cli, sign_all
+from tests.conftest import NOW, Token, jwt_bundle, raw_key, roster_yaml, run_cli, sign_all
 from writroot.crypto.algorithms import ML_DSA_44, ML_DSA_87
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput
@@ -111,9 +111,7 @@ def world(make_token, tmp_path_factory) -> World:
         assert proc.returncode == 0, proc.stderr
     (root / "genesis").mkdir()
     shutil.copytree(root / "custodians", root / "genesis" / "custodians")
-    (root / "genesis" / "roster.yaml").write_text("threshold: 2\ncustodians:\n" + "".join(
-        f"  - id: {c}\n    name: {c.title()}\n    enrolment: custodians/{c}.enrolment.dsse.json\n"
-        for c in ("alice", "bruno", "chen")))
+    (root / "genesis" / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     w = World(root, token)
     summary = w.ceremony("genesis", f"""plan: 1
 ceremony: genesis-1
