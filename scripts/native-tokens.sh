@@ -565,14 +565,17 @@ EOF
 }
 
 # COLUMNS=N and LINES=N of the caller's terminal, one a line (sudo drops the environment, and a
-# shell's COLUMNS is seldom exported)
+# shell's COLUMNS is seldom exported). The terminal itself wins: an exported COLUMNS may be stale
+# or set for another program; it is used only when there is no terminal.
 term_size() {
   local rows cols
-  if [ -n "${COLUMNS:-}" ]; then
-    echo "COLUMNS=$COLUMNS"; [ -z "${LINES:-}" ] || echo "LINES=$LINES"; return 0
+  if read -r rows cols < <(stty size 2>/dev/null </dev/tty) && [ -n "${cols:-}" ] \
+      && [ "$cols" -gt 0 ]; then
+    printf 'COLUMNS=%s\nLINES=%s\n' "$cols" "$rows"; return 0
   fi
-  read -r rows cols < <(stty size 2>/dev/null </dev/tty) || return 0
-  if [ -n "${cols:-}" ] && [ "$cols" -gt 0 ]; then printf 'COLUMNS=%s\nLINES=%s\n' "$cols" "$rows"; fi
+  if [ -n "${COLUMNS:-}" ]; then
+    echo "COLUMNS=$COLUMNS"; [ -z "${LINES:-}" ] || echo "LINES=$LINES"
+  fi
   return 0
 }
 

@@ -448,11 +448,22 @@ def test_exec_no_command_is_usage_and_refuses_system_directories(native: Native)
 def test_exec_hands_in_the_terminal_size(native: Native) -> None:
     if not shutil.which("script"):
         pytest.skip("util-linux script(1) is not installed")
-    inner = f"stty cols 173 rows 41; {SCRIPT} exec -- sh -c 'echo size=$COLUMNS,$LINES'"
+    show = "sh -c 'echo size=$COLUMNS,$LINES'"
+    # a stale exported COLUMNS/LINES (CI runners export 80x24) loses to the terminal itself
+    stale = {**os.environ, "COLUMNS": "80", "LINES": "24"}
+    inner = f"stty cols 173 rows 41; {SCRIPT} exec -- {show}"
     proc = subprocess.run(_as_root(["script", "-qec", inner, "/dev/null"]), capture_output=True,
-                          text=True, check=False, timeout=120, stdin=subprocess.DEVNULL)
+                          text=True, check=False, timeout=120, stdin=subprocess.DEVNULL, env=stale)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "size=173,41" in proc.stdout
+    # with no terminal at all, the exported size is what there is
+    lone = {**os.environ, "COLUMNS": "99", "LINES": "33"}
+    proc = subprocess.run(_as_root(["setsid", "-w", str(SCRIPT), "exec", "--", "sh", "-c",
+                                    "echo size=$COLUMNS,$LINES"]),
+                          capture_output=True, text=True, check=False, timeout=120,
+                          stdin=subprocess.DEVNULL, env=lone)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "size=99,33" in proc.stdout
 
 
 @pytest.mark.native
