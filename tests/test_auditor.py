@@ -4,6 +4,7 @@ publish, sealed keys kept out of bundles, clean --json under every engine."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import shutil
@@ -59,8 +60,12 @@ def test_demo_audit_package_verifies_whole(audit_demo: dict[str, Any]) -> None:
 def test_ceremony_binder_verifies_as_what_it_is(audit_demo: dict[str, Any]) -> None:
     """Approvals against the roster in force, enrolments against the certified roster
     (the ceremony directory, as the issue reported it failing with issuer-known)."""
+    # the envelopes carried back in (ceremony/inputs) come from logging roots: without the
+    # logs and proofs they would fail log-included (withholding the policy turns nothing off)
+    published = _wd(audit_demo) / "published"
     code, report, err = _verify(str(_wd(audit_demo) / "ceremony"), "--anchor",
-                                audit_demo["anchor_pem"])
+                                audit_demo["anchor_pem"],
+                                *(str(published / d) for d in ("logs", "proofs")))
     assert code == 0, (err, [f for f in report.get("findings", [])])
     types = [a["type"] for a in report["artifacts"]]
     assert types.count("approval") == 36 and types.count("enrolment") == 5
@@ -113,7 +118,10 @@ def test_binder_rejects_a_bad_approval_signature_and_an_unrostered_enrolment(
         subject=subject, issued_at=NOW, not_before=NOW, not_after=NOW + timedelta(days=9)))
     (tmp_path / "zed.enrolment.dsse.json").write_bytes(enrolment.dumps())
     genesis = next(a["path"] for a in audit_demo["artifacts"] if a["type"] == "fleet-root")
-    code, report, _ = _verify(str(tmp_path), genesis, "--anchor",
+    # the genesis statement with its proof (its root keeps a log: alone it fails log-included)
+    entry = hashlib.sha256(base64.b64decode(json.loads(Path(genesis).read_bytes())["payload"]))
+    proof = _wd(audit_demo) / "published" / "proofs" / f"{entry.hexdigest()}.tlog-proof"
+    code, report, _ = _verify(str(tmp_path), genesis, str(proof), "--anchor",
                               audit_demo["anchor_fingerprint"])
     assert code == 1
     found = {(Path(f["artifact"]).name, f["check"]) for f in report["findings"]}

@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,31 @@ def test_verify_flags_a_statement_missing_from_a_required_log(world: World) -> N
     assert code == 1
     assert len(found) == 2 and all(checks == {"log-included"} for checks in found.values()), \
         found
+
+
+def test_withholding_the_witness_policy_does_not_turn_logging_off(world: World) -> None:
+    """A relying party shown the fleet-root statement without the witness policy (or the
+    policy's proof) still requires inclusion: the root certified a log key, so it keeps it."""
+    arts = world.root / "genesis" / "out" / "artifacts"
+    code, found = _verify(world, next(arts.glob("fleet-root-*.dsse.json")))
+    assert code == 1 and list(found.values()) == [{"log-included"}], found
+
+
+def test_an_expired_witness_policy_still_requires_its_witnesses(world: World) -> None:
+    """Time passing never turns logging off: after the policy's not_after (365 days; the
+    fleet root lasts 548) its quorum still applies and the policy itself fails its window."""
+    from writroot.jsonio import format_time
+
+    out = world.root / "genesis" / "out"
+    policy = _statement(next((out / "artifacts").glob("witness-policy-*.dsse.json")))
+    at = format_time(datetime.strptime(policy["not_after"], "%Y-%m-%dT%H:%M:%SZ")
+                     .replace(tzinfo=UTC) + timedelta(days=10))
+    proc = world.cli("verify", str(out), "--anchor", world.keyid, "--at", at, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    found = {r["type"]: {f["check"] for f in r["findings"]}
+             for r in json.loads(proc.stdout)["artifacts"]}
+    assert found["fleet-root"] == {"log-witnessed"}, found
+    assert "validity-window" in found["witness-policy"], found
 
 
 def test_verify_waits_for_the_witness_quorum_then_passes(world: World) -> None:

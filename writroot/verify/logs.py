@@ -190,9 +190,11 @@ def contested_policies(statements: Iterable[Statement]) -> dict[str, int]:
             for st in found.values()}
 
 
-#: Statements whose log key keeps counting once they expire: what the key signed while it was
-#: certified stays signed (an expired witness policy is no longer in force, so it is not here).
-KEY_NAMING = ("fleet-root", "fleet-rotation", "regional-root")
+#: Statements that keep counting for the logs once they expire: what a log key signed while
+#: it was certified stays signed, and an expired witness policy still says what must be
+#: logged and witnessed (fail-safe: time passing never turns logging off; the policy's own
+#: result shows its expiry).
+KEY_NAMING = ("fleet-root", "fleet-rotation", "regional-root", "witness-policy")
 
 
 def _key_naming(report: Report) -> list[Statement]:
@@ -361,7 +363,10 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
                                       "is in force"))
     if not derived.keys and not files:
         return
-    policy = verifycheck.WitnessPolicy((), 0, False)
+    # A root that certified a log key keeps its log: with no witness policy among the inputs
+    # (withheld, say, to show one enclave a statement nobody else sees) inclusion is still
+    # required; only a policy in force that says "optional" lets a statement go unlogged.
+    policy = verifycheck.WitnessPolicy((), 0, True)
     if derived.policy is not None:
         sub = derived.policy.subject
         policy = verifycheck.WitnessPolicy(tuple((w["name"], w["key"]) for w in
