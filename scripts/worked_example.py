@@ -286,6 +286,11 @@ def sections(workdir: Path) -> dict[str, Any]:
     }
 
 
+def _group(pattern: str, text: str) -> str | None:
+    found = re.search(pattern, text)
+    return found.group(1) if found else None
+
+
 def doc_sections(page: str) -> dict[str, Any]:
     """§8.1-§8.4 as docs/format.md states them: the fenced blocks and the stated numbers."""
     s = section(page)
@@ -300,33 +305,36 @@ def doc_sections(page: str) -> dict[str, Any]:
         return int(found.group(1).replace(",", ""))
 
     der = re.findall(r"^([0-9a-f]+)\s+(?:SPKI prefix|PK\.seed|PK\.root)", parts[1], re.M)
-    keyid = re.search(r"So the keyid, the fingerprint to pin, is\s+`([0-9a-f]{64})`", parts[1])
     statements = fenced(parts[2], "json")
     dump = fenced(parts[3])[0].splitlines()
     return {
         "pem": fenced(parts[1])[0].split("\n", 1)[1],
         "der": der,
-        "keyid": keyid.group(1) if keyid else None,
+        "keyid": _group(r"So the keyid, the fingerprint to pin, is\s+`([0-9a-f]{64})`", parts[1]),
         "fingerprint": fenced(parts[1])[-1].rstrip("\n").split("\n", 1),
         "statement": unshorten(statements[0]),
         "approval": json.loads(statements[1]),
         "fleet_subject": unshorten(statements[2]),
-        "file": re.search(r"`artifacts/(regional-root-[^`]+)`", parts[2]).group(1)  # type: ignore[union-attr]
-        if re.search(r"`artifacts/(regional-root-[^`]+)`", parts[2]) else None,
+        "file": _group(r"`artifacts/(regional-root-[^`]+)`", parts[2]),
         "payload": number(r"the decoded payload is ([\d,]+)\s+bytes", parts[2]),
         "approval_envelope": number(r"approval envelopes[^(]*\(([\d,]+) bytes each", parts[2]),
         "pae_payload": number(r"the payload is\s+([\d,]+) bytes", parts[3]),
         "pae_header": number(r"the ([\d,]+)-byte header", parts[3]),
         "pae": number(r"\(([\d,]+) bytes in all\)", parts[3]),
-        "pae_bytes": bytes.fromhex("".join(
-            re.match(r"[0-9a-f]{8}  ((?:[0-9a-f]{2} ?)+)", line).group(1)  # type: ignore[union-attr]
-            for line in dump if "(payload)" not in line)),
+        "pae_bytes": bytes.fromhex("".join(_group(r"^[0-9a-f]{8}  ((?:[0-9a-f]{2} ?)+)", line)
+                                           or "" for line in dump if "(payload)" not in line)),
         "envelope_bytes": number(r"dsse\.json` \(([\d,]+) bytes\)", parts[4]),
         "payload_chars": number(r"the ([\d,]+)-character\s+`payload`", parts[4]),
         "sig_chars": number(r"the ([\d,]+)-character\s+`sig`", parts[4]),
         "sig": number(r"`sig` \(([\d,]+) bytes\)", parts[4]),
         "envelope": json.loads(fenced(parts[4], "json")[0]),
         "envelope_line": fenced(parts[4], "json")[0].rstrip("\n"),
+        # the rest of §8 names the same keys (one run throughout)
+        "keyid_v2": _group(r"the root in force is\s+`([0-9a-f]{64})`", parts[1]),
+        "anchors": re.findall(r"^anchor +([0-9A-F ]+?)$|--anchor \"([0-9A-F ]+)\"", s, re.M),
+        "now": re.findall(r"^fleet root now +([0-9A-F ]+?) \(", s, re.M),
+        "signed_by": re.findall(r"signature by ([0-9a-f]{64})|--anchor ([0-9a-f]{64})", s),
+        "opened": re.findall(r'open\("(artifacts/[^"]+)"\)', s),
     }
 
 

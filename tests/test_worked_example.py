@@ -92,7 +92,7 @@ def test_worked_example_sections_show_the_current_format(audit_demo: dict[str, A
     assert statement["issuer"]["keyid"] == keyid
     assert page["envelope"]["signatures"][0]["keyid"] == keyid
     fleet_key = page["fleet_subject"]["subject"]["key"]
-    assert fleet_key["keyid"] == keyid and base64.b64decode(fleet_key["public_key"]) == root
+    assert fleet_key["keyid"] == keyid and base64.b64decode(fleet_key["public_key"]) == seed + root
     key = statement["subject"]["key"]
     assert hashlib.sha256(we.SLH_PREFIX + base64.b64decode(key["public_key"])).hexdigest() \
         == key["keyid"], "§8.2: subject.key.keyid"
@@ -124,3 +124,9 @@ def test_worked_example_sections_show_the_current_format(audit_demo: dict[str, A
     for name in ("payload", "approval_envelope"):
         assert page[name] == run["sizes"][name], f"§8.2: the {name} size of the demo"
     assert page["envelope_bytes"] == run["sizes"]["envelope"]
+
+    # one run throughout §8: the keys of §8.5's listings and §8.6's file are §8.1's and §8.2's
+    assert {a or b for a, b in page["anchors"]} == {hex_groups(keyid)}, "§8.5: the anchor"
+    assert set(page["now"]) == {hex_groups(page["keyid_v2"])}, "§8.5: the fleet root now"
+    assert {a or b for a, b in page["signed_by"]} == {keyid}, "§8.5: the fleet root's keyid"
+    assert page["opened"] == [f"artifacts/{we.CONUS}"], "§8.6: the envelope it opens"
