@@ -24,7 +24,6 @@ from writroot.statements import (
     build,
     pairing_check,
     region_check,
-    revocation_target,
     serial_check,
 )
 from writroot.statements import schema as s
@@ -175,10 +174,9 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     elif kind == "sign-witness-policy":
         _witness_policy(entry, ctx, at)
     elif kind == "sign-revocation-list":
-        from writroot.ceremony.revocation import lock_targets
+        from writroot.ceremony.revocation import lock_list
 
-        lock_targets(entry, ctx, at)
-        _revocation_previous(entry, ctx, at)
+        lock_list(entry, ctx, at)
     elif kind == "sign-enclave-bundle":
         _enclave_bundle(entry, ctx, at)
     elif kind == "sign-federation-key":
@@ -298,31 +296,6 @@ def _request(ctx: LockContext, op: dict[str, Any],
     if "log_key" in request:  # the region's log key, proven by the request's second signature
         recovery = {**(recovery or {}), "log_key": request["log_key"].to_json()}
     return {**pin, **key.to_json()}, recovery
-
-
-def _revocation_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
-    """A new list's sequence is higher and it keeps every earlier entry: no un-revoking."""
-    newest = ctx.trust.revocation_sequence if ctx.trust is not None else None
-    if "previous" not in entry:
-        if newest is not None:
-            raise PolicyRefused(f"revocation list sequence {newest} is in force: name it as "
-                                "previous: (a new list keeps every earlier entry) "
-                                "[revocation-sequence]", ctx.where(at))
-        return
-    where = ctx.where(f"{at}.previous")
-    _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
-    ctx.chained(pin, where, tolerate=("validity-window",))
-    if newest is not None and st.subject["sequence"] != newest:
-        raise PolicyRefused(f"the previous list is sequence {st.subject['sequence']}; the "
-                            f"newest list established is sequence {newest}: a new list "
-                            "follows the newest [revocation-sequence]", where)
-    mine = {revocation_target(e) for e in entry["entries"]}
-    for old in st.subject["entries"]:
-        if revocation_target(old) not in mine:
-            raise PolicyRefused(f"{revocation_target(old)} was revoked by list "
-                                f"{st.subject['sequence']}; a later list cannot un-revoke it",
-                                ctx.where(f"{at}.entries"))
-    entry["previous"] = {**pin, "sequence": st.subject["sequence"]}
 
 
 def _regional_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from writroot.ceremony.inputs import LockContext, read_statement
-from writroot.errors import BadInput
+from writroot.errors import BadInput, PolicyRefused
 from writroot.statements import Statement, revocation_target
 
 #: Statement types a revocation can name.
@@ -59,17 +59,48 @@ def describe(st: Statement) -> dict[str, Any]:
     return out
 
 
-def _previous_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> set[str]:
+def lock_list(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
+    """Lock a `sign-revocation-list` operation: the previous list (read once), the targets,
+    then the rule that a later list keeps every earlier entry."""
+    previous = _previous(entry, ctx, at)
+    kept = set() if previous is None else {revocation_target(e)
+                                          for e in previous[0].subject["entries"]}
+    lock_targets(entry, ctx, at, kept)
+    if previous is not None:
+        st, pin = previous
+        mine = {revocation_target(e) for e in entry["entries"]}
+        lost = sorted(kept - mine)
+        if lost:
+            raise PolicyRefused(f"{lost[0]} was revoked by list {st.subject['sequence']}; a "
+                                "later list cannot un-revoke it", ctx.where(f"{at}.entries"))
+        entry["previous"] = {**pin, "sequence": st.subject["sequence"]}
+
+
+def _previous(entry: dict[str, Any], ctx: LockContext, at: str
+              ) -> tuple[Statement, dict[str, Any]] | None:
+    """The list this one follows: chained to the pinned anchor and the newest established
+    (a new list's sequence is higher and it keeps every earlier entry: no un-revoking)."""
+    newest = ctx.trust.revocation_sequence if ctx.trust is not None else None
     if "previous" not in entry:
-        return set()
-    _env, st, _pin = read_statement(ctx.base, entry["previous"], ctx.where(f"{at}.previous"),
-                                    ("revocation-list",))
-    return {revocation_target(e) for e in st.subject["entries"]}
+        if newest is not None:
+            raise PolicyRefused(f"revocation list sequence {newest} is in force: name it as "
+                                "previous: (a new list keeps every earlier entry) "
+                                "[revocation-sequence]", ctx.where(at))
+        return None
+    where = ctx.where(f"{at}.previous")
+    _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
+    ctx.chained(pin, where, tolerate=("validity-window",))
+    if newest is not None and st.subject["sequence"] != newest:
+        raise PolicyRefused(f"the previous list is sequence {st.subject['sequence']}; the "
+                            f"newest list established is sequence {newest}: a new list "
+                            "follows the newest [revocation-sequence]", where)
+    return st, pin
 
 
-def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
+def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str, kept: set[str]) -> None:
     """Resolve `artifact:` entries to the keyid or serial they name, pin every file read
-    (`targets`, `known`), and refuse a keyid or serial found nowhere."""
+    (`targets`, `known`), and refuse a keyid or serial found nowhere (`kept`: the previous
+    list's targets)."""
     known_serials: set[str] = set()
     known_keys: set[str] = set()
     known_pins = []
@@ -81,7 +112,6 @@ def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
         known_pins.append({**pin, **describe(st)})
     if known_pins:
         entry["known"] = known_pins
-    kept = _previous_targets(entry, ctx, at)
     entries: list[dict[str, Any]] = []
     targets = []
     for i, given in enumerate(entry["entries"]):
