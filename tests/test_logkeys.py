@@ -464,7 +464,9 @@ def test_publish_adds_what_the_witnesses_returned(world: World) -> None:
     assert log["origin"] == FLEET_LOG and log["size"] == 5 and log["quorum"] == 1
     assert log["witnesses"] == sorted(WITNESSES)[:2] and log["last_cosigned"]
     text = run_cli("status", str(dist), "--anchor", world.keyid)
-    assert FLEET_LOG in text.stdout and "2 of 1" in text.stdout, text.stdout
+    assert FLEET_LOG in text.stdout and "2 (quorum 1)" in text.stdout, text.stdout
+    names = ", ".join(sorted(WITNESSES)[:2])
+    assert f"{FLEET_LOG} cosigned by: {names}" in text.stdout, text.stdout
     forked = world.root / "witness-policy-2" / "out-forked"
     proc = run_cli("publish", str(world.root / "genesis" / "out"),
                    str(world.root / "witness-policy-2" / "out"), str(forked), "--out",

@@ -62,7 +62,6 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
                     "rows": [r.to_json() for r in rows], "loud": len(loud),
                     "not_verified": failed, "logs": [log.to_json() for log in logs]})
         sys.exit(1 if loud else 0)
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -98,12 +97,15 @@ def status(paths: tuple[str, ...], anchor: str, revocations: tuple[str, ...],
         for column in ("log", "size", "newest checkpoint root", "cosigned", "last cosigned"):
             logs_table.add_column(column, no_wrap=True)
         for log in logs:
-            names = f" ({escape(', '.join(log.witnesses))})" if log.witnesses else ""
-            logs_table.add_row(escape(log.origin), "-" if log.size is None else str(log.size),
+            logs_table.add_row(Text(inert(log.origin)),
+                               "-" if log.size is None else str(log.size),
                                log.root or "no checkpoint given",
-                               f"{len(log.witnesses)} of {log.quorum}{names}",
+                               f"{len(log.witnesses)} (quorum {log.quorum})",
                                log.last_cosigned or "-")
         out.print(logs_table)
+        for log in logs:  # witness names below the table: they would squeeze it
+            if log.witnesses:
+                out.print(Text(inert(f"{log.origin} cosigned by: {', '.join(log.witnesses)}")))
     if failed:
         out.print(Text(f"{len(failed)} artifact(s) did not verify and are not in the "
                        "calendar (run writroot verify): ", style="yellow")
