@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -348,6 +349,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
                           input=input_text)
     assert_no_traceback(proc.stdout, proc.stderr)
     return proc
+
+
+def proof_of(envelope: Path, published: Path) -> Path:
+    """The published tlog-proof of an envelope: named by its log entry, the SHA-256 of its
+    payload (a root that keeps a log must show its statements in it, even verified alone)."""
+    import base64
+    import hashlib
+
+    payload = base64.b64decode(json.loads(envelope.read_bytes())["payload"])
+    return published / "proofs" / f"{hashlib.sha256(payload).hexdigest()}.tlog-proof"
 
 
 def assert_no_traceback(*outputs: str) -> None:

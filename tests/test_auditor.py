@@ -4,7 +4,6 @@ publish, sealed keys kept out of bundles, clean --json under every engine."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import shutil
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, raw_key, run_cli, sign_raw
+from tests.conftest import NOW, proof_of, raw_key, run_cli, sign_raw
 from writroot.crypto import engines
 from writroot.crypto.algorithms import ML_DSA_65
 from writroot.crypto.keys import PublicKey
@@ -119,8 +118,7 @@ def test_binder_rejects_a_bad_approval_signature_and_an_unrostered_enrolment(
     (tmp_path / "zed.enrolment.dsse.json").write_bytes(enrolment.dumps())
     genesis = next(a["path"] for a in audit_demo["artifacts"] if a["type"] == "fleet-root")
     # the genesis statement with its proof (its root keeps a log: alone it fails log-included)
-    entry = hashlib.sha256(base64.b64decode(json.loads(Path(genesis).read_bytes())["payload"]))
-    proof = _wd(audit_demo) / "published" / "proofs" / f"{entry.hexdigest()}.tlog-proof"
+    proof = proof_of(Path(genesis), _wd(audit_demo) / "published")
     code, report, _ = _verify(str(tmp_path), genesis, str(proof), "--anchor",
                               audit_demo["anchor_fingerprint"])
     assert code == 1

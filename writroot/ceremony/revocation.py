@@ -61,40 +61,34 @@ def describe(st: Statement) -> dict[str, Any]:
 
 def lock_list(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
     """Lock a `sign-revocation-list` operation: the previous list (read once), the targets,
-    then the rule that a later list keeps every earlier entry."""
-    previous = _previous(entry, ctx, at)
+    then the policy: the list follows the newest established one and keeps every earlier
+    entry (a new list's sequence is higher: no un-revoking)."""
+    where = ctx.where(f"{at}.previous")
+    previous = None
+    if "previous" in entry:
+        _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
+        previous = st, pin
     kept = set() if previous is None else {revocation_target(e)
                                           for e in previous[0].subject["entries"]}
     lock_targets(entry, ctx, at, kept)
-    if previous is not None:
-        st, pin = previous
-        mine = {revocation_target(e) for e in entry["entries"]}
-        lost = sorted(kept - mine)
-        if lost:
-            raise PolicyRefused(f"{lost[0]} was revoked by list {st.subject['sequence']}; a "
-                                "later list cannot un-revoke it", ctx.where(f"{at}.entries"))
-        entry["previous"] = {**pin, "sequence": st.subject["sequence"]}
-
-
-def _previous(entry: dict[str, Any], ctx: LockContext, at: str
-              ) -> tuple[Statement, dict[str, Any]] | None:
-    """The list this one follows: chained to the pinned anchor and the newest established
-    (a new list's sequence is higher and it keeps every earlier entry: no un-revoking)."""
     newest = ctx.trust.revocation_sequence if ctx.trust is not None else None
-    if "previous" not in entry:
+    if previous is None:
         if newest is not None:
             raise PolicyRefused(f"revocation list sequence {newest} is in force: name it as "
                                 "previous: (a new list keeps every earlier entry) "
                                 "[revocation-sequence]", ctx.where(at))
-        return None
-    where = ctx.where(f"{at}.previous")
-    _env, st, pin = read_statement(ctx.base, entry["previous"], where, ("revocation-list",))
+        return
+    st, pin = previous
     ctx.chained(pin, where, tolerate=("validity-window",))
     if newest is not None and st.subject["sequence"] != newest:
         raise PolicyRefused(f"the previous list is sequence {st.subject['sequence']}; the "
                             f"newest list established is sequence {newest}: a new list "
                             "follows the newest [revocation-sequence]", where)
-    return st, pin
+    lost = sorted(kept - {revocation_target(e) for e in entry["entries"]})
+    if lost:
+        raise PolicyRefused(f"{lost[0]} was revoked by list {st.subject['sequence']}; a "
+                            "later list cannot un-revoke it", ctx.where(f"{at}.entries"))
+    entry["previous"] = {**pin, "sequence": st.subject["sequence"]}
 
 
 def lock_targets(entry: dict[str, Any], ctx: LockContext, at: str, kept: set[str]) -> None:
