@@ -98,6 +98,33 @@ def env(make_token, tmp_path_factory) -> Env:
     return e
 
 
+def test_genesis_regional_root_outliving_its_fleet_root_is_refused_at_lock(env: Env) -> None:
+    """Nesting holds at genesis too: the regional root may not outlive the fleet-root
+    statement the same plan signs (verify would reject it: refuse before the HSM)."""
+    from writroot.crypto.algorithms import ML_DSA_87
+
+    request = env.root / "genesis-nesting-request.json"
+    _write(request, key_request(raw_key(ML_DSA_87), "EUCOM").dumps().decode())
+    plan = env.root / "genesis-nesting.yaml"
+    regional = """  - op: sign-regional-root
+    region: EUCOM
+    request: genesis-nesting-request.json
+    validity_days: {days}
+    enclaves:
+      - {{trust_domain: eucom-1.writsov.com, impact_level: IL4}}
+"""
+    text = genesis_yaml("genesis-nesting", after=POLICY + regional.format(days=60))
+    _write(plan, text.replace("validity_days: 548", "validity_days: 30", 1))
+    proc = run_cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "validity-nested" in proc.stderr and "the fleet root this plan makes" in proc.stderr
+    assert "operations[2].validity_days" in proc.stderr, proc.stderr
+    assert not (env.root / "genesis-nesting.lock.json").exists()
+    _write(plan, text.replace("validity_days: 548", "validity_days: 60", 1))
+    proc = run_cli("ceremony", "plan", str(plan))
+    assert proc.returncode == 0, proc.stderr  # the same day is inside
+
+
 def _fleet_plan(env: Env, name: str, ops: str) -> Path:
     d = env.root / name
     d.mkdir(exist_ok=True)

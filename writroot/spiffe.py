@@ -89,6 +89,11 @@ def _jwk(value: Any, where: str) -> dict[str, Any]:
     if extra:
         raise BadInput(f"unknown JWK field {excerpt(extra[0], 24)}",
                        f"{where}.{field_name(extra[0])}")
+    for name in ("kid", "alg", "x5t", "x5t#S256"):  # free text, but text: a list would
+        text = value.get(name, "-")                   # reach set() and the review unhashed
+        if not isinstance(text, str) or not text or len(text) > 256:
+            raise BadInput(f"{name} must be a string of 1 to 256 characters",
+                           f"{where}.{name}")
     kty = value.get("kty")
     if kty not in _KTY_FIELDS:
         raise BadInput(f"kty must be one of {', '.join(_KTY_FIELDS)}", f"{where}.kty")
@@ -101,8 +106,7 @@ def _jwk(value: Any, where: str) -> dict[str, Any]:
     if use == "x509-svid":
         _x5c(value.get("x5c"), f"{where}.x5c", value)
     elif use == "jwt-svid":
-        kid = value.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > 256:
+        if "kid" not in value:
             raise BadInput("a jwt-svid key needs a key id", f"{where}.kid")
     else:
         raise BadInput("use must be x509-svid or jwt-svid", f"{where}.use")

@@ -361,11 +361,16 @@ def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,
     out += recovery_rules.operation(op, policy, at)
     if kind in REGIONAL_OPS:
         out += _regional(op, at, facts, policy)
-    elif facts.now is not None and facts.fleet_not_after is not None \
-            and OP_TYPE.get(kind) in NESTED:
-        ends = facts.now + timedelta(days=op["validity_days"])
-        out += nested(ends, facts.fleet_not_after, "the fleet root in force",
-                      f"{at}validity_days")
+    elif facts.now is not None and OP_TYPE.get(kind) in NESTED:
+        fleet_ends, whose = facts.fleet_not_after, "the fleet root in force"
+        genesis = next((o for o in plan["operations"] if o["op"] == "sign-fleet-root"), None)
+        if fleet_ends is None and genesis is not None and "fleet_root" not in plan:
+            # genesis: the fleet-root statement this plan signs, on the same run's clock
+            fleet_ends = facts.now + timedelta(days=genesis["validity_days"])
+            whose = "the fleet root this plan makes"
+        if fleet_ends is not None:
+            out += nested(facts.now + timedelta(days=op["validity_days"]), fleet_ends, whose,
+                          f"{at}validity_days")
     if kind == "sign-regional-root" and policy is not None:
         out += regional_validity(policy, op["validity_days"], f"{at}validity_days")
         if op["key"]["algorithm"] not in policy["regional_root_algorithms"]:
