@@ -332,11 +332,20 @@ operations:
 {after}"""
 
 
-def key_request(raw: RawKey, region: str, fleet: str = "testfleet") -> Envelope:
-    """A region's key request signed by the requested key (proof of possession)."""
+def request_time() -> datetime:
+    """When a test's key request is made: now (the CLI locks at the real time, and a request
+    lives 30 days), a minute back so a lock in the same second is inside its window."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+
+
+def key_request(raw: RawKey, region: str, fleet: str = "testfleet",
+                when: datetime | None = None) -> Envelope:
+    """A region's key request signed by the requested key (proof of possession), made
+    `when` (default: request_time())."""
     from writroot.region import request_payload
 
-    return sign_raw(raw, request_payload(raw.key, region, fleet, "wrapped", "test-token", NOW))
+    return sign_raw(raw, request_payload(raw.key, region, fleet, "wrapped", "test-token",
+                                         when or request_time()))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -23,9 +23,11 @@ from tests.conftest import (
     jwt_bundle,
     key_request,
     raw_key,
+    request_time,
     roster_json,
     roster_yaml,
     run_cli,
+    sign_raw,
 )
 from writroot.ceremony.approve import approve
 from writroot.ceremony.plan import LockedPlan
@@ -154,6 +156,30 @@ def _regional_plan(env: Env, name: str, region: str = "EUCOM") -> Path:
     proc = env.cli("ceremony", "plan", str(plan))
     assert proc.returncode == 0, proc.stderr
     return env.root / name / "plan.lock.json"
+
+
+def test_a_stale_key_request_is_not_certified(env: Env) -> None:
+    """A key request lives 30 days: one signed 40 days ago (or dated in the future) is
+    refused at lock, naming its window; nothing is written."""
+    from writroot.crypto.algorithms import ML_DSA_87
+    from writroot.region import request_payload
+
+    raw = raw_key(ML_DSA_87)
+    for name, when in (("stale-request", request_time() - timedelta(days=40)),
+                       ("future-request", request_time() + timedelta(days=2))):
+        payload = request_payload(raw.key, "EUCOM", "testfleet", "wrapped", "test-token", when)
+        _write(env.root / name / "request.json", sign_raw(raw, payload).dumps().decode())
+        plan = _fleet_plan(env, name, """  - op: sign-regional-root
+    region: EUCOM
+    request: request.json
+    validity_days: 90
+    enclaves:
+      - {trust_domain: eucom-1.writsov.com, impact_level: IL4}
+""")
+        proc = env.cli("ceremony", "plan", str(plan))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "[request-window]" in proc.stderr and "operations[0].request" in proc.stderr
+        assert not (env.root / name / "plan.lock.json").exists()
 
 
 def _approve(env: Env, locked: Path, *who: str) -> Path:

@@ -810,7 +810,7 @@ def lock_inputs(k: Keys) -> dict[str, bytes]:
     prev_entries = [
         {"serial": "reg-eucom-1", "reason": "superseded", "revoked_at": format_time(h(1))},
         {"keyid": "11" * 32, "reason": "key-compromise", "revoked_at": format_time(h(1))}]
-    forged_request = key_request(k.eucom, "EUCOM")
+    forged_request = key_request(k.eucom, "EUCOM", when=NOW)
     return {
         "fleet-root.dsse.json": env(genesis_payload(k0, POLICY, issued_at=G), k0),
         "regional-root-CONUS.dsse.json": env(regional_root_payload(k0, k.conus.key,
@@ -826,8 +826,8 @@ def lock_inputs(k: Keys) -> dict[str, bytes]:
                                                               issued_at=h(1)), k0),
         "revocation-list-rogue.dsse.json": env(revocation_payload(k.rogue, 1, prev_entries,
                                                                   issued_at=h(1)), k.rogue),
-        "requests/eucom.json": key_request(k.eucom, "EUCOM").dumps(),
-        "requests/conus.json": key_request(k.spare, "CONUS").dumps(),
+        "requests/eucom.json": key_request(k.eucom, "EUCOM", when=NOW).dumps(),
+        "requests/conus.json": key_request(k.spare, "CONUS", when=NOW).dumps(),
         "requests/eucom-forged.json": sign_raw(k.rogue, forged_request.payload,
                                                keyid=k.eucom.keyid).dumps(),
     }

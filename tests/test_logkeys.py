@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, Token, jwt_bundle, raw_key, roster_yaml, run_cli, sign_all
+from tests.conftest import (
+    NOW,
+    Token,
+    jwt_bundle,
+    raw_key,
+    request_time,
+    roster_yaml,
+    run_cli,
+    sign_all,
+)
 from writroot.crypto.algorithms import ML_DSA_44, ML_DSA_87
 from writroot.crypto.keys import PublicKey
 from writroot.errors import BadInput
@@ -535,8 +544,8 @@ def test_a_plan_on_a_log_smaller_than_its_head_or_with_no_log_is_refused(
 
 def _request_with_log_key(region: str, sign_with_log: bool = True) -> bytes:
     regional, log = raw_key(ML_DSA_87), raw_key(ML_DSA_44)
-    payload = request_payload(regional.key, region, FLEET, "wrapped", "test-token", NOW,
-                              None, log.key)
+    payload = request_payload(regional.key, region, FLEET, "wrapped", "test-token",
+                              request_time(), None, log.key)
     env = sign_all(payload, regional, log) if sign_with_log else sign_all(payload, regional)
     return env.dumps()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,8 @@ class LockContext:
     fleet_name: str | None = None  # the plan's fleet: every input must name it
     #: What the trust engine established from the pinned anchor (None only for genesis).
     trust: Established | None = None
+    #: The lock's reference time (key requests must be valid then).
+    now: datetime | None = None
 
     def chained(self, pin: dict[str, Any], where: str, tolerate: tuple[str, ...] = ()) -> None:
         """A statement input (by its pin) verifies under the anchor; refused otherwise."""

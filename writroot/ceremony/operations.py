@@ -281,7 +281,10 @@ def _request(ctx: LockContext, op: dict[str, Any],
             raise BadInput("the bundle carries no key-request.json", where)
         pin = {**pin, "manifest_sha256": manifest.sha256}
         name, data = f"{name}!key-request.json", files["key-request.json"]
-    request = check_request(loads_strict(data, name), name)
+    try:
+        request = check_request(loads_strict(data, name), name, ctx.now)
+    except PolicyRefused as exc:  # its window: name the plan's field that gave it
+        raise PolicyRefused(exc.message, where) from None
     if ctx.fleet_name is not None and request["fleet"] != ctx.fleet_name:
         raise BadInput(f"the key request is for fleet {request['fleet']!r}, the plan's is "
                        f"{ctx.fleet_name!r}", where)

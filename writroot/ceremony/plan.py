@@ -193,7 +193,7 @@ def _lock(located: strictyaml.Located, base: Path, now: datetime,
         roster, roster_pin = _roster_in_force(base, plan["roster"], located.where("roster"),
                                               plan["fleet"], trust)
     ctx = LockContext(base, located.where, plan["signer"], roster, fleet_name=plan["fleet"],
-                      trust=trust)
+                      trust=trust, now=now)
     document: dict[str, Any] = {"plan": MERKLE_VERSION, "ceremony": plan["ceremony"],
                                 "fleet": plan["fleet"], "signer": plan["signer"],
                                 "roster": {**roster_pin, "roster": roster},
