@@ -450,3 +450,57 @@ def test_withheld_bundle_statement_ships_no_spiffe_bundle(audit_demo: dict[str, 
     assert f"artifacts/{bundle.name}" not in gone.dist
     assert gone.withheld == [{"artifact": bundle.name, "ceremony": "demo-conus-nss-enclaves",
                               "revoked": f"serial:{serial}"}]
+
+
+# --- in-toto statements are read one way only (format.md §5.18) ------------------------------
+
+
+def _intoto_edits() -> list[tuple[str, Any, str]]:
+    def retype(doc: dict[str, Any]) -> None:
+        doc["predicateType"] = "https://example.com/other/v1"
+
+    def extra(doc: dict[str, Any]) -> None:
+        doc["predicate"]["note"] = "x"
+
+    def no_tool(doc: dict[str, Any]) -> None:
+        del doc["predicate"]["tool"]
+
+    def control_tool(doc: dict[str, Any]) -> None:
+        doc["predicate"]["tool"] = "trestle\x1b[2J"
+
+    return [("another predicateType", retype, "needs predicateType"),
+            ("another predicate member", extra, "predicate.note"),
+            ("no tool", no_tool, "missing field 'tool'"),
+            ("a tool with controls", control_tool, "predicate.tool")]
+
+
+@pytest.mark.parametrize("case, edit, says", _intoto_edits(), ids=[c[0] for c in _intoto_edits()])
+def test_an_oscal_statement_read_another_way_is_malformed(audit_demo: dict[str, Any],
+                                                          tmp_path: Path, case: str,
+                                                          edit: Any, says: str) -> None:
+    """A baseline whose predicate is not exactly §5.18's does not parse (exit 2 at verify),
+    whatever the writroot header inside says."""
+    import base64
+
+    from writroot.envelope import Envelope
+    from writroot.errors import BadInput
+    from writroot.jsonio import canonical
+    from writroot.statements import parse_any
+
+    env = Envelope.from_json(json.loads(_artifact(audit_demo, "oscal-baseline").read_bytes()),
+                             "baseline")
+    parse_any(env.payload_type, env.payload, "baseline")  # as published: parses
+    doc = json.loads(env.payload)
+    edit(doc)
+    with pytest.raises(BadInput) as info:
+        parse_any(env.payload_type, canonical(doc), "baseline")
+    assert says in str(info.value), info.value
+    forged = {"payload": base64.b64encode(canonical(doc)).decode(),
+              "payloadType": env.payload_type,
+              "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()}
+                             for s in env.signatures]}
+    path = tmp_path / "baseline.dsse.json"
+    path.write_text(json.dumps(forged))
+    proc = run_cli("verify", str(path), "--anchor", audit_demo["anchor_fingerprint"])
+    assert proc.returncode == 2 and "well-formed" in proc.stdout + proc.stderr, \
+        proc.stdout + proc.stderr

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from writroot.errors import BadInput, VerificationFailed
+from writroot.errors import BadInput, VerificationFailed, field_name
 from writroot.jsonio import canonical, is_hex_digest, loads_strict
 from writroot.oscal.provenance import check_predicate
 from writroot.oscal.subjects import Subject, check_name, check_type_uri
@@ -98,9 +98,15 @@ def parse_intoto(payload: bytes, where: str) -> InTotoStatement:
     if not isinstance(predicate, dict):
         raise BadInput("expected an object", f"{where}: predicate")
     if ptype == OSCAL_PREDICATE_TYPE:
+        members = {*OSCAL_PREDICATE_BASE, "tool", "writroot"}  # writroot: ours, not trestle's
+        for name in sorted(members - set(predicate) - {"writroot"}):
+            raise BadInput(f"missing field {name!r}", f"{where}: predicate")
+        for name in sorted(set(predicate) - members):
+            raise BadInput("unknown field", f"{where}: predicate.{field_name(name)}")
         for name, value in OSCAL_PREDICATE_BASE.items():
             if predicate.get(name) != value:
                 raise BadInput(f"must be {value!r}", f"{where}: predicate.{name}")
+        check_name(predicate["tool"], f"{where}: predicate.tool")  # informative, but text
         if len(subjects) != 1:
             raise BadInput("an OSCAL signing statement has exactly one subject",
                            f"{where}: subject")

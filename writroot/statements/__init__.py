@@ -476,6 +476,12 @@ def intoto_header(statement: Any, where: str) -> Statement:
     st = parse_statement(document, f"{where}.predicate.writroot")
     if st.type not in INTOTO_TYPES:
         raise BadInput(f"{st.type} statements are not in-toto statements", where)
+    from writroot.oscal.intoto import OSCAL_PREDICATE_TYPE, SLSA_PREDICATE_TYPE
+
+    wanted = SLSA_PREDICATE_TYPE if st.type == "release-provenance" else OSCAL_PREDICATE_TYPE
+    if statement.predicate_type != wanted:  # one type, one predicate: no other reading
+        raise BadInput(f"a {st.type} statement needs predicateType {wanted}",
+                       f"{where}.predicateType")
     named = ([st.subject] if "name" in st.subject else st.subject["artifacts"])
     mine = sorted((n["name"], n["sha256"]) for n in named)
     theirs = sorted((x.name, x.sha256) for x in statement.subjects)
