@@ -60,6 +60,7 @@ class Demo:
         # the whole published set: a fleet plan is locked against the fleet's log (logs/)
         self.published = self.root / "published"
         self.eucom_request = self.ceremony / "requests" / "eucom-1.tar"
+        self.genesis_requests: dict[str, Path] = {}
 
     def artifact(self, pattern: str) -> Path:
         found = sorted((self.root / "out").glob(f"*/artifacts/{pattern}"))
@@ -92,10 +93,19 @@ def make_demo(result: dict[str, Any], make_token: Callable[[str], Token], work: 
     demo = Demo(result)
     token = make_token("eucom2")
     demo.eucom_request = work / "eucom-2.tar"
-    proc = run_cli("region", "keygen", *token.cli_args(), "--region", "EUCOM", "--fleet",
-                   "writsov", "--label", "eucom-root-2", "--algorithm", "ML-DSA-87", "--out",
-                   str(demo.eucom_request), "--json")
-    assert proc.returncode == 0, proc.stderr
+    # requests live 30 days: the demo's were made on its clock, 60 days back, so a genesis
+    # plan locked now gets fresh ones (ML-DSA-87: the policy allows it, and it is quick)
+    demo.genesis_requests = {name: work / "genesis-requests" / f"{name}.tar"
+                             for name in ("conus-1", "conus-nss-1")}
+    for region, label, out in (("EUCOM", "eucom-root-2", demo.eucom_request),
+                               ("CONUS", "conus-root-g", demo.genesis_requests["conus-1"]),
+                               ("CONUS-NSS", "conus-nss-root-g",
+                                demo.genesis_requests["conus-nss-1"])):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = run_cli("region", "keygen", *token.cli_args(), "--region", region, "--fleet",
+                       "writsov", "--label", label, "--algorithm", "ML-DSA-87", "--out",
+                       str(out), "--json")
+        assert proc.returncode == 0, proc.stderr
     return demo
 
 
@@ -127,8 +137,9 @@ def _genesis(demo: Demo, d: Path, text: str) -> str:
     """The roster proposal is templates/roster.yaml as shipped: the demo's custodians are
     the template's."""
     _copy(TEMPLATES / "roster.yaml", d / "roster.yaml")
-    for name in ("custodians", "requests/conus-1.tar", "requests/conus-nss-1.tar"):
-        _copy(demo.ceremony / name, d / name)
+    _copy(demo.ceremony / "custodians", d / "custodians")
+    for name, request in demo.genesis_requests.items():
+        _copy(request, d / "requests" / f"{name}.tar")
     return text
 
 

@@ -96,9 +96,9 @@ def request_payload(key: PublicKey, region: str, fleet: str, custody: str, token
                  not_after=now + timedelta(days=REQUEST_DAYS))
 
 
-def check_request(obj: Any, where: str, at: datetime | None = None) -> dict[str, Any]:
-    """A key request's subject, once its proof of possession (self-signature) verifies and,
-    given `at`, the request is valid then (a stale request is not certified)."""
+def check_request(obj: Any, where: str) -> dict[str, Any]:
+    """A key request's subject, once its proof of possession (self-signature) verifies, with
+    `requested_at` and `valid_until` (see `check_window`)."""
     env = Envelope.from_json(obj, where)
     st = parse_payload(env.payload, f"{where}: payload")
     if st.type != "key-request" or env.payload_type != payload_type_for("key-request"):
@@ -112,9 +112,18 @@ def check_request(obj: Any, where: str, at: datetime | None = None) -> dict[str,
     if "log_key" in st.subject and not env.signed_by(st.subject["log_key"]):
         raise VerificationFailed("proof of possession fails: the request is not signed by the "
                                  "log key it names", where)
-    if at is not None and not st.not_before <= at <= st.not_after:
-        raise PolicyRefused(f"the key request is valid {format_time(st.not_before)} .. "
-                            f"{format_time(st.not_after)}, not at {format_time(at)}: the "
-                            "region makes a new one (writroot region keygen) "
-                            "[request-window]", where)
-    return {**st.subject, "fleet": st.fleet, "requested_at": format_time(st.issued_at)}
+    if st.not_before != st.issued_at:
+        raise BadInput("a key request is valid from when it was made (not_before = issued_at)",
+                       f"{where}: payload.not_before")
+    return {**st.subject, "fleet": st.fleet, "requested_at": format_time(st.issued_at),
+            "valid_until": format_time(st.not_after)}
+
+
+def check_window(request: dict[str, Any], at: datetime, where: str) -> None:
+    """A request (as `check_request` returns it) is certified only inside its window: a
+    stale one is not (the region makes a new key and request)."""
+    start, end = request["requested_at"], request["valid_until"]
+    if not start <= format_time(at) <= end:
+        raise PolicyRefused(f"the key request is valid {start} .. {end}, not at "
+                            f"{format_time(at)}: the region makes a new one (writroot region "
+                            "keygen) [request-window]", where)

@@ -155,7 +155,7 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
     kind = op["op"]
     if kind == "sign-regional-root":
         entry.pop("request")
-        entry["key"], recovery = _request(ctx, op, at)
+        entry["key"], recovery, request = _request(ctx, op, at)
         if recovery is not None and "log_key" in recovery:
             entry["log_key"] = recovery.pop("log_key")
         if recovery:  # the split made at the key's birth (rules/recovery.py)
@@ -165,6 +165,10 @@ def lock_op(op: dict[str, Any], i: int, ctx: LockContext) -> dict[str, Any]:
         entry.setdefault("version", 1)
         entry.setdefault("may_sign", list(REGIONAL_MAY_SIGN))
         entry["enclaves"] = _enclaves(op["enclaves"], ctx.where(f"{at}.enclaves"))
+        if ctx.now is not None:  # last: what the request asks for is judged first
+            from writroot.region import check_window
+
+            check_window(request, ctx.now, ctx.where(f"{at}.request"))
     elif kind == "rotate-fleet-root":
         if ctx.fleet is None:
             raise BadInput("rotating the fleet root needs the fleet_root input", ctx.where("plan"))
@@ -264,10 +268,11 @@ def _enclaves(given: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
         raise BadInput(exc.message, where) from None
 
 
-def _request(ctx: LockContext, op: dict[str, Any],
-             at: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _request(ctx: LockContext, op: dict[str, Any], at: str
+             ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
     """A region's key request (proof of possession), as an envelope or a transfer bundle:
-    the pinned key, and the public facts of its recovery split if it has one."""
+    the pinned key, the public facts of its recovery split if it has one, and the request
+    as checked."""
     from writroot.region import check_request
 
     where = ctx.where(f"{at}.request")
@@ -281,10 +286,7 @@ def _request(ctx: LockContext, op: dict[str, Any],
             raise BadInput("the bundle carries no key-request.json", where)
         pin = {**pin, "manifest_sha256": manifest.sha256}
         name, data = f"{name}!key-request.json", files["key-request.json"]
-    try:
-        request = check_request(loads_strict(data, name), name, ctx.now)
-    except PolicyRefused as exc:  # its window: name the plan's field that gave it
-        raise PolicyRefused(exc.message, where) from None
+    request = check_request(loads_strict(data, name), name)
     if ctx.fleet_name is not None and request["fleet"] != ctx.fleet_name:
         raise BadInput(f"the key request is for fleet {request['fleet']!r}, the plan's is "
                        f"{ctx.fleet_name!r}", where)
@@ -298,7 +300,7 @@ def _request(ctx: LockContext, op: dict[str, Any],
         "shares": split["shares"], "holders": [h["id"] for h in split["holders"]]}
     if "log_key" in request:  # the region's log key, proven by the request's second signature
         recovery = {**(recovery or {}), "log_key": request["log_key"].to_json()}
-    return {**pin, **key.to_json()}, recovery
+    return {**pin, **key.to_json()}, recovery, request
 
 
 def _regional_previous(entry: dict[str, Any], ctx: LockContext, at: str) -> None:
