@@ -56,7 +56,8 @@ def parse(text: str, where: str) -> Checkpoint:
     check_origin(origin, f"{where}: origin")
     if not size_text.isascii() or not size_text.isdigit() or len(size_text) > 19 \
             or (size_text != "0" and size_text.startswith("0")):
-        raise BadInput("tree size must be a decimal number with no leading zero", where)
+        raise BadInput(f"tree size must be a decimal number from 0 to {MAX_SIZE} with no "
+                       "leading zero", where)
     size = int(size_text)
     if size > MAX_SIZE:
         raise BadInput(f"tree size is above {MAX_SIZE}", where)
