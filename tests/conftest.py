@@ -370,6 +370,16 @@ def proof_of(envelope: Path, published: Path) -> Path:
     return published / "proofs" / f"{hashlib.sha256(payload).hexdigest()}.tlog-proof"
 
 
+def logged(envelope: Path, published: Path) -> list[str]:
+    """What shows a fleet statement logged and witnessed, beside it: its proof, the witness
+    policy with its proof, and the witnesses' cosignatures of the fleet's log (without the
+    policy a statement of a root that keeps a log fails log-witnessed)."""
+    policy = next((published / "artifacts").glob("witness-policy-*.dsse.json"))
+    cosigned = sorted(published.glob("cosignatures/*_fleet-*.checkpoint"))  # fleet statements
+    return [str(proof_of(envelope, published)), str(policy), str(proof_of(policy, published)),
+            *map(str, cosigned)]
+
+
 def assert_no_traceback(*outputs: str) -> None:
     """DESIGN §7: no Python traceback ever reaches a user (unless --debug asks for one)."""
     for text in outputs:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, proof_of, raw_key, run_cli, sign_raw
+from tests.conftest import NOW, logged, raw_key, run_cli, sign_raw
 from writroot.crypto import engines
 from writroot.crypto.algorithms import ML_DSA_65
 from writroot.crypto.keys import PublicKey
@@ -60,11 +60,13 @@ def test_ceremony_binder_verifies_as_what_it_is(audit_demo: dict[str, Any]) -> N
     """Approvals against the roster in force, enrolments against the certified roster
     (the ceremony directory, as the issue reported it failing with issuer-known)."""
     # the envelopes carried back in (ceremony/inputs) come from logging roots: without the
-    # logs and proofs they would fail log-included (withholding the policy turns nothing off)
+    # published set's logs, proofs, cosignatures and witness policy they would fail
+    # log-included and log-witnessed (withholding the policy turns nothing off)
     published = _wd(audit_demo) / "published"
-    code, report, err = _verify(str(_wd(audit_demo) / "ceremony"), "--anchor",
-                                audit_demo["anchor_pem"],
-                                *(str(published / d) for d in ("logs", "proofs")))
+    policy = next((published / "artifacts").glob("witness-policy-*.dsse.json"))
+    code, report, err = _verify(str(_wd(audit_demo) / "ceremony"), str(policy),
+                                *(str(published / d) for d in ("logs", "proofs", "cosignatures")),
+                                "--anchor", audit_demo["anchor_pem"])
     assert code == 0, (err, [f for f in report.get("findings", [])])
     types = [a["type"] for a in report["artifacts"]]
     assert types.count("approval") == 36 and types.count("enrolment") == 5
@@ -118,9 +120,9 @@ def test_binder_rejects_a_bad_approval_signature_and_an_unrostered_enrolment(
     (tmp_path / "zed.enrolment.dsse.json").write_bytes(enrolment.dumps())
     genesis = next(a["path"] for a in audit_demo["artifacts"] if a["type"] == "fleet-root")
     # the genesis statement with its proof (its root keeps a log: alone it fails log-included)
-    proof = proof_of(Path(genesis), _wd(audit_demo) / "published")
-    code, report, _ = _verify(str(tmp_path), genesis, str(proof), "--anchor",
-                              audit_demo["anchor_fingerprint"])
+    code, report, _ = _verify(str(tmp_path), genesis,
+                              *logged(Path(genesis), _wd(audit_demo) / "published"),
+                              "--anchor", audit_demo["anchor_fingerprint"])
     assert code == 1
     found = {(Path(f["artifact"]).name, f["check"]) for f in report["findings"]}
     assert found == {("tampered.dsse.json", "signature-valid"),

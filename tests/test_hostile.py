@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import proof_of, run_cli
+from tests.conftest import logged, run_cli
 from writroot.display import inert, md, md_code
 from writroot.errors import BadInput
 
@@ -188,8 +188,8 @@ def test_hostile_file_name_renders_inert_in_verify(audit_demo: dict[str, Any],
                                                    tmp_path: Path) -> None:
     name = tmp_path / "x\x1b[2J\u202eok.dsse.json"
     shutil.copyfile(_artifact(audit_demo, "fleet-root"), name)
-    proof = proof_of(name, Path(audit_demo["workdir"]) / "published")
-    proc = run_cli("verify", str(name), str(proof), "--anchor", audit_demo["anchor_fingerprint"])
+    shown = logged(name, Path(audit_demo["workdir"]) / "published")
+    proc = run_cli("verify", str(name), *shown, "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
     assert "x\\x1b[2J<U+202E>ok.dsse.json" in proc.stdout
@@ -414,8 +414,8 @@ def test_binder_statements_say_what_they_are(audit_demo: dict[str, Any]) -> None
     approval = next(p for p in sorted((binder / "approvals").rglob("*.dsse.json")))
     enrolment = next(p for p in sorted((binder / "custodians").glob("*.enrolment.dsse.json")))
     fleet_root = _artifact(audit_demo, "fleet-root")
-    proof = str(proof_of(fleet_root, Path(audit_demo["workdir"]) / "published"))
-    proc = run_cli("verify", str(fleet_root), proof, str(approval), str(enrolment), "--anchor",
+    shown = logged(fleet_root, Path(audit_demo["workdir"]) / "published")
+    proc = run_cli("verify", str(fleet_root), *shown, str(approval), str(enrolment), "--anchor",
                    audit_demo["anchor_fingerprint"], "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr  # information only: still exit 0
     notes = {Path(a["artifact"]).name: a.get("note", "") for a in json.loads(proc.stdout)
@@ -425,7 +425,7 @@ def test_binder_statements_say_what_they_are(audit_demo: dict[str, Any]) -> None
     assert ("expired " in note or "current, until" in note) and "ceremony record" in note
     assert notes[enrolment.name].startswith("enrolment of custodian ")
     assert notes[fleet_root.name] == ""
-    text = run_cli("verify", str(fleet_root), proof, str(approval), "--anchor",
+    text = run_cli("verify", str(fleet_root), *shown, str(approval), "--anchor",
                    audit_demo["anchor_fingerprint"])
     assert text.returncode == 0 and "(approval of plan " in text.stdout
     assert "no verified ceremony record here ran this plan" in text.stdout

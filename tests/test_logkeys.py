@@ -220,9 +220,18 @@ def test_verify_flags_a_statement_missing_from_a_required_log(world: World) -> N
 def test_withholding_the_witness_policy_does_not_turn_logging_off(world: World) -> None:
     """A relying party shown the fleet-root statement without the witness policy (or the
     policy's proof) still requires inclusion: the root certified a log key, so it keeps it."""
-    arts = world.root / "genesis" / "out" / "artifacts"
-    code, found = _verify(world, next(arts.glob("fleet-root-*.dsse.json")))
-    assert code == 1 and list(found.values()) == [{"log-included"}], found
+    out = world.root / "genesis" / "out"
+    fleet_root = next((out / "artifacts").glob("fleet-root-*.dsse.json"))
+    code, found = _verify(world, fleet_root)
+    assert code == 1 and list(found.values()) == [{"log-included", "log-witnessed"}], found
+    # shown in the log but without the policy: who must cosign is unknown, so it fails too
+    # (a thief with the log key could sign that checkpoint alone)
+    from tests.conftest import proof_of
+
+    code, found = _verify(world, fleet_root, proof_of(fleet_root, out))
+    assert code == 1 and found[str(fleet_root)] == {"log-witnessed"}, found
+    proc = world.cli("verify", str(fleet_root), "--anchor", world.keyid)
+    assert "no witness policy is among the inputs" in proc.stdout, proc.stdout
 
 
 def test_an_expired_witness_policy_still_requires_its_witnesses(world: World) -> None:

@@ -365,7 +365,8 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
         return
     # A root that certified a log key keeps its log: with no witness policy among the inputs
     # (withheld, say, to show one enclave a statement nobody else sees) inclusion is still
-    # required; only a policy in force that says "optional" lets a statement go unlogged.
+    # required, and the statement fails log-witnessed (who must cosign is unknown); only a
+    # policy in force that says "optional" lets a statement go unlogged.
     policy = verifycheck.WitnessPolicy((), 0, True)
     if derived.policy is not None:
         sub = derived.policy.subject
@@ -389,6 +390,11 @@ def judge(report: Report, fleet: str | None, files: LogFiles,
         if payload is not None:
             statements.append(verifycheck.Statement(r.name, hashlib.sha256(payload).digest(),
                                                     origin))
+        if derived.policy is None:  # the witnesses and their quorum are unknown: fail closed
+            r.findings.append(Finding(r.name, "log-witnessed", f"its issuer keeps a log "
+                                      f"({origin}), but no witness policy is among the inputs: "
+                                      "give the fleet's witness policy (the published set "
+                                      "whole)"))
     checkpoints = list(files.checkpoints)
     kinds: dict[str, tuple[str, str]] = {}  # subject -> (result name, type)
     for name, _data in files.checkpoints:
