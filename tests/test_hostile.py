@@ -504,3 +504,20 @@ def test_an_oscal_statement_read_another_way_is_malformed(audit_demo: dict[str, 
     proc = run_cli("verify", str(path), "--anchor", audit_demo["anchor_fingerprint"])
     assert proc.returncode == 2 and "well-formed" in proc.stdout + proc.stderr, \
         proc.stdout + proc.stderr
+
+
+def test_release_provenance_internal_parameters_hold_only_the_statement(
+        audit_demo: dict[str, Any]) -> None:
+    from writroot.envelope import Envelope
+    from writroot.errors import BadInput
+    from writroot.jsonio import canonical
+    from writroot.statements import parse_any
+
+    env = Envelope.from_json(json.loads(
+        _artifact(audit_demo, "release-provenance").read_bytes()), "provenance")
+    parse_any(env.payload_type, env.payload, "provenance")  # as published: parses
+    doc = json.loads(env.payload)
+    doc["predicate"]["buildDefinition"]["internalParameters"]["note"] = "x"
+    with pytest.raises(BadInput) as info:
+        parse_any(env.payload_type, canonical(doc), "provenance")
+    assert "internalParameters" in str(info.value), info.value

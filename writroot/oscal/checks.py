@@ -140,8 +140,9 @@ def check_version(body: dict[str, Any], kind: str, where: str) -> str:
     metadata = body.get("metadata")
     version = metadata.get("version") if isinstance(metadata, dict) else None
     if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
-        raise BadInput("metadata.version must be 1-64 characters of [A-Za-z0-9._+-] "
-                       "(it names the signed subject)", at(where, f"{kind}.metadata.version"))
+        raise BadInput("metadata.version must be 1-64 characters of [A-Za-z0-9._+-], the "
+                       "first a letter or digit (it names the signed subject)",
+                       at(where, f"{kind}.metadata.version"))
     return version
 
 

@@ -473,6 +473,9 @@ def intoto_header(statement: Any, where: str) -> Statement:
     document = holder.get("writroot") if isinstance(holder, dict) else None
     if document is None:
         raise BadInput("no writroot header in the predicate", f"{where}.predicate")
+    if isinstance(holder, dict) and holder is not predicate and set(holder) != {"writroot"}:
+        raise BadInput("internalParameters holds exactly the writroot statement",
+                       f"{where}.predicate.buildDefinition.internalParameters")
     st = parse_statement(document, f"{where}.predicate.writroot")
     if st.type not in INTOTO_TYPES:
         raise BadInput(f"{st.type} statements are not in-toto statements", where)
