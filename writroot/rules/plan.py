@@ -354,18 +354,19 @@ def _operation(plan: dict[str, Any], op: dict[str, Any], i: int,
     at = f"operations[{i}]."
     kind = op["op"]
     out: list[Violation] = []
+    # genesis: the fleet-root statement this plan signs gives the policy and the fleet
+    # root's validity (on the same run's clock)
+    genesis = None if "fleet_root" in plan else next(
+        (o for o in plan["operations"] if o["op"] == "sign-fleet-root"), None)
     policy = facts.policy
-    if policy is None and "fleet_root" not in plan:  # genesis: the plan's own policy
-        policy = next((o["policy"] for o in plan["operations"] if o["op"] == "sign-fleet-root"),
-                      None)
+    if policy is None and genesis is not None:
+        policy = genesis["policy"]
     out += recovery_rules.operation(op, policy, at)
     if kind in REGIONAL_OPS:
         out += _regional(op, at, facts, policy)
     elif facts.now is not None and OP_TYPE.get(kind) in NESTED:
         fleet_ends, whose = facts.fleet_not_after, "the fleet root in force"
-        genesis = next((o for o in plan["operations"] if o["op"] == "sign-fleet-root"), None)
-        if fleet_ends is None and genesis is not None and "fleet_root" not in plan:
-            # genesis: the fleet-root statement this plan signs, on the same run's clock
+        if fleet_ends is None and genesis is not None:
             fleet_ends = facts.now + timedelta(days=genesis["validity_days"])
             whose = "the fleet root this plan makes"
         if fleet_ends is not None:
