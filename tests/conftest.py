@@ -314,13 +314,14 @@ def roster_yaml(ids: tuple[str, ...] | list[str], threshold: int = 2) -> str:
         for c in ids)
 
 
-def genesis_yaml(ceremony: str, generate_extra: str = "", after: str = "") -> str:
+def genesis_yaml(ceremony: str, generate_extra: str = "", after: str = "",
+                 fleet: str = "testfleet") -> str:
     """A genesis plan on a 256f fleet root (`generate_extra`: more members of the
     generate-fleet-root operation; `after`: the sign-fleet-root operation's `policy:` and
     any further operations, as YAML lines)."""
     return f"""plan: 1
 ceremony: {ceremony}
-fleet: testfleet
+fleet: {fleet}
 signer: generate
 roster: roster.yaml
 operations:

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import (
     NOW,
     Token,
+    genesis_yaml,
     jwt_bundle,
     raw_key,
     request_time,
@@ -122,22 +123,12 @@ def world(make_token, tmp_path_factory) -> World:
     shutil.copytree(root / "custodians", root / "genesis" / "custodians")
     (root / "genesis" / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     w = World(root, token)
-    summary = w.ceremony("genesis", f"""plan: 1
-ceremony: genesis-1
-fleet: {FLEET}
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256f
-    log_key_label: fleet-log-1
-  - op: sign-fleet-root
-    validity_days: 548
+    plan = genesis_yaml("genesis-1", "    log_key_label: fleet-log-1\n", """\
     policy:
       fleet_root_algorithm: SLH-DSA-SHA2-256f
       regional_root_algorithms: [SLH-DSA-SHA2-256f, ML-DSA-87]
-""" + _witness_lines(sorted(WITNESSES), 2), host="genesis-host.yaml")
+""" + _witness_lines(sorted(WITNESSES), 2), fleet=FLEET)
+    summary = w.ceremony("genesis", plan, host="genesis-host.yaml")
     assert isinstance(summary, dict), summary.stderr
     w.keyid = summary["signer_keyid"]
     (root / "host.yaml").write_text(f"{host}anchor: {w.keyid}\ntrust: published\n")

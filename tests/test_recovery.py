@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Token, failpoint_env, key_request, raw_key, roster_yaml, run_cli
+from tests.conftest import (
+    Token,
+    failpoint_env,
+    genesis_yaml,
+    key_request,
+    raw_key,
+    roster_yaml,
+    run_cli,
+)
 from writroot.crypto.keys import PublicKey
 from writroot.envelope import Envelope
 from writroot.hsm.custody import Custody
@@ -163,19 +171,8 @@ def world(make_token: Callable[[str], Token], module: str, tmp_path_factory: Any
     g.mkdir()
     (g / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     shutil.copytree(root / "custodians", g / "custodians")
-    (g / "plan.yaml").write_text(f"""plan: 1
-ceremony: rec-genesis
-fleet: testfleet
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256f
-    recovery_holders: [{", ".join(HOLDERS)}]
-  - op: sign-fleet-root
-    validity_days: 548
-{POLICY}""")
+    (g / "plan.yaml").write_text(genesis_yaml(
+        "rec-genesis", f"    recovery_holders: [{', '.join(HOLDERS)}]\n", POLICY))
     proc = w.cli("ceremony", "plan", str(g / "plan.yaml"))
     assert proc.returncode == 0, proc.stderr
     w.approve(g / "plan.lock.json")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Token, roster_yaml, run_cli
+from tests.conftest import Token, genesis_yaml, roster_yaml, run_cli
 from writroot.envelope import Envelope
 from writroot.recovery import sharefile
 from writroot.recovery.blob import open_blob, recovery_check
@@ -118,24 +118,14 @@ def world(make_token: Callable[[str], Token], tmp_path_factory: Any) -> World:
     g.mkdir()
     (g / "roster.yaml").write_text(roster_yaml(("alice", "bruno", "chen")))
     shutil.copytree(root / "custodians", g / "custodians")
-    (g / "plan.yaml").write_text("""plan: 1
-ceremony: rr-genesis
-fleet: testfleet
-signer: generate
-roster: roster.yaml
-operations:
-  - op: generate-fleet-root
-    label: fleet-root-1
-    algorithm: SLH-DSA-SHA2-256f
-  - op: sign-fleet-root
-    validity_days: 548
+    (g / "plan.yaml").write_text(genesis_yaml("rr-genesis", after="""\
     policy:
       fleet_root_algorithm: SLH-DSA-SHA2-256f
       regional_root_algorithms: [SLH-DSA-SHA2-256f, ML-DSA-87]
       recovery_threshold: 2
       recovery_shares: 3
       regional_recovery: required
-""")
+"""))
     proc = w.cli("ceremony", "plan", str(g / "plan.yaml"))
     assert proc.returncode == 0, proc.stderr
     w.approve(g / "plan.lock.json")
